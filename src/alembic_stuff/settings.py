@@ -1,0 +1,87 @@
+"""The application's settings: one typed object, read from the environment and `.env`."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from alembic_stuff.paths import project_root
+
+APP_DRIVER = "postgresql+asyncpg"
+MIGRATION_DRIVER = "postgresql+psycopg"
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Settings(BaseSettings):
+    """Everything the app, the migrations and the CLI can be configured with."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://user:password@host:port/db; unset: the embedded server.",
+    )
+    api_host: str = "127.0.0.1"
+    api_port: Port = 8765
+    embedded_port: Port = 5555
+    embedded_database: str = Field(default="alembic-stuff", min_length=1, max_length=63)
+    embedded_data_dir: Path = Field(default_factory=lambda: project_root() / ".data" / "postgres")
+    # How long `alembic upgrade` waits for another process's migration to finish.
+    migration_lock_wait_seconds: float = Field(default=60.0, gt=0)
+    # How long one migration statement may wait for a table lock, and may run.
+    migration_lock_timeout_seconds: float = Field(default=10.0, gt=0)
+    migration_statement_timeout_seconds: float = Field(default=300.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _must_be_postgresql(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        try:
+            url = make_url(value.get_secret_value())
+        except ArgumentError as exc:
+            raise ValueError("DATABASE_URL is not a URL like postgresql://user@host/db") from exc
+        if url.get_backend_name() != "postgresql":
+            raise ValueError(f"DATABASE_URL must be a postgresql:// URL, not {url.drivername}://")
+        if not url.database:
+            raise ValueError("DATABASE_URL must name a database: postgresql://user@host/db")
+        return value
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        """True when no DATABASE_URL is set and the embedded server is the database."""
+        return self.database_url is None
+
+    @property
+    def server_url(self) -> URL:
+        """The database's URL with no driver named: the form users write and psql reads."""
+        if self.database_url is None:
+            return URL.create(
+                "postgresql",
+                username="postgres",
+                host="127.0.0.1",
+                port=self.embedded_port,
+                database=self.embedded_database,
+            )
+        return make_url(self.database_url.get_secret_value()).set(drivername="postgresql")
+
+    @property
+    def app_url(self) -> URL:
+        """The URL the API's async engine connects with (asyncpg)."""
+        return self.server_url.set(drivername=APP_DRIVER)
+
+    @property
+    def migration_url(self) -> URL:
+        """The URL Alembic connects with (psycopg 3)."""
+        return self.server_url.set(drivername=MIGRATION_DRIVER)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process's settings, read once; tests call `get_settings.cache_clear()`."""
+    return Settings()

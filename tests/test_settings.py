@@ -1,0 +1,98 @@
+"""The settings object: defaults, DATABASE_URL and the URLs derived from it."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from alembic_stuff.settings import Settings, get_settings
+from tests.databases import ROOT
+
+
+def make(**values: Any) -> Settings:
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ["DATABASE_URL", "API_PORT", "EMBEDDED_PORT", "EMBEDDED_DATA_DIR"]:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_use_the_embedded_database() -> None:
+    settings = make()
+    assert settings.uses_embedded_database
+    assert (
+        settings.server_url.render_as_string()
+        == "postgresql://postgres@127.0.0.1:5555/alembic-stuff"
+    )
+    assert settings.embedded_data_dir == ROOT / ".data" / "postgres"
+    assert settings.api_host == "127.0.0.1"
+    assert settings.api_port == 8765
+
+
+def test_one_url_gives_the_app_and_migration_urls() -> None:
+    settings = make(database_url=SecretStr("postgresql://app:s3cret@db:5432/alembic-stuff"))
+    assert not settings.uses_embedded_database
+    assert settings.app_url.drivername == "postgresql+asyncpg"
+    assert settings.migration_url.drivername == "postgresql+psycopg"
+    assert settings.app_url.password == "s3cret"  # noqa: S105 - a test value, not a secret
+    assert (
+        settings.migration_url.render_as_string()
+        == "postgresql+psycopg://app:***@db:5432/alembic-stuff"
+    )
+
+
+def test_the_password_is_never_shown() -> None:
+    settings = make(database_url=SecretStr("postgresql://app:s3cret@db/alembic-stuff"))
+    assert "s3cret" not in repr(settings)
+    assert "s3cret" not in str(settings.model_dump())
+
+
+def test_a_driver_in_the_url_is_replaced() -> None:
+    settings = make(database_url=SecretStr("postgresql+psycopg2://u@h/d"))
+    assert settings.app_url.drivername == "postgresql+asyncpg"
+
+
+def test_an_empty_database_url_means_embedded() -> None:
+    assert make(database_url=SecretStr("")).uses_embedded_database
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://root@localhost/app", "must be a postgresql:// URL"),
+        ("not a url", "is not a URL"),
+        ("postgresql://u@h", "must name a database"),
+    ],
+)
+def test_bad_database_urls_are_refused(url: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        make(database_url=SecretStr(url))
+
+
+def test_get_settings_reads_the_environment_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_PORT", "9000")
+    get_settings.cache_clear()
+    assert get_settings().api_port == 9000
+    monkeypatch.setenv("API_PORT", "9001")
+    assert get_settings().api_port == 9000
+    get_settings.cache_clear()
+    assert get_settings().api_port == 9001
+    get_settings.cache_clear()
+
+
+def test_env_file_is_read(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("API_PORT=9100\nEMBEDDED_DATABASE=other\n")
+    settings = Settings(_env_file=env)
+    assert settings.api_port == 9100
+    assert settings.server_url.database == "other"
+
+
+def test_env_example_documents_every_setting() -> None:
+    example = (ROOT / ".env.example").read_text()
+    for name in Settings.model_fields:
+        assert name.upper() in example, name
+    assert "\nDATABASE_URL=" not in example  # left unset: a fresh setup uses the embedded server
