@@ -1,0 +1,1 @@
+"""Database access: the declarative base, engines and the embedded PostgreSQL server."""

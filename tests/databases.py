@@ -1,0 +1,77 @@
+"""Scratch databases for the tests, on TEST_DATABASE_URL or a throwaway embedded server."""
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from pydantic import SecretStr
+from sqlalchemy import URL, make_url
+
+from alembic_stuff.db.embedded import THROWAWAY_SETTINGS, EmbeddedPostgres
+from alembic_stuff.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+# Inside the project (git-ignored): as root the server's user must be able to reach it.
+SCRATCH_DIR = ROOT / ".data" / "tests"
+SCRATCH_PREFIX = "alembic_stuff_test_"
+
+
+def free_port() -> int:
+    """Return a loopback TCP port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def throwaway_server() -> EmbeddedPostgres:
+    """Return a new embedded cluster in its own folder, on a free port (not yet started)."""
+    return EmbeddedPostgres(
+        SCRATCH_DIR / uuid.uuid4().hex[:12], free_port(), extra_settings=THROWAWAY_SETTINGS
+    )
+
+
+@contextmanager
+def server_for_tests() -> Iterator[URL]:
+    """Yield an admin URL of a server the tests may create databases on."""
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        yield make_url(external).set(drivername="postgresql")
+        return
+    server = throwaway_server()
+    try:
+        server.start()
+        yield server.url()
+    finally:
+        server.destroy()
+
+
+def _admin(server: URL) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(server.render_as_string(hide_password=False), autocommit=True)
+
+
+@contextmanager
+def scratch_database(server: URL) -> Iterator[URL]:
+    """Create an empty database with a unique name; drop it afterwards, connections or not."""
+    name = f"{SCRATCH_PREFIX}{uuid.uuid4().hex[:12]}"
+    with _admin(server) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield server.set(database=name)
+    finally:
+        with _admin(server) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def settings_for(database: URL, **overrides: Any) -> Settings:
+    """Return settings that point at `database` and ignore any .env file."""
+    url = SecretStr(database.render_as_string(hide_password=False))
+    return Settings(_env_file=None, database_url=url, **overrides)

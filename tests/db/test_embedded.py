@@ -1,0 +1,171 @@
+"""The embedded server's lifecycle: start, reuse, adopt, recover, stop, and leave nothing behind."""
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from alembic_stuff.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from tests.databases import throwaway_server
+
+
+@pytest.fixture(scope="module")
+def initialized() -> Iterator[EmbeddedPostgres]:
+    """One cluster for the module: initdb is the slow part, so it runs once."""
+    server = throwaway_server()
+    server.initialize()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def server(initialized: EmbeddedPostgres) -> Iterator[EmbeddedPostgres]:
+    """The module's cluster, stopped before and after the test."""
+    initialized.stop()
+    yield initialized
+    initialized.stop()
+
+
+@pytest.fixture
+def fresh() -> Iterator[EmbeddedPostgres]:
+    """A cluster of the test's own, not yet initialised."""
+    server = throwaway_server()
+    yield server
+    server.destroy()
+
+
+def answers(server: EmbeddedPostgres) -> bool:
+    try:
+        with psycopg.connect(server.url().render_as_string(), connect_timeout=2) as conn:
+            return conn.execute("SELECT 1").fetchone() == (1,)
+    except psycopg.OperationalError:
+        return False
+
+
+def postmaster_pid(server: EmbeddedPostgres) -> int:
+    return int((server.pgdata / "postmaster.pid").read_text().split()[0])
+
+
+def processes_using(data_dir: Path) -> list[int]:
+    """The pids of live processes whose command line names `data_dir`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (entry / "stat").read_text().split()[2]
+        except OSError:
+            continue
+        if str(data_dir) in cmdline and state != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def test_start_reuse_stop(server: EmbeddedPostgres) -> None:
+    assert not server.is_running()
+    assert server.start() is True
+    assert answers(server)
+    assert server.start() is False  # reused, not a second server
+    assert (
+        len([pid for pid in processes_using(server.pgdata) if pid == postmaster_pid(server)]) == 1
+    )
+
+    assert server.ensure_database("alembic-stuff") is True
+    assert server.ensure_database("alembic-stuff") is False
+
+    assert server.stop() is True
+    assert not server.is_running()
+    assert not answers(server)
+    assert processes_using(server.pgdata) == []
+    assert server.stop() is False
+
+
+def test_data_survives_a_restart(server: EmbeddedPostgres) -> None:
+    server.start()
+    with psycopg.connect(server.url().render_as_string(), autocommit=True) as conn:
+        conn.execute("CREATE TABLE kept (x int)")
+        conn.execute("INSERT INTO kept VALUES (42)")
+    server.stop()
+    server.start()
+    with psycopg.connect(server.url().render_as_string()) as conn:
+        assert conn.execute("SELECT x FROM kept").fetchone() == (42,)
+
+
+def test_destroy_leaves_nothing(fresh: EmbeddedPostgres) -> None:
+    fresh.start()
+    fresh.destroy()
+    assert not fresh.data_dir.exists()
+    assert processes_using(fresh.pgdata) == []
+
+
+def test_a_killed_server_is_restarted_not_duplicated(server: EmbeddedPostgres) -> None:
+    server.start()
+    os.kill(postmaster_pid(server), signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while (server.is_running() or processes_using(server.pgdata)) and time.monotonic() < deadline:
+        time.sleep(0.1)  # its children notice the postmaster's death and exit
+
+    assert not server.is_running()
+    assert server.start() is True
+    assert answers(server)
+
+
+def test_an_interrupted_initdb_is_redone(fresh: EmbeddedPostgres) -> None:
+    staging = fresh.data_dir / "pgdata.initdb"
+    staging.mkdir(parents=True)
+    (staging / "half-written").write_text("left by a killed initdb")
+    fresh.start()
+    assert answers(fresh)
+    assert not staging.exists()
+
+
+def test_ownership_start_owned_and_release(server: EmbeddedPostgres) -> None:
+    assert server.start_owned() is True
+    server.release()
+    assert not server.is_running()
+
+
+def test_a_server_left_by_a_killed_owner_is_adopted(server: EmbeddedPostgres) -> None:
+    server.start()
+    (server.data_dir / "owner.pid").write_text(str(dead_pid()))
+    assert server.start_owned() is True
+    server.release()
+    assert not server.is_running()
+
+
+def test_a_server_started_by_db_up_is_reused_and_left_running(server: EmbeddedPostgres) -> None:
+    assert server.start_unowned() is True
+    assert server.start_owned() is False
+    server.release()
+    assert server.is_running()
+
+
+def test_a_server_owned_by_a_live_process_is_left_to_it(server: EmbeddedPostgres) -> None:
+    server.start()
+    with subprocess.Popen(["sleep", "30"]) as owner:
+        try:
+            (server.data_dir / "owner.pid").write_text(str(owner.pid))
+            assert server.start_owned() is False
+            server.release()
+            assert server.is_running()
+        finally:
+            owner.kill()
+
+
+def test_a_taken_port_is_a_clear_error(server: EmbeddedPostgres, fresh: EmbeddedPostgres) -> None:
+    server.start()
+    rival = EmbeddedPostgres(fresh.data_dir, server.port)
+    with pytest.raises(EmbeddedPostgresError, match=f"^port {server.port} on 127.0.0.1 is taken"):
+        rival.start()
