@@ -1,0 +1,96 @@
+"""Alembic's migration environment for alembic-stuff.
+
+The database comes from the project's settings (DATABASE_URL, or the embedded server when
+it is unset), never from alembic.ini. Online migrations hold a PostgreSQL advisory lock, so
+several replicas can run `alembic upgrade head` at once, and run one transaction per
+revision, so a failure leaves the database at the last revision that succeeded.
+"""
+
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy import Connection, create_engine, pool
+from sqlalchemy.exc import OperationalError
+
+from alembic_stuff.db.migrations import (
+    MigrationLockTimeoutError,
+    acquire_migration_lock,
+    release_migration_lock,
+    set_migration_timeouts,
+)
+from alembic_stuff.models import Base
+from alembic_stuff.settings import Settings, get_settings
+
+config = context.config
+settings: Settings = config.attributes.get("settings") or get_settings()
+target_metadata = Base.metadata
+
+if config.config_file_name is not None and config.attributes.get("configure_logging", True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+
+def run_migrations_offline() -> None:
+    """Write the migrations' SQL to stdout (`alembic upgrade --sql`): no database needed."""
+    context.configure(
+        url=settings.migration_url,
+        target_metadata=target_metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+        compare_type=True,
+        transaction_per_migration=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def migrate(connection: Connection) -> None:
+    """Run the migrations on `connection` under the migration lock."""
+    acquire_migration_lock(connection, settings.migration_lock_wait_seconds)
+    try:
+        set_migration_timeouts(connection, settings)
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            compare_type=True,
+            transaction_per_migration=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    finally:
+        release_migration_lock(connection)
+
+
+def run_migrations_online() -> None:
+    """Run the migrations against the configured database."""
+    given: Connection | None = config.attributes.get("connection")
+    if given is not None:
+        migrate(given)
+        return
+    engine = create_engine(settings.migration_url, poolclass=pool.NullPool)
+    try:
+        connection = engine.connect()
+    except OperationalError as exc:
+        raise SystemExit(_unreachable(exc)) from exc
+    try:
+        with connection:
+            migrate(connection)
+    except MigrationLockTimeoutError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    finally:
+        engine.dispose()
+
+
+def _unreachable(exc: OperationalError) -> str:
+    where = settings.server_url.render_as_string(hide_password=True)
+    hint = (
+        "start it with `pipenv run db-up` (or set DATABASE_URL)"
+        if settings.uses_embedded_database
+        else "check DATABASE_URL and that the server is running"
+    )
+    return f"error: cannot connect to {where}: {hint}. ({str(exc.orig).strip().splitlines()[0]})"
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

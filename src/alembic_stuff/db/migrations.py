@@ -1,0 +1,102 @@
+"""Running the project's Alembic migrations: from env.py, the CLI and the tests."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
+
+from alembic_stuff.paths import alembic_ini
+from alembic_stuff.settings import Settings
+
+# One key for "this project's schema is being migrated": a session-level advisory lock on it
+# lets many replicas run `alembic upgrade head` at once while only one migrates.
+MIGRATION_LOCK_KEY = zlib.crc32(b"alembic-stuff:migrations")
+
+
+class MigrationLockTimeoutError(RuntimeError):
+    """Another process held the migration lock for longer than the configured wait."""
+
+
+def alembic_config(
+    settings: Settings | None = None,
+    *,
+    connection: Connection | None = None,
+    ini_path: Path | None = None,
+    configure_logging: bool = True,
+) -> Config:
+    """Return an Alembic Config for the project, optionally bound to settings or a connection.
+
+    env.py uses `settings` instead of reading the environment, and `connection` instead of
+    opening its own; both are how the tests point migrations at their scratch databases.
+    """
+    path = ini_path or alembic_ini()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run this from the alembic-stuff project folder")
+    config = Config(str(path))
+    if settings is not None:
+        config.attributes["settings"] = settings
+    if connection is not None:
+        config.attributes["connection"] = connection
+    config.attributes["configure_logging"] = configure_logging
+    return config
+
+
+def head_revision(config: Config | None = None) -> str | None:
+    """Return the revision the code expects the database to be at."""
+    return ScriptDirectory.from_config(config or alembic_config()).get_current_head()
+
+
+def upgrade_to_head(settings: Settings, *, configure_logging: bool = True) -> None:
+    """Upgrade the database named by `settings` to the newest revision."""
+    command.upgrade(alembic_config(settings, configure_logging=configure_logging), "head")
+
+
+def acquire_migration_lock(connection: Connection, wait_seconds: float) -> None:
+    """Take the migration lock on `connection`, waiting at most `wait_seconds`."""
+    connection.execute(
+        text("SELECT set_config('lock_timeout', :ms, false)"), {"ms": _ms(wait_seconds)}
+    )
+    try:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    except DBAPIError as exc:
+        connection.rollback()
+        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+            raise MigrationLockTimeoutError(
+                f"another process has held the migration lock (pg_advisory_lock "
+                f"{MIGRATION_LOCK_KEY}) for over {wait_seconds:g} s; see pg_locks, or raise "
+                "MIGRATION_LOCK_WAIT_SECONDS"
+            ) from exc
+        raise
+    # The lock is held by the session, not the transaction: committing keeps it.
+    connection.commit()
+
+
+def release_migration_lock(connection: Connection) -> None:
+    """Release the migration lock taken by `acquire_migration_lock`."""
+    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    connection.commit()
+
+
+def set_migration_timeouts(connection: Connection, settings: Settings) -> None:
+    """Bound how long one migration statement may wait for a lock and may run."""
+    connection.execute(
+        text(
+            "SELECT set_config('lock_timeout', :lock, false),"
+            " set_config('statement_timeout', :stmt, false)"
+        ),
+        {
+            "lock": _ms(settings.migration_lock_timeout_seconds),
+            "stmt": _ms(settings.migration_statement_timeout_seconds),
+        },
+    )
+    connection.commit()
+
+
+def _ms(seconds: float) -> str:
+    return f"{round(seconds * 1000)}ms"

@@ -1,0 +1,92 @@
+"""Fixtures: a real PostgreSQL migrated once per session; a rolled-back transaction per test."""
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+
+from alembic_stuff.api.app import create_app
+from alembic_stuff.api.dependencies import get_session
+from alembic_stuff.db.migrations import upgrade_to_head
+from alembic_stuff.settings import Settings, get_settings
+from tests.databases import scratch_database, server_for_tests, settings_for
+
+# Anything that reads the process's own settings by mistake fails loudly instead of touching
+# the developer's database.
+GUARD_URL = "postgresql://tests-must-not-use-this@127.0.0.1:1/not-a-database"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _guard_developer_database() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DATABASE_URL", GUARD_URL)
+        get_settings.cache_clear()
+        yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[URL]:
+    """An admin URL of the server under test (TEST_DATABASE_URL, or a throwaway embedded one)."""
+    with server_for_tests() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def settings(server_url: URL) -> Iterator[Settings]:
+    """Settings for a scratch database migrated to head, once per test session."""
+    with scratch_database(server_url) as database:
+        settings = settings_for(database)
+        upgrade_to_head(settings, configure_logging=False)
+        yield settings
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The async engine on the migrated scratch database."""
+    engine = create_async_engine(settings.app_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session inside a transaction that is rolled back after the test.
+
+    Commits made by the code under test only release savepoints, so every test starts
+    from the migrated, empty schema.
+    """
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        session = AsyncSession(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        try:
+            yield session
+        finally:
+            await session.close()
+            await transaction.rollback()
+
+
+@pytest.fixture
+async def app(settings: Settings, session: AsyncSession) -> AsyncIterator[FastAPI]:
+    """The real app, started through its lifespan, its sessions bound to the test's transaction."""
+    app = create_app(settings)
+
+    async def test_session() -> AsyncIterator[AsyncSession]:
+        yield session
+
+    app.dependency_overrides[get_session] = test_session
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client calling the app in-process."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
