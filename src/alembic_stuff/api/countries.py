@@ -1,0 +1,92 @@
+"""The country endpoints."""
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query, Response, status
+
+from alembic_stuff.api.dependencies import SessionDep
+from alembic_stuff.models import Country
+from alembic_stuff.schemas import (
+    ALPHA_2_PATTERN,
+    CountryCreate,
+    CountryPage,
+    CountryRead,
+    CountryUpdate,
+    Message,
+)
+from alembic_stuff.services import countries
+
+router = APIRouter(tags=["countries"])
+
+MAX_PAGE_SIZE = 100
+
+CodePath = Annotated[
+    str,
+    Path(
+        pattern=ALPHA_2_PATTERN, description="ISO 3166-1 alpha-2 code, any case.", examples=["GB"]
+    ),
+]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    status.HTTP_404_NOT_FOUND: {"model": Message, "description": "No such country."}
+}
+
+
+@router.get("/country/{code}", response_model=CountryRead, responses=NOT_FOUND)
+async def read_country(code: CodePath, session: SessionDep) -> Country:
+    """Return one country."""
+    return await countries.get_country(session, code)
+
+
+@router.get("/countries", response_model=CountryPage)
+async def list_countries(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = 20,
+    after: Annotated[
+        str | None,
+        Query(pattern=ALPHA_2_PATTERN, description="The `next_after` of the previous page."),
+    ] = None,
+) -> CountryPage:
+    """Return a page of countries in code order."""
+    items: Sequence[Country]
+    items, next_after = await countries.list_countries(session, limit=limit, after=after)
+    return CountryPage(
+        items=[CountryRead.model_validate(item) for item in items], next_after=next_after
+    )
+
+
+@router.post(
+    "/country",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CountryRead,
+    responses={status.HTTP_409_CONFLICT: {"model": Message, "description": "It exists already."}},
+)
+async def create_country(
+    session: SessionDep,
+    response: Response,
+    data: Annotated[
+        CountryCreate | None,
+        Body(description="Leave the body out to create the demonstration record, GB."),
+    ] = None,
+) -> Country:
+    """Create a country, completed from ISO 3166; with no body, the demo record GB."""
+    country = await countries.create_country(session, data)
+    response.headers["Location"] = router.url_path_for("read_country", code=country.code)
+    return country
+
+
+@router.patch("/country/{code}", response_model=CountryRead, responses=NOT_FOUND)
+async def update_country(code: CodePath, changes: CountryUpdate, session: SessionDep) -> Country:
+    """Change a country's names."""
+    return await countries.update_country(session, code, changes)
+
+
+@router.delete(
+    "/country/{code}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=NOT_FOUND,
+)
+async def delete_country(code: CodePath, session: SessionDep) -> None:
+    """Delete a country."""
+    await countries.delete_country(session, code)

@@ -1,0 +1,108 @@
+"""The API's request and response bodies, kept apart from the ORM models."""
+
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+from alembic_stuff import iso
+
+ALPHA_2_PATTERN = r"^[A-Za-z]{2}$"
+
+
+def _known_alpha_2(code: str) -> str:
+    if iso.lookup(code) is None:
+        raise ValueError(f"{code.upper()!r} is not an ISO 3166-1 alpha-2 country code")
+    return code.upper()
+
+
+CountryCode = Annotated[
+    str,
+    StringConstraints(pattern=ALPHA_2_PATTERN),
+    AfterValidator(_known_alpha_2),
+    Field(description="ISO 3166-1 alpha-2 code, any case.", examples=["FR"]),
+]
+CommonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+OfficialName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+]
+
+
+class CountryRead(BaseModel):
+    """A country as the API returns it."""
+
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "GB",
+                    "alpha_3": "GBR",
+                    "numeric_code": "826",
+                    "common_name": "United Kingdom",
+                    "official_name": "United Kingdom of Great Britain and Northern Ireland",
+                }
+            ]
+        },
+    )
+
+    code: str
+    alpha_3: str
+    numeric_code: str
+    common_name: str
+    official_name: str | None
+
+
+class CountryCreate(BaseModel):
+    """A new country: the code, and optionally names that differ from ISO 3166's."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"code": "FR"}, {"code": "DE", "common_name": "Deutschland"}]
+        },
+    )
+
+    code: CountryCode
+    common_name: CommonName | None = None
+    official_name: OfficialName | None = None
+
+
+class CountryUpdate(BaseModel):
+    """A change to a country's names; fields left out are left alone."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"common_name": "Britain"}]}
+    )
+
+    common_name: CommonName | None = None
+    official_name: OfficialName | None = None
+
+    @field_validator("common_name")
+    @classmethod
+    def _common_name_not_null(cls, value: str | None) -> str:
+        # Runs only when the field is sent: null is refused, leaving it out is not.
+        if value is None:
+            raise ValueError("common_name cannot be null; leave it out to keep the current name")
+        return value
+
+
+class CountryPage(BaseModel):
+    """One page of countries in code order, and the cursor of the next page."""
+
+    items: list[CountryRead]
+    next_after: str | None = Field(
+        description="Pass as `after` to get the next page; null on the last page."
+    )
+
+
+class Message(BaseModel):
+    """An error's explanation."""
+
+    detail: str

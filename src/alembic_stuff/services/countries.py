@@ -1,0 +1,92 @@
+"""Country use cases. Each writing function is one transaction: it flushes, then commits."""
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from alembic_stuff import iso
+from alembic_stuff.errors import ConflictError, InvalidInputError, NotFoundError
+from alembic_stuff.models import Country
+from alembic_stuff.schemas import CountryCreate, CountryUpdate
+
+# What a body-less POST /country creates: the original demo's record.
+DEMO_COUNTRY_CODE = "GB"
+
+
+def _not_found(code: str) -> NotFoundError:
+    return NotFoundError(f"No country with code {code} exists yet.")
+
+
+async def get_country(session: AsyncSession, code: str) -> Country:
+    """Return the country with alpha-2 `code` (any case)."""
+    country = await session.get(Country, code.upper())
+    if country is None:
+        raise _not_found(code.upper())
+    return country
+
+
+async def list_countries(
+    session: AsyncSession, *, limit: int, after: str | None = None
+) -> tuple[Sequence[Country], str | None]:
+    """Return up to `limit` countries in code order after `after`, and the next cursor."""
+    statement = select(Country).order_by(Country.code).limit(limit + 1)
+    if after is not None:
+        statement = statement.where(Country.code > after.upper())
+    rows = (await session.scalars(statement)).all()
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1].code
+    return rows, None
+
+
+async def create_country(session: AsyncSession, data: CountryCreate | None) -> Country:
+    """Create a country from its code, completed from ISO 3166; the demo record without data."""
+    data = data or CountryCreate(code=DEMO_COUNTRY_CODE)
+    entry = iso.lookup(data.code)
+    if entry is None:  # the HTTP schema refuses these first; other callers meet this
+        raise InvalidInputError(f"{data.code} is not an ISO 3166-1 alpha-2 country code.")
+    # ON CONFLICT DO NOTHING: a duplicate (even one racing in from another request) comes back
+    # as no row rather than as an error that would poison the transaction.
+    statement = (
+        insert(Country)
+        .values(
+            code=entry.alpha_2,
+            alpha_3=entry.alpha_3,
+            numeric_code=entry.numeric,
+            common_name=data.common_name or entry.name,
+            official_name=data.official_name or entry.official_name,
+        )
+        .on_conflict_do_nothing(index_elements=[Country.code])
+        .returning(Country)
+    )
+    country = (await session.scalars(statement)).one_or_none()
+    if country is None:
+        raise ConflictError(f"Country {entry.alpha_2} already exists.")
+    await session.commit()
+    return country
+
+
+async def update_country(session: AsyncSession, code: str, changes: CountryUpdate) -> Country:
+    """Change the names of the country with `code`; fields not sent are left alone."""
+    values = changes.model_dump(exclude_unset=True)
+    if not values:
+        return await get_country(session, code)
+    statement = (
+        update(Country).where(Country.code == code.upper()).values(**values).returning(Country)
+    )
+    country = (await session.scalars(statement)).one_or_none()
+    if country is None:
+        raise _not_found(code.upper())
+    await session.commit()
+    return country
+
+
+async def delete_country(session: AsyncSession, code: str) -> None:
+    """Delete the country with `code`."""
+    result = await session.execute(
+        delete(Country).where(Country.code == code.upper()).returning(Country.code)
+    )
+    if result.scalar_one_or_none() is None:
+        raise _not_found(code.upper())
+    await session.commit()
