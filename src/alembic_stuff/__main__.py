@@ -1,0 +1,5 @@
+"""`python -m alembic_stuff` runs the `alembic-stuff` command."""
+
+from alembic_stuff.cli import main
+
+main()

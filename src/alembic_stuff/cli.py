@@ -1,0 +1,141 @@
+"""The `alembic-stuff` command: serve the API, and run the embedded database by hand."""
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import NoReturn
+
+import click
+import uvicorn
+from pydantic import ValidationError
+
+from alembic_stuff.db.embedded import POSTGRES_BIN_PATH, EmbeddedPostgres, EmbeddedPostgresError
+from alembic_stuff.db.migrations import upgrade_to_head
+from alembic_stuff.settings import Settings, get_settings
+
+
+def embedded_server(settings: Settings) -> EmbeddedPostgres:
+    """The embedded server the settings describe."""
+    return EmbeddedPostgres(settings.embedded_data_dir, settings.embedded_port)
+
+
+def load_settings() -> Settings:
+    """Read the settings, turning a bad value into one line naming the variable."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise click.ClickException(
+            f"invalid setting ({problems}); fix it in .env or the environment"
+        ) from None
+
+
+@contextmanager
+def embedded_errors() -> Iterator[None]:
+    """Turn the embedded server's failures into one-line CLI errors."""
+    try:
+        yield
+    except EmbeddedPostgresError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+def main() -> None:
+    """alembic-stuff: the demonstration API and its database."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+
+
+@main.command()
+@click.option("--host", help="Address to serve on (default: API_HOST, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: API_PORT, 8765).")
+def start(host: str | None, port: int | None) -> None:
+    """Start the database, upgrade it to head and serve the API until Ctrl-C or SIGTERM."""
+    settings = load_settings()
+    server = embedded_server(settings) if settings.uses_embedded_database else None
+    # SIGTERM must unwind through `finally` like Ctrl-C does, so the database is stopped.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        with embedded_errors():
+            if server is not None:
+                server.start_owned()
+                server.ensure_database(settings.embedded_database)
+        where = settings.server_url.render_as_string(hide_password=True)
+        click.echo(f"database: {where}; upgrading to head", err=True)
+        upgrade_to_head(settings)
+        uvicorn.run(
+            "alembic_stuff.api.app:create_app",
+            factory=True,
+            host=host or settings.api_host,
+            port=port or settings.api_port,
+            access_log=False,
+        )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server is not None:
+            server.release()
+    click.echo("stopped", err=True)
+
+
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@main.group()
+def db() -> None:
+    """The embedded PostgreSQL server (used when DATABASE_URL is unset)."""
+
+
+def _embedded_or_exit(settings: Settings) -> EmbeddedPostgres:
+    if not settings.uses_embedded_database:
+        raise click.ClickException(
+            "DATABASE_URL is set, so the embedded database is not in use; unset it to use this"
+        )
+    return embedded_server(settings)
+
+
+@db.command("up")
+def db_up() -> None:
+    """Start the embedded server (kept running until `db down`) and create the database."""
+    settings = load_settings()
+    server = _embedded_or_exit(settings)
+    with embedded_errors():
+        started = server.start_unowned()
+        server.ensure_database(settings.embedded_database)
+    state = "started" if started else "already running"
+    click.echo(f"embedded PostgreSQL {state}: {settings.server_url.render_as_string()}")
+    click.echo(f"data: {server.data_dir}  (stop: pipenv run db-down)")
+
+
+@db.command("down")
+@click.option(
+    "--volumes", is_flag=True, help="Also delete the data, like docker-compose down --volumes."
+)
+def db_down(volumes: bool) -> None:
+    """Stop the embedded server; with --volumes, delete its data too."""
+    server = _embedded_or_exit(load_settings())
+    with embedded_errors():
+        stopped = server.stop()
+        if volumes:
+            server.destroy()
+    click.echo("embedded PostgreSQL " + ("stopped" if stopped else "was not running"))
+    if volumes:
+        click.echo(f"deleted {server.data_dir}")
+
+
+@db.command("psql", context_settings={"ignore_unknown_options": True})
+@click.argument("psql_args", nargs=-1, type=click.UNPROCESSED)
+def db_psql(psql_args: tuple[str, ...]) -> NoReturn:
+    """Open psql (shipped with the embedded server) on the configured database."""
+    settings = load_settings()
+    psql = str(POSTGRES_BIN_PATH / "psql")
+    url = settings.server_url.render_as_string(hide_password=False)
+    sys.stdout.flush()
+    os.execv(psql, [psql, url, *psql_args])  # noqa: S606 - psql replaces us, as a shell would
