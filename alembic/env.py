@@ -9,7 +9,7 @@ revision, so a failure leaves the database at the last revision that succeeded.
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import Connection, create_engine, pool
+from sqlalchemy import Connection, Engine, create_engine, pool
 from sqlalchemy.exc import OperationalError
 
 from alembic_stuff.db.migrations import (
@@ -62,11 +62,12 @@ def migrate(connection: Connection) -> None:
 
 def run_migrations_online() -> None:
     """Run the migrations against the configured database."""
-    given: Connection | None = config.attributes.get("connection")
-    if given is not None:
+    # A caller (the tests, pytest-alembic) may hand us a Connection or an Engine to use.
+    given: Connection | Engine | None = config.attributes.get("connection")
+    if isinstance(given, Connection):
         migrate(given)
         return
-    engine = create_engine(settings.migration_url, poolclass=pool.NullPool)
+    engine = given or create_engine(settings.migration_url, poolclass=pool.NullPool)
     try:
         connection = engine.connect()
     except OperationalError as exc:
@@ -77,7 +78,8 @@ def run_migrations_online() -> None:
     except MigrationLockTimeoutError as exc:
         raise SystemExit(f"error: {exc}") from exc
     finally:
-        engine.dispose()
+        if given is None:
+            engine.dispose()
 
 
 def _unreachable(exc: OperationalError) -> str:

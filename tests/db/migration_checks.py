@@ -1,0 +1,132 @@
+"""Properties every migration history must have, written as checks over any history.
+
+Each check raises (an AssertionError, or the database's own error) when its property does not
+hold. test_migration_checks.py runs them on the project's history, where they pass, and on the
+broken histories in histories/, where each must fail.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect
+
+Row = Mapping[str, object]
+Seeds = Mapping[str, Sequence[tuple[str, Row]]]
+"""Rows to insert once the database is at a revision: {revision: [(table, row), ...]}."""
+
+VERSION_TABLE = "alembic_version"
+
+
+def revisions(config: Config) -> list[str]:
+    """Every revision, oldest first."""
+    script = ScriptDirectory.from_config(config)
+    return [rev.revision for rev in reversed(list(script.walk_revisions("base", "heads")))]
+
+
+def schema(engine: Engine) -> dict[str, Any]:
+    """A comparable description of every table: columns, keys, constraints and indexes."""
+    inspector = inspect(engine)
+    snapshot: dict[str, Any] = {}
+    for table in sorted(set(inspector.get_table_names()) - {VERSION_TABLE}):
+        snapshot[table] = {
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                for c in inspector.get_columns(table)
+            ],
+            "primary_key": inspector.get_pk_constraint(table),
+            "foreign_keys": sorted(str(fk) for fk in inspector.get_foreign_keys(table)),
+            "unique": sorted(str(uq) for uq in inspector.get_unique_constraints(table)),
+            "checks": sorted(str(ck) for ck in inspector.get_check_constraints(table)),
+            "indexes": sorted(str(ix) for ix in inspector.get_indexes(table)),
+        }
+    return snapshot
+
+
+def check_single_head(config: Config) -> None:
+    """The history has exactly one head: no unmerged branches."""
+    heads = ScriptDirectory.from_config(config).get_heads()
+    assert len(heads) == 1, f"expected one head, found {len(heads)}: {heads}"
+
+
+def check_up_and_down(config: Config, engine: Engine) -> None:
+    """An empty database goes up to head and back down to empty."""
+    command.upgrade(config, "head")
+    command.downgrade(config, "base")
+    left = schema(engine)
+    assert left == {}, f"downgrade to base left tables behind: {sorted(left)}"
+
+
+def check_stairway(config: Config, engine: Engine) -> None:
+    """Every revision survives up, down one step, and up again."""
+    for revision in revisions(config):
+        command.upgrade(config, revision)
+        command.downgrade(config, "-1")
+        command.upgrade(config, revision)
+
+
+def check_downgrade_leaves_no_trace(config: Config, engine: Engine) -> None:
+    """After each revision's upgrade and downgrade, the schema is exactly as before."""
+    for revision in revisions(config):
+        before = schema(engine)
+        command.upgrade(config, revision)
+        command.downgrade(config, "-1")
+        after = schema(engine)
+        assert after == before, f"downgrading {revision} did not restore the schema"
+        command.upgrade(config, revision)
+
+
+def check_no_drift(config: Config) -> None:
+    """At head, autogenerate finds nothing to do: the models and the migrations agree."""
+    command.upgrade(config, "head")
+    command.check(config)
+
+
+def check_data_survives(config: Config, engine: Engine, seeds: Seeds) -> None:
+    """Rows inserted at each revision keep their values through every later upgrade and back.
+
+    Columns and tables may be renamed on the way: a row counts as kept when some row of the
+    table (or, for a renamed table, of any table) still holds all of its values.
+    """
+    order = revisions(config)
+    seeded: list[tuple[str, Row]] = []
+    for revision in order:
+        command.upgrade(config, revision)
+        with engine.begin() as connection:
+            for table, row in seeds.get(revision, ()):
+                target = sa.table(table, *(sa.column(name) for name in row))
+                connection.execute(target.insert().values(**row))
+                seeded.append((table, row))
+        _assert_kept(engine, seeded, f"after upgrading to {revision}")
+    for revision in reversed(order[:-1]):
+        command.downgrade(config, revision)
+        kept = [(t, r) for t, r in seeded if _seeded_at_or_before(t, r, revision, order, seeds)]
+        _assert_kept(engine, kept, f"after downgrading to {revision}")
+
+
+def _seeded_at_or_before(
+    table: str, row: Row, revision: str, order: list[str], seeds: Seeds
+) -> bool:
+    position = order.index(revision)
+    return any((table, row) in seeds.get(r, ()) for r in order[: position + 1])
+
+
+def _assert_kept(engine: Engine, seeded: Iterable[tuple[str, Row]], when: str) -> None:
+    tables = set(inspect(engine).get_table_names()) - {VERSION_TABLE}
+    with engine.connect() as connection:
+        contents = {
+            table: [
+                set(map(str, row))
+                for row in connection.execute(sa.text(f'SELECT * FROM "{table}"'))  # noqa: S608 - names from the catalogue
+            ]
+            for table in tables
+        }
+    for table, row in seeded:
+        wanted = set(map(str, row.values()))
+        candidates = contents.get(table) or [r for rows in contents.values() for r in rows]
+        assert any(wanted <= values for values in candidates), (
+            f"{when}: the row {dict(row)} seeded into {table} has lost values"
+        )
