@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from alembic_stuff.api import countries, health
 from alembic_stuff.api.errors import install_error_handlers
+from alembic_stuff.api.limits import BodySizeLimit
 from alembic_stuff.db.migrations import head_revision
 from alembic_stuff.db.session import Database
 from alembic_stuff.settings import Settings, get_settings
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="alembic-stuff", description=DESCRIPTION, version="0.1.0", lifespan=lifespan
     )
+    app.add_middleware(BodySizeLimit)
     install_error_handlers(app)
     app.include_router(countries.router)
     app.include_router(health.router)

@@ -1,0 +1,171 @@
+"""Migrating from many processes at once, and processes killed while they migrate."""
+
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from alembic import command
+from sqlalchemy import URL, Engine, create_engine, text
+
+from alembic_stuff.db.migrations import MIGRATION_LOCK_KEY, alembic_config, head_revision
+from tests.databases import ROOT, scratch_database, settings_for
+from tests.db import migration_checks as checks
+
+REVISIONS = ["5b2e0c1d9a47", "9c4d7e2f1b38", "e1a8f3b6c5d2"]
+
+
+@pytest.fixture
+def database(server_url: URL) -> Iterator[URL]:
+    with scratch_database(server_url) as url:
+        yield url
+
+
+@pytest.fixture
+def engine(database: URL) -> Iterator[Engine]:
+    engine = create_engine(settings_for(database).migration_url)
+    yield engine
+    engine.dispose()
+
+
+def dsn(database: URL) -> str:
+    return database.render_as_string(hide_password=False)
+
+
+def alembic_process(database: URL, *args: str, **env: str) -> subprocess.Popen[str]:
+    """`alembic <args>` in its own process, configured by the environment as a replica is."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "alembic", *args],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": dsn(database), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def current(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        if not connection.execute(text("SELECT to_regclass('alembic_version')")).scalar():
+            return None
+        versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    assert len(versions) <= 1, versions
+    return versions[0][0] if versions else None
+
+
+def test_sixteen_replicas_upgrading_at_once(database: URL, engine: Engine) -> None:
+    replicas = [alembic_process(database, "upgrade", "head") for _ in range(16)]
+    outputs = [replica.communicate(timeout=120)[0] for replica in replicas]
+
+    assert [replica.returncode for replica in replicas] == [0] * 16, outputs
+    ran = Counter(
+        match for output in outputs for match in re.findall(r"Running upgrade \S* -> (\w+)", output)
+    )
+    assert ran == dict.fromkeys(REVISIONS, 1)  # each revision's DDL ran exactly once
+    assert current(engine) == head_revision()
+
+
+def test_the_lock_of_a_killed_holder_is_freed(database: URL, engine: Engine) -> None:
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import psycopg, sys, time\n"
+            "conn = psycopg.connect(sys.argv[1], autocommit=True)\n"
+            "conn.execute('SELECT pg_advisory_lock(%s)', (int(sys.argv[2]),))\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(120)\n",
+            dsn(database),
+            str(MIGRATION_LOCK_KEY),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        holder.kill()
+
+    # The wait is bounded: were the dead holder's lock not freed, this would time out.
+    settings = settings_for(database, migration_lock_wait_seconds=10)
+    command.upgrade(alembic_config(settings, configure_logging=False), "head")
+    assert current(engine) == head_revision()
+
+
+def test_the_lock_wait_is_bounded_and_says_why(database: URL, engine: Engine) -> None:
+    with psycopg.connect(dsn(database), autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        settings = settings_for(database, migration_lock_wait_seconds=0.5)
+        with pytest.raises(SystemExit, match=r"held the migration lock .* for over 0\.5 s"):
+            command.upgrade(alembic_config(settings, configure_logging=False), "head")
+    assert current(engine) is None
+
+
+def reference_schemas(database: URL, engine: Engine) -> dict[str | None, object]:
+    """The schema at every revision boundary, from a clean upgrade step by step."""
+    config = alembic_config(settings_for(database), configure_logging=False)
+    schemas: dict[str | None, object] = {None: checks.schema(engine)}
+    for revision in REVISIONS:
+        command.upgrade(config, revision)
+        schemas[revision] = checks.schema(engine)
+    command.downgrade(config, "base")
+    return schemas
+
+
+def test_sigkill_at_random_moments_leaves_a_revision_boundary(
+    database: URL, engine: Engine
+) -> None:
+    schemas = reference_schemas(database, engine)
+    config = alembic_config(settings_for(database), configure_logging=False)
+    chance = random.Random(20261125)  # fixed: a failure can be replayed
+    for _ in range(10):
+        command.downgrade(config, "base")
+        process = alembic_process(database, "upgrade", "head")
+        time.sleep(chance.uniform(0.2, 1.5))  # start-up, then the migrations themselves
+        process.send_signal(signal.SIGKILL)
+        process.communicate()
+
+        revision = current(engine)
+        assert checks.schema(engine) == schemas[revision], f"half-applied at {revision}"
+        command.upgrade(config, "head")
+        assert current(engine) == head_revision()
+
+
+def test_sigkill_inside_a_revision_rolls_it_back(database: URL, engine: Engine) -> None:
+    config = alembic_config(settings_for(database), configure_logging=False)
+    command.upgrade(config, REVISIONS[0])
+    before = checks.schema(engine)
+    with (
+        psycopg.connect(dsn(database)) as blocker,
+        psycopg.connect(dsn(database), autocommit=True) as observer,
+    ):
+        # Hold the table, so the next revision blocks inside its transaction, at its first
+        # ALTER, until it is killed there.
+        blocker.execute("LOCK TABLE country IN ACCESS SHARE MODE")
+        process = alembic_process(database, "upgrade", "head")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            waiting = observer.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND query LIKE 'ALTER TABLE country%'"
+            ).fetchone()
+            if waiting == (1,):
+                break
+            time.sleep(0.05)
+        else:
+            process.kill()
+            pytest.fail(f"the upgrade never blocked:\n{process.communicate()[0]}")
+        process.send_signal(signal.SIGKILL)
+        process.communicate()
+        blocker.rollback()
+
+    assert current(engine) == REVISIONS[0]
+    assert checks.schema(engine) == before
+    command.upgrade(config, "head")
+    assert current(engine) == head_revision()
