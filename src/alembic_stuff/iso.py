@@ -28,3 +28,8 @@ def lookup(alpha_2: str) -> IsoCountry | None:
         name=entry.name,
         official_name=getattr(entry, "official_name", None),
     )
+
+
+def alpha_2_codes() -> list[str]:
+    """Return every ISO 3166-1 alpha-2 code, sorted."""
+    return sorted(entry.alpha_2 for entry in pycountry.countries)

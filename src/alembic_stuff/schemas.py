@@ -10,6 +10,7 @@ from pydantic import (
     StringConstraints,
     field_validator,
 )
+from pydantic.json_schema import WithJsonSchema
 
 from alembic_stuff import iso
 
@@ -22,15 +23,28 @@ def _known_alpha_2(code: str) -> str:
     return code.upper()
 
 
+# Published as the exact list of codes, so clients (and the API fuzz tests) know which are
+# valid; lower case is accepted too, and normalised.
 CountryCode = Annotated[
     str,
     StringConstraints(pattern=ALPHA_2_PATTERN),
     AfterValidator(_known_alpha_2),
-    Field(description="ISO 3166-1 alpha-2 code, any case.", examples=["FR"]),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": iso.alpha_2_codes(),
+            "description": "ISO 3166-1 alpha-2 code (lower case is accepted too).",
+            "examples": ["FR"],
+        }
+    ),
 ]
-CommonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# Printable text only: PostgreSQL cannot store NUL, and no name needs a control character.
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+CommonName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=PRINTABLE)
+]
 OfficialName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=PRINTABLE)
 ]
 
 
@@ -81,7 +95,12 @@ class CountryUpdate(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"common_name": "Britain"}]}
     )
 
-    common_name: CommonName | None = None
+    # May be left out, but not null: the published schema says so, and the validator below
+    # refuses null (the type admits None only so that "left out" can be told apart).
+    common_name: Annotated[
+        CommonName | None,
+        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 100, "pattern": PRINTABLE}),
+    ] = None
     official_name: OfficialName | None = None
 
     @field_validator("common_name")

@@ -79,6 +79,8 @@ async def test_post_a_country_without_an_official_name(client: httpx.AsyncClient
         ({}, "code"),
         ({"code": "FR", "common_name": ""}, "common_name"),
         ({"code": "FR", "common_name": "x" * 101}, "common_name"),
+        ({"code": "FR", "common_name": "nul\x00byte"}, "common_name"),
+        ({"code": "FR", "official_name": "new\nline"}, "official_name"),
         ({"code": "FR", "capital": "Paris"}, "capital"),
     ],
 )
