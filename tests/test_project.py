@@ -70,8 +70,11 @@ def test_compose_names_ports_and_order() -> None:
     assert api["container_name"] == "demo-api"
     assert api["ports"] == ["127.0.0.1:8765:8765"]
     assert api["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
-    assert migrate["environment"]["DATABASE_URL"] == api["environment"]["DATABASE_URL"]
-    assert api["environment"]["DATABASE_URL"].endswith("@db:5432/alembic-stuff")
+    assert migrate["environment"]["DATABASE_URL"].startswith("postgresql://postgres:")
+    assert api["environment"]["DATABASE_URL"].startswith("postgresql://alembic_stuff_app:")
+    for service in (migrate, api):
+        assert service["environment"]["DATABASE_URL"].endswith("@db:5432/alembic-stuff")
+    assert "./docker/initdb:/docker-entrypoint-initdb.d:ro" in db["volumes"]
 
 
 def test_dockerfile_runs_as_a_user_from_the_lock_file() -> None:

@@ -37,7 +37,7 @@ def test_one_url_gives_the_app_and_migration_urls() -> None:
     assert not settings.uses_embedded_database
     assert settings.app_url.drivername == "postgresql+asyncpg"
     assert settings.migration_url.drivername == "postgresql+psycopg"
-    assert settings.app_url.password == "s3cret"  # noqa: S105 - a test value, not a secret
+    assert settings.app_url.password == "s3cret"
     assert (
         settings.migration_url.render_as_string()
         == "postgresql+psycopg://app:***@db:5432/alembic-stuff"
