@@ -1,10 +1,14 @@
 """pytest-alembic's built-in tests: a second, independent opinion on the migration history."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from alembic.config import Config
+from pytest_alembic import runner
+from pytest_alembic.config import Config as PytestAlembicConfig
+from pytest_alembic.plugin.error import AlembicTestFailure
 from pytest_alembic.plugin.fixtures import alembic_runner
+from pytest_alembic.runner import MigrationContext
 from pytest_alembic.tests import (
     test_model_definitions_match_ddl,
     test_single_head_revision,
@@ -15,6 +19,7 @@ from sqlalchemy import URL, Engine, create_engine
 
 from alembic_stuff.db.migrations import alembic_config as project_alembic_config
 from tests.databases import scratch_database, settings_for
+from tests.db.test_migration_checks import HISTORIES
 
 __all__ = [
     "alembic_runner",
@@ -41,3 +46,28 @@ def alembic_engine(database: URL) -> Iterator[Engine]:
     engine = create_engine(settings_for(database).migration_url)
     yield engine
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("check", "history", "message"),
+    [
+        (test_single_head_revision, "two_heads", "Expected 1 head revision, found 2"),
+        (test_up_down_consistency, "no_downgrade", 'relation "thing" already exists'),
+        (test_model_definitions_match_ddl, "drift", "out of sync"),
+    ],
+    ids=["single_head-two_heads", "up_down-no_downgrade", "model_match-drift"],
+)
+def test_its_tests_fail_on_histories_broken_for_them(
+    check: Callable[[MigrationContext], None],
+    history: str,
+    message: str,
+    alembic_config: Config,
+    alembic_engine: Engine,
+) -> None:
+    alembic_config.set_main_option("version_locations", str(HISTORIES / history))
+    config = PytestAlembicConfig.from_raw_config(alembic_config)
+    with (
+        runner(config=config, engine=alembic_engine) as context,
+        pytest.raises(AlembicTestFailure, match=message),
+    ):
+        check(context)
