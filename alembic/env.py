@@ -4,14 +4,19 @@ The database comes from the project's settings (DATABASE_URL, or the embedded se
 it is unset), never from alembic.ini. Online migrations hold a PostgreSQL advisory lock, so
 several replicas can run `alembic upgrade head` at once, and run one transaction per
 revision, so a failure leaves the database at the last revision that succeeded.
+Autogenerate is rename-aware: no column or table is dropped unless someone said so (see
+alembic_stuff/autogen/renames.py for the -x rename and -x allow_drop hints).
 """
 
+import sys
 from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy import Connection, Engine, create_engine, pool
 from sqlalchemy.exc import OperationalError
 
+# Importing the hook also registers op.rename_index and op.rename_constraint for revisions.
+from alembic_stuff.autogen.renames import Hints, rename_aware
 from alembic_stuff.db.migrations import (
     MigrationLockTimeoutError,
     acquire_migration_lock,
@@ -23,7 +28,8 @@ from alembic_stuff.settings import Settings, get_settings
 
 config = context.config
 settings: Settings = config.attributes.get("settings") or get_settings()
-target_metadata = Base.metadata
+# A caller may compare against other models (the rename scenario tests do).
+target_metadata = config.attributes.get("target_metadata", Base.metadata)
 
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
@@ -53,6 +59,10 @@ def migrate(connection: Connection) -> None:
             target_metadata=target_metadata,
             compare_type=True,
             transaction_per_migration=True,
+            process_revision_directives=rename_aware(
+                Hints.from_x_arguments(context.get_x_argument(as_dictionary=True)),
+                ask=_ask if sys.stdin.isatty() else None,
+            ),
         )
         with context.begin_transaction():
             context.run_migrations()
@@ -80,6 +90,10 @@ def run_migrations_online() -> None:
     finally:
         if given is None:
             engine.dispose()
+
+
+def _ask(question: str) -> bool:
+    return input(question).strip().lower() in {"y", "yes"}
 
 
 def _unreachable(exc: OperationalError) -> str:

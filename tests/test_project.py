@@ -25,7 +25,7 @@ def test_every_script_the_readme_names_exists() -> None:
 
 def test_the_promised_scripts() -> None:
     scripts = pipfile_scripts()
-    assert scripts["alembic-revision"] == "alembic revision --autogenerate"
+    assert scripts["alembic-revision"] == "alembic-stuff revision"  # autogenerate, rename-aware
     assert scripts["alembic-latest"] == "alembic upgrade head"
     assert {"setup", "start", "db-up", "db-down", "test", "qa"} <= set(scripts)
 

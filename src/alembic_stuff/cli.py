@@ -1,5 +1,6 @@
 """The `alembic-stuff` command: serve the API, and run the embedded database by hand."""
 
+import argparse
 import logging
 import os
 import signal
@@ -11,10 +12,12 @@ from typing import NoReturn
 
 import click
 import uvicorn
+from alembic import command
+from alembic.util import CommandError
 from pydantic import ValidationError
 
 from alembic_stuff.db.embedded import POSTGRES_BIN_PATH, EmbeddedPostgres, EmbeddedPostgresError
-from alembic_stuff.db.migrations import upgrade_to_head
+from alembic_stuff.db.migrations import alembic_config, upgrade_to_head
 from alembic_stuff.settings import Settings, get_settings
 
 
@@ -86,6 +89,26 @@ def start(host: str | None, port: int | None) -> None:
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
+
+
+@main.command()
+@click.option("-m", "--message", required=True, help="What the revision does.")
+@click.option(
+    "-x",
+    "x_arguments",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="rename=table.old:new, rename=old_table:new_table, allow_drop=table.column (repeatable).",
+)
+def revision(message: str, x_arguments: tuple[str, ...]) -> None:
+    """Autogenerate a revision, refusing to drop a column or table nobody said to drop."""
+    config = alembic_config(load_settings())
+    # What `alembic -x ... revision` would have parsed, for env.py's get_x_argument().
+    config.cmd_opts = argparse.Namespace(x=list(x_arguments))
+    try:
+        command.revision(config, message=message, autogenerate=True)
+    except CommandError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.group()

@@ -1,0 +1,1 @@
+"""Extensions to Alembic's autogenerate: rename detection and the operations it writes."""

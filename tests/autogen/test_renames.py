@@ -1,0 +1,407 @@
+"""Rename-aware autogenerate, scenario by scenario, on a database holding rows.
+
+Each scenario changes the country model, generates a revision in a scratch copy of the
+project's migration environment, applies it to a database that holds rows, and checks the
+rows, then that autogenerate finds nothing left to do, then that the downgrade restores them.
+"""
+
+import argparse
+import os
+import pty
+import select
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.util import CommandError
+from sqlalchemy import URL, Engine, MetaData, create_engine, inspect
+
+from alembic_stuff.autogen.renames import HintError, Hints
+from alembic_stuff.db.base import NAMING_CONVENTION
+from alembic_stuff.db.migrations import alembic_config
+from tests.databases import ROOT, scratch_database, settings_for
+
+ROWS = [
+    ("GB", "United Kingdom", "GBR", "826", "United Kingdom of Great Britain and Northern Ireland"),
+    ("FR", "France", "FRA", "250", "French Republic"),
+    ("CA", "Canada", "CAN", "124", None),
+]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the country table as a scenario's model declares it."""
+
+    name: str
+    type: sa.types.TypeEngine[Any]
+    nullable: bool = False
+
+
+COMMON = Column("common_name", sa.String(100))
+OFFICIAL = Column("official_name", sa.String(200), nullable=True)
+
+
+def country(
+    table: str = "country",
+    *,
+    code: str = "code",
+    alpha_3: str = "alpha_3",
+    numeric_code: str = "numeric_code",
+    common: Column | None = COMMON,
+    official: Column | None = OFFICIAL,
+    extra: tuple[Column, ...] = (),
+) -> MetaData:
+    """The country model, with the scenario's changes, on the project's naming convention."""
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    columns = [c for c in (common, official, *extra) if c is not None]
+    sa.Table(
+        table,
+        metadata,
+        sa.Column(code, sa.String(2), primary_key=True),
+        sa.Column(alpha_3, sa.String(3), nullable=False, unique=True),
+        sa.Column(numeric_code, sa.String(3), nullable=False, unique=True),
+        *(sa.Column(c.name, c.type, nullable=c.nullable) for c in columns),
+        sa.CheckConstraint(f"{code} ~ '^[A-Z]{{2}}$'", name="code_is_alpha_2"),
+        sa.CheckConstraint(f"{alpha_3} ~ '^[A-Z]{{3}}$'", name="alpha_3_is_alpha_3"),
+        sa.CheckConstraint(f"{numeric_code} ~ '^[0-9]{{3}}$'", name="numeric_code_is_3_digits"),
+    )
+    return metadata
+
+
+@pytest.fixture
+def database(server_url: URL) -> Iterator[URL]:
+    """A database at the project's head, holding three countries."""
+    with scratch_database(server_url) as url:
+        command.upgrade(alembic_config(settings_for(url), configure_logging=False), "head")
+        engine = create_engine(settings_for(url).migration_url)
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text("INSERT INTO country VALUES (:c, :n, :a, :num, :o)"),
+                [dict(zip(["c", "n", "a", "num", "o"], row, strict=True)) for row in ROWS],
+            )
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture
+def engine(database: URL) -> Iterator[Engine]:
+    engine = create_engine(settings_for(database).migration_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A scratch copy of the migration environment, where new revisions may be written."""
+    for name in ("alembic.ini", "pyproject.toml"):  # pyproject: ruff formats new revisions
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(
+        ROOT / "alembic", tmp_path / "alembic", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return tmp_path
+
+
+def configure(project: Path, database: URL, model: MetaData, *x: str) -> Config:
+    config = alembic_config(
+        settings_for(database), ini_path=project / "alembic.ini", configure_logging=False
+    )
+    config.attributes["target_metadata"] = model
+    config.cmd_opts = argparse.Namespace(x=list(x))
+    return config
+
+
+def new_revisions(project: Path) -> list[Path]:
+    known = {path.name for path in (ROOT / "alembic" / "versions").glob("*.py")}
+    return [p for p in (project / "alembic" / "versions").glob("*.py") if p.name not in known]
+
+
+def generate(project: Path, database: URL, model: MetaData, *x: str) -> str:
+    """Autogenerate a revision for `model`; return its source, as ruff formatted it."""
+    command.revision(configure(project, database, model, *x), message="change", autogenerate=True)
+    [revision] = new_revisions(project)
+    return revision.read_text()
+
+
+def rows(engine: Engine, table: str, *columns: str) -> list[tuple[Any, ...]]:
+    with engine.connect() as connection:
+        selected = ", ".join(columns)
+        result = connection.execute(sa.text(f"SELECT {selected} FROM {table} ORDER BY code"))  # noqa: S608 - test-chosen names
+        return [tuple(row) for row in result]
+
+
+def by_code(*columns: int) -> list[tuple[Any, ...]]:
+    """The seeded rows' values at the given positions, in code order."""
+    return sorted(tuple(row[0:1] + tuple(row[i] for i in columns)) for row in ROWS)
+
+
+def apply_check_and_undo(project: Path, database: URL, model: MetaData, *x: str) -> Config:
+    config = configure(project, database, model, *x)
+    command.upgrade(config, "head")
+    # The model and the database agree: nothing left to do (asked without the hints, which
+    # would now match nothing).
+    command.check(configure(project, database, model))
+    return config
+
+
+def test_rename_a_column(project: Path, database: URL, engine: Engine) -> None:
+    model = country(common=Column("display_name", sa.String(100)))
+    hint = "rename=country.common_name:display_name"
+    script = generate(project, database, model, hint)
+    assert 'new_column_name="display_name"' in script
+    assert "drop_column" not in script
+
+    config = apply_check_and_undo(project, database, model, hint)
+    assert rows(engine, "country", "code", "display_name") == by_code(1)
+    command.downgrade(config, "-1")
+    assert rows(engine, "country", "code", "common_name") == by_code(1)
+
+
+def test_rename_a_table_with_its_constraints(project: Path, database: URL, engine: Engine) -> None:
+    model = country("nation")
+    script = generate(project, database, model, "rename=country:nation")
+    assert 'op.rename_table("country", "nation")' in script
+    assert "drop_table" not in script
+    assert "create_table" not in script
+
+    config = apply_check_and_undo(project, database, model, "rename=country:nation")
+    assert rows(engine, "nation", "code", "common_name", "official_name") == by_code(1, 4)
+    inspector = inspect(engine)
+    assert inspector.get_pk_constraint("nation")["name"] == "pk_nation"
+    assert {uq["name"] for uq in inspector.get_unique_constraints("nation")} == {
+        "uq_nation_alpha_3",
+        "uq_nation_numeric_code",
+    }
+    assert {ck["name"] for ck in inspector.get_check_constraints("nation")} == {
+        "ck_nation_code_is_alpha_2",
+        "ck_nation_alpha_3_is_alpha_3",
+        "ck_nation_numeric_code_is_3_digits",
+    }
+
+    command.downgrade(config, "-1")
+    assert rows(engine, "country", "code", "common_name") == by_code(1)
+    assert inspect(engine).get_pk_constraint("country")["name"] == "pk_country"
+
+
+def test_rename_with_a_type_change(project: Path, database: URL, engine: Engine) -> None:
+    model = country(common=Column("display_name", sa.String(150)))
+    hint = "rename=country.common_name:display_name"
+    script = generate(project, database, model, hint)
+    assert "type_=sa.String(length=150)" in script
+
+    config = apply_check_and_undo(project, database, model, hint)
+    assert rows(engine, "country", "code", "display_name") == by_code(1)
+    column = next(c for c in inspect(engine).get_columns("country") if c["name"] == "display_name")
+    assert str(column["type"]) == "VARCHAR(150)"
+    command.downgrade(config, "-1")
+    assert rows(engine, "country", "code", "common_name") == by_code(1)
+
+
+def test_two_renames_in_one_table(project: Path, database: URL, engine: Engine) -> None:
+    model = country(
+        common=Column("display_name", sa.String(100)),
+        official=Column("formal_name", sa.String(200), nullable=True),
+    )
+    hint = "rename=country.common_name:display_name,country.official_name:formal_name"
+    generate(project, database, model, hint)
+
+    config = apply_check_and_undo(project, database, model, hint)
+    assert rows(engine, "country", "code", "display_name", "formal_name") == by_code(1, 4)
+    command.downgrade(config, "-1")
+    assert rows(engine, "country", "code", "common_name", "official_name") == by_code(1, 4)
+
+
+def test_a_swap_of_two_column_names(project: Path, database: URL, engine: Engine) -> None:
+    # Each column keeps its data and definition, under the other's name.
+    model = country(
+        common=Column("official_name", sa.String(100)),
+        official=Column("common_name", sa.String(200), nullable=True),
+    )
+    hint = "rename=country.common_name:official_name,country.official_name:common_name"
+    generate(project, database, model, hint)
+
+    config = apply_check_and_undo(project, database, model, hint)
+    assert rows(engine, "country", "code", "official_name", "common_name") == by_code(1, 4)
+    command.downgrade(config, "-1")
+    assert rows(engine, "country", "code", "common_name", "official_name") == by_code(1, 4)
+
+
+def test_renaming_a_column_renames_its_unique_constraint(
+    project: Path, database: URL, engine: Engine
+) -> None:
+    model = country(alpha_3="iso_alpha_3")
+    hint = "rename=country.alpha_3:iso_alpha_3"
+    script = generate(project, database, model, hint)
+    assert (
+        'op.rename_constraint("country", "uq_country_alpha_3", "uq_country_iso_alpha_3")' in script
+    )
+    assert "drop_constraint" not in script
+    assert "create_unique_constraint" not in script
+
+    apply_check_and_undo(project, database, model, hint)
+    assert {uq["name"] for uq in inspect(engine).get_unique_constraints("country")} == {
+        "uq_country_iso_alpha_3",
+        "uq_country_numeric_code",
+    }
+    assert rows(engine, "country", "code", "iso_alpha_3") == by_code(2)
+
+
+def test_a_genuine_drop_needs_allow_drop(project: Path, database: URL, engine: Engine) -> None:
+    model = country(official=None)
+    with pytest.raises(
+        CommandError,
+        match=r"(?s)no revision written.*country\.official_name"
+        r" \(VARCHAR\(200\)\) would be dropped with its data; add -x "
+        r"allow_drop=country\.official_name to confirm",
+    ):
+        generate(project, database, model)
+    assert new_revisions(project) == []
+
+    script = generate(project, database, model, "allow_drop=country.official_name")
+    assert 'op.drop_column("country", "official_name")' in script
+    apply_check_and_undo(project, database, model, "allow_drop=country.official_name")
+    assert rows(engine, "country", "code", "common_name") == by_code(1)
+
+
+def test_a_look_alike_column_is_never_guessed(project: Path, database: URL, engine: Engine) -> None:
+    model = country(official=None, extra=(Column("formal_title", sa.String(200), nullable=True),))
+    with pytest.raises(CommandError) as refused:
+        generate(project, database, model)
+    assert str(refused.value).splitlines()[1:] == [
+        "country.official_name -> country.formal_title: a likely rename; add -x "
+        "rename=country.official_name:formal_title, or -x allow_drop=country.official_name "
+        "to drop it and its data"
+    ]
+    assert new_revisions(project) == []
+
+    script = generate(project, database, model, "allow_drop=country.official_name")
+    assert "add_column" in script
+    assert "drop_column" in script
+    assert "new_column_name" not in script
+    apply_check_and_undo(project, database, model, "allow_drop=country.official_name")
+    assert rows(engine, "country", "code", "formal_title") == [(row[0], None) for row in by_code()]
+
+
+def test_a_hint_that_matches_nothing_is_refused(project: Path, database: URL) -> None:
+    model = country(common=Column("display_name", sa.String(100)))
+    with pytest.raises(CommandError, match=r"-x rename=country\.name:display_name matches no"):
+        generate(
+            project,
+            database,
+            model,
+            "rename=country.name:display_name",
+            "allow_drop=country.common_name",
+        )
+
+
+@pytest.mark.parametrize("hint", ["country.common_name", "a:b.c", ":x"])
+def test_malformed_hints_are_refused(hint: str) -> None:
+    with pytest.raises(HintError, match=r"write table\.old:new for a column"):
+        Hints.from_x_arguments({"rename": hint})
+
+
+# Interactive mode, in a real terminal --------------------------------------------------------
+
+
+@pytest.fixture
+def renamed_project(project: Path) -> Path:
+    """The scratch copy, with a copy of the package whose model renames common_name."""
+    source = project / "src" / "alembic_stuff"
+    shutil.copytree(
+        ROOT / "src" / "alembic_stuff", source, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    models = source / "models.py"
+    models.write_text(models.read_text().replace("common_name:", "display_name:"))
+    return project
+
+
+def converse(project: Path, database: URL, answers: dict[str, str]) -> tuple[int, str]:
+    """Run `alembic-stuff revision` in a pseudo-terminal, answering each prompt it shows."""
+    controller, terminal = pty.openpty()
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(project / "src"),
+        "DATABASE_URL": database.render_as_string(hide_password=False),
+    }
+    with subprocess.Popen(
+        [sys.executable, "-m", "alembic_stuff", "revision", "-m", "rename"],
+        cwd=project,
+        env=environment,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+    ) as process:
+        os.close(terminal)
+        transcript = b""
+        deadline = time.monotonic() + 60
+        pending = dict(answers)
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(controller, 4096)
+                except OSError:  # the terminal closed: the process has exited
+                    break
+                if not chunk:
+                    break
+                transcript += chunk
+                for prompt, answer in list(pending.items()):
+                    if prompt.encode() in transcript:
+                        os.write(controller, answer.encode() + b"\n")
+                        del pending[prompt]
+            elif process.poll() is not None:
+                break
+        process.wait(timeout=30)
+        os.close(controller)
+    return process.returncode, transcript.decode(errors="replace")
+
+
+QUESTION = "Did you rename country.common_name to country.display_name (VARCHAR(100))? [y/N]"
+
+
+def test_interactive_yes_writes_a_rename(renamed_project: Path, database: URL) -> None:
+    status, transcript = converse(renamed_project, database, {QUESTION: "y"})
+    assert status == 0, transcript
+    [revision] = new_revisions(renamed_project)
+    assert "new_column_name" in revision.read_text()
+    assert "drop_column" not in revision.read_text()
+
+
+def test_interactive_no_keeps_the_drop_and_the_add(renamed_project: Path, database: URL) -> None:
+    status, transcript = converse(renamed_project, database, {QUESTION: "n"})
+    assert status == 0, transcript
+    [revision] = new_revisions(renamed_project)
+    assert "drop_column" in revision.read_text()
+    assert "add_column" in revision.read_text()
+
+
+def test_without_a_terminal_the_command_refuses_and_writes_nothing(
+    renamed_project: Path, database: URL
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "alembic_stuff", "revision", "-m", "rename"],
+        cwd=renamed_project,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(renamed_project / "src"),
+            "DATABASE_URL": database.render_as_string(hide_password=False),
+        },
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert (
+        "country.common_name -> country.display_name: a likely rename; add -x "
+        "rename=country.common_name:display_name" in result.stderr
+    )
+    assert new_revisions(renamed_project) == []
