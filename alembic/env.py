@@ -22,6 +22,7 @@ from alembic_stuff.db.migrations import (
     acquire_migration_lock,
     release_migration_lock,
     set_migration_timeouts,
+    timeout_statements,
 )
 from alembic_stuff.models import Base
 from alembic_stuff.settings import Settings, get_settings
@@ -45,6 +46,9 @@ def run_migrations_offline() -> None:
         compare_type=True,
         transaction_per_migration=True,
     )
+    # The script bounds its own waits, as online migrations do.
+    for statement in timeout_statements(settings):
+        context.execute(statement)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -143,3 +143,31 @@ def test_start_serves_the_readme_walkthrough_and_stops_cleanly(
     assert "stopped" in output
     assert not embedded_env.is_running()
     assert processes_using(embedded_env.pgdata) == []
+
+
+def test_alembic_sql_previews_a_range_with_no_database() -> None:
+    result = CliRunner().invoke(main, ["migrations", "sql", "9c4d7e2f1b38:e1a8f3b6c5d2"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("SET lock_timeout = '10000ms';")
+    assert "ALTER TABLE country RENAME name TO common_name;" in result.output
+
+
+def test_alembic_sql_of_a_downgrade() -> None:
+    result = CliRunner().invoke(
+        main, ["migrations", "sql", "--downgrade", "e1a8f3b6c5d2:9c4d7e2f1b38"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "ALTER TABLE country RENAME common_name TO name;" in result.output
+
+
+def test_alembic_sql_defaults_to_everything_when_the_database_is_unreachable() -> None:
+    result = CliRunner().invoke(main, ["migrations", "sql"])
+    assert result.exit_code == 0, result.output
+    assert "the database is unreachable: showing base:head" in result.output
+    assert "CREATE TABLE country" in result.output
+
+
+def test_alembic_sql_refuses_an_unknown_revision() -> None:
+    result = CliRunner().invoke(main, ["migrations", "sql", "base:nosuchrev"])
+    assert result.exit_code == 1
+    assert "nosuchrev" in result.output

@@ -15,6 +15,14 @@ down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# Checked by `pipenv run migrations-check`: the data this revision destroys, and why.
+destroys_data = {
+    "downgrade: drop_table country": (
+        "downgrading past the first revision removes the schema itself, rows and all; "
+        "do it only to a database you can rebuild"
+    ),
+}
+
 
 def upgrade() -> None:
     op.create_table(

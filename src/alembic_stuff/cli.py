@@ -7,17 +7,28 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
 import click
 import uvicorn
 from alembic import command
+from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 
 from alembic_stuff.db.embedded import POSTGRES_BIN_PATH, EmbeddedPostgres, EmbeddedPostgresError
-from alembic_stuff.db.migrations import alembic_config, upgrade_to_head
+from alembic_stuff.db.migrations import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    offline_sql,
+    upgrade_to_head,
+)
+from alembic_stuff.review import destructive, squawk
+from alembic_stuff.review.markers import MarkerError
 from alembic_stuff.settings import Settings, get_settings
 
 
@@ -109,6 +120,83 @@ def revision(message: str, x_arguments: tuple[str, ...]) -> None:
         command.revision(config, message=message, autogenerate=True)
     except CommandError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@main.group()
+def migrations() -> None:
+    """Review the revisions: destroyed data, squawk's lint, and the SQL they run."""
+    # Alembic narrates every offline run at INFO; here only the findings matter.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+@migrations.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def migrations_check(paths: tuple[Path, ...]) -> None:
+    """Fail on any revision that destroys data without saying why (default: all of them)."""
+    targets = list(paths) or sorted(versions_folder().glob("*.py"))
+    try:
+        found = list(destructive.problems(targets))
+    except MarkerError as exc:
+        raise click.ClickException(str(exc)) from None
+    for problem in found:
+        click.echo(problem, err=True)
+    if found:
+        raise click.ClickException(f"{len(found)} destructive change(s) without a reason")
+    click.echo(f"migrations-check: {len(targets)} revision(s), no unacknowledged data loss")
+
+
+@migrations.command("lint")
+def migrations_lint() -> None:
+    """Lint every revision's upgrade SQL with squawk (rules and reasons in .squawk.toml)."""
+    try:
+        found = list(squawk.lint(alembic_config(load_settings(), configure_logging=False)))
+    except (squawk.SquawkNotFoundError, MarkerError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for problem in found:
+        click.echo(problem, err=True)
+    if found:
+        raise click.ClickException(f"squawk: {len(found)} finding(s)")
+    click.echo("migrations-lint: squawk finds nothing")
+
+
+@migrations.command("sql")
+@click.argument("revisions", required=False)
+@click.option("--downgrade", is_flag=True, help="The downgrade's SQL instead.")
+def migrations_sql(revisions: str | None, downgrade: bool) -> None:
+    """Print the SQL a range of revisions runs (default: what is pending), like sqlmigrate.
+
+    REVISIONS is FROM:TO, e.g. base:head or 9c4d7e2f1b38:head (for --downgrade, head:-1).
+    No database is needed when a range is given.
+    """
+    settings = load_settings()
+    if revisions is None:
+        revisions = _pending_range(settings, downgrade)
+        if revisions is None:
+            click.echo("-- nothing pending: the database is at head", err=True)
+            return
+    try:
+        config = alembic_config(settings, configure_logging=False)
+        click.echo(offline_sql(config, revisions, downgrade=downgrade), nl=False)
+    except CommandError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _pending_range(settings: Settings, downgrade: bool) -> str | None:
+    try:
+        current = current_revision(settings)
+    except OperationalError:
+        click.echo("-- the database is unreachable: showing base:head", err=True)
+        current = None
+    if downgrade:
+        return f"{current or 'head'}:-1"
+    if current == head_revision():
+        return None
+    return f"{current or 'base'}:head"
+
+
+def versions_folder() -> Path:
+    """The folder of the project's revisions."""
+    return Path(ScriptDirectory.from_config(alembic_config()).versions)
 
 
 @main.group()

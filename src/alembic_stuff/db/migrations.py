@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import zlib
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
 from alembic_stuff.paths import alembic_ini
 from alembic_stuff.settings import Settings
@@ -83,19 +86,40 @@ def release_migration_lock(connection: Connection) -> None:
     connection.commit()
 
 
+def timeout_statements(settings: Settings) -> list[str]:
+    """SET statements bounding how long one migration statement may wait for a lock, and run."""
+    return [
+        f"SET lock_timeout = '{_ms(settings.migration_lock_timeout_seconds)}'",
+        f"SET statement_timeout = '{_ms(settings.migration_statement_timeout_seconds)}'",
+    ]
+
+
 def set_migration_timeouts(connection: Connection, settings: Settings) -> None:
-    """Bound how long one migration statement may wait for a lock and may run."""
-    connection.execute(
-        text(
-            "SELECT set_config('lock_timeout', :lock, false),"
-            " set_config('statement_timeout', :stmt, false)"
-        ),
-        {
-            "lock": _ms(settings.migration_lock_timeout_seconds),
-            "stmt": _ms(settings.migration_statement_timeout_seconds),
-        },
-    )
+    """Apply `timeout_statements` to the migration's connection."""
+    for statement in timeout_statements(settings):
+        connection.exec_driver_sql(statement)
     connection.commit()
+
+
+def offline_sql(config: Config, revisions: str, *, downgrade: bool = False) -> str:
+    """Return the SQL that `alembic upgrade|downgrade <revisions> --sql` writes: no database."""
+    buffer = io.StringIO()
+    previous, config.output_buffer = config.output_buffer, buffer
+    try:
+        (command.downgrade if downgrade else command.upgrade)(config, revisions, sql=True)
+    finally:
+        config.output_buffer = previous
+    return buffer.getvalue()
+
+
+def current_revision(settings: Settings) -> str | None:
+    """Return the database's revision (None when it has none); raises if it is unreachable."""
+    engine = create_engine(settings.migration_url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
 
 
 def _ms(seconds: float) -> str:

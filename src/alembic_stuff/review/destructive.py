@@ -1,0 +1,223 @@
+"""The destructive-change guard: a revision that destroys data must say so, with a reason.
+
+It reads each revision's source (nothing is run) and finds, in `upgrade()` and `downgrade()`:
+dropped tables and columns, type changes that narrow a column (or that it cannot tell do
+not), and raw SQL that drops, truncates or deletes. Each must be acknowledged in the revision:
+
+    destroys_data = {"downgrade: drop_table country": "why losing these rows is fine"}
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic_stuff.review.markers import DESTROYS_DATA, is_reason, read_marker
+
+OP_NAMES = {"op", "batch_op"}
+RAW_DESTRUCTION = re.compile(r"\b(DROP\s+(TABLE|COLUMN)|TRUNCATE|DELETE\s+FROM)\b", re.IGNORECASE)
+
+# Sizes within a family: a change to a smaller one narrows the column.
+INTEGER_SIZES = {
+    "SmallInteger": 2,
+    "SMALLINT": 2,
+    "Integer": 4,
+    "INTEGER": 4,
+    "BigInteger": 8,
+    "BIGINT": 8,
+}
+STRING_TYPES = {"String", "VARCHAR", "CHAR", "Unicode", "NVARCHAR"}
+UNBOUNDED_TEXT = {"Text", "TEXT", "UnicodeText"}
+NUMERIC_TYPES = {"Numeric", "NUMERIC", "DECIMAL"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One destructive operation in one revision."""
+
+    path: Path
+    line: int
+    function: str
+    operation: str
+    target: str
+    what: str
+
+    @property
+    def key(self) -> str:
+        """How the revision's destroys_data names it."""
+        return f"{self.function}: {self.operation} {self.target}"
+
+    def message(self) -> str:
+        """One line: where, what, and how to acknowledge it."""
+        return (
+            f"{self.path}:{self.line}: {self.function}() {self.what}; if that is intended, "
+            f'add to the revision: {DESTROYS_DATA} = {{"{self.key}": "<why this is safe>"}}'
+        )
+
+
+def findings(path: Path) -> list[Finding]:
+    """Every destructive operation in the revision at `path`."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: list[Finding] = []
+    for function in tree.body:
+        if isinstance(function, ast.FunctionDef) and function.name in {"upgrade", "downgrade"}:
+            found += sorted(_scan(path, function), key=lambda finding: finding.line)
+    return found
+
+
+def problems(paths: Iterable[Path]) -> Iterator[str]:
+    """Yield one line per unacknowledged finding, bad reason, or stale acknowledgment."""
+    for path in sorted(paths):
+        acknowledged = read_marker(path, DESTROYS_DATA)
+        found = findings(path)
+        for finding in found:
+            reason = acknowledged.get(finding.key)
+            if reason is None:
+                yield finding.message()
+            elif not is_reason(reason):
+                yield f"{path}: {DESTROYS_DATA}[{finding.key!r}] needs a reason, not {reason!r}"
+        for key in sorted(set(acknowledged) - {f.key for f in found}):
+            yield f"{path}: {DESTROYS_DATA} acknowledges {key!r}, which the revision does not do"
+
+
+def _scan(path: Path, function: ast.FunctionDef) -> Iterator[Finding]:
+    batch_tables = _batch_tables(function)
+    for node in ast.walk(function):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in OP_NAMES | set(batch_tables)
+        ):
+            continue
+        receiver, method = node.func.value.id, node.func.attr
+        table = batch_tables.get(receiver)
+        args = [_literal(arg) for arg in node.args]
+        kwargs = {kw.arg: kw.value for kw in node.keywords if kw.arg}
+
+        def finding(operation: str, target: str, what: str, node: ast.Call = node) -> Finding:
+            return Finding(path, node.lineno, function.name, operation, target, what)
+
+        if method == "drop_table":
+            name = args[0] if args else _literal(kwargs.get("table_name"))
+            yield finding("drop_table", str(name), f"drops table {name} and every row in it")
+        elif method == "drop_column":
+            table_name, column = (table, args[0]) if table else (args[0], args[1])
+            target = f"{table_name}.{column}"
+            yield finding("drop_column", target, f"drops column {target} and its values")
+        elif method == "alter_column" and "type_" in kwargs:
+            table_name, column = (table, args[0]) if table else (args[0], args[1])
+            target = f"{table_name}.{column}"
+            narrowing = _narrowing(kwargs.get("existing_type"), kwargs["type_"])
+            if narrowing:
+                yield finding("narrow_type", target, f"changes {target} {narrowing}")
+        elif method == "execute" and args and isinstance(args[0], str):
+            match = RAW_DESTRUCTION.search(args[0])
+            if match:
+                statement = " ".join(match.group(0).upper().split())
+                yield finding(
+                    "execute", statement, f"runs raw SQL that can destroy data ({statement})"
+                )
+
+
+def _batch_tables(function: ast.FunctionDef) -> dict[str, str]:
+    """`with op.batch_alter_table("t") as batch_op:` names: {"batch_op": "t"}."""
+    tables: dict[str, str] = {}
+    for node in ast.walk(function):
+        if isinstance(node, ast.With):
+            for item in node.items:
+                call = item.context_expr
+                if (
+                    isinstance(call, ast.Call)
+                    and isinstance(call.func, ast.Attribute)
+                    and call.func.attr == "batch_alter_table"
+                    and isinstance(item.optional_vars, ast.Name)
+                    and call.args
+                ):
+                    tables[item.optional_vars.id] = str(_literal(call.args[0]))
+    return tables
+
+
+def _literal(node: ast.expr | None) -> object:
+    if node is None:
+        return None
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        return ast.unparse(node)
+
+
+@dataclass(frozen=True)
+class _Type:
+    name: str
+    args: tuple[object, ...]
+    kwargs: dict[str, object]
+
+    def arg(self, position: int, keyword: str) -> object:
+        if len(self.args) > position:
+            return self.args[position]
+        return self.kwargs.get(keyword)
+
+
+def _parse_type(node: ast.expr | None) -> _Type | None:
+    """`sa.String(length=50)` -> _Type("String", (), {"length": 50}); None if not a type call."""
+    if isinstance(node, ast.Attribute | ast.Name):
+        node = ast.Call(func=node, args=[], keywords=[])
+    if not isinstance(node, ast.Call):
+        return None
+    func = node.func
+    name = (
+        func.attr
+        if isinstance(func, ast.Attribute)
+        else func.id
+        if isinstance(func, ast.Name)
+        else None
+    )
+    if name is None:
+        return None
+    return _Type(
+        name,
+        tuple(_literal(arg) for arg in node.args),
+        {kw.arg: _literal(kw.value) for kw in node.keywords if kw.arg},
+    )
+
+
+def _narrowing(existing: ast.expr | None, new: ast.expr) -> str | None:
+    """Describe how the change from `existing` to `new` can lose data, or None if it cannot."""
+    old_type, new_type = _parse_type(existing), _parse_type(new)
+    if new_type is None or old_type is None:
+        return "to a new type without existing_type, so whether it narrows cannot be told"
+    old_text, new_text = ast.unparse(existing) if existing else "?", ast.unparse(new)
+    change = f"from {old_text} to {new_text}"
+    if (
+        old_type.name in STRING_TYPES | UNBOUNDED_TEXT
+        and new_type.name in STRING_TYPES | UNBOUNDED_TEXT
+    ):
+        old_length = None if old_type.name in UNBOUNDED_TEXT else old_type.arg(0, "length")
+        new_length = None if new_type.name in UNBOUNDED_TEXT else new_type.arg(0, "length")
+        if new_length is None:
+            return None
+        if old_length is None or _number(new_length) < _number(old_length):
+            return f"{change}, which truncates longer values or fails on them"
+        return None
+    if old_type.name in INTEGER_SIZES and new_type.name in INTEGER_SIZES:
+        if INTEGER_SIZES[new_type.name] < INTEGER_SIZES[old_type.name]:
+            return f"{change}, which fails on values that no longer fit"
+        return None
+    if old_type.name in NUMERIC_TYPES and new_type.name in NUMERIC_TYPES:
+        precision = (_number(old_type.arg(0, "precision")), _number(new_type.arg(0, "precision")))
+        scale = (_number(old_type.arg(1, "scale")), _number(new_type.arg(1, "scale")))
+        if precision[1] < precision[0] or scale[1] < scale[0]:
+            return f"{change}, which rounds or fails on values that no longer fit"
+        return None
+    if old_type.name == new_type.name and old_type == new_type:
+        return None
+    return f"{change}, a change of kind that can fail on or alter existing values"
+
+
+def _number(value: object) -> float:
+    """A length or precision; unlimited (None) is infinitely large."""
+    return float(value) if isinstance(value, int | float) else float("inf")

@@ -1,0 +1,76 @@
+"""Lint each revision's upgrade SQL with squawk, the PostgreSQL migration linter.
+
+The SQL comes from Alembic's offline mode, one revision at a time, so that a finding names
+its revision and a revision can accept a rule for itself with a reason:
+
+    squawk_accepts = {"renaming-column": "why this is fine here"}
+
+Rules excluded for every revision, each with its reason, are in .squawk.toml.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.script import Script, ScriptDirectory
+
+from alembic_stuff.db.migrations import offline_sql
+from alembic_stuff.paths import project_root
+from alembic_stuff.review.markers import SQUAWK_ACCEPTS, is_reason, read_marker
+
+
+class SquawkNotFoundError(RuntimeError):
+    """The squawk binary (from the squawk-cli package) is not installed."""
+
+
+def revisions(config: Config) -> list[Script]:
+    """Every revision, oldest first."""
+    script = ScriptDirectory.from_config(config)
+    return list(reversed(list(script.walk_revisions("base", "heads"))))
+
+
+def lint(config: Config) -> Iterator[str]:
+    """Yield squawk's findings, one line each, for the upgrade SQL of every revision."""
+    squawk = shutil.which("squawk")
+    if squawk is None:
+        raise SquawkNotFoundError("squawk is not installed: run `pipenv run setup`")
+    settings_file = project_root() / ".squawk.toml"
+    project_wide: list[str] = tomllib.loads(settings_file.read_text()).get("excluded_rules", [])
+    with tempfile.TemporaryDirectory() as folder:
+        for revision in revisions(config):
+            path = _shown(Path(revision.path))
+            accepted = read_marker(path, SQUAWK_ACCEPTS)
+            for rule, reason in accepted.items():
+                if not is_reason(reason):
+                    yield f"{path}: {SQUAWK_ACCEPTS}[{rule!r}] needs a reason, not {reason!r}"
+            down = revision.down_revision
+            start = down if isinstance(down, str) else "base"
+            sql_file = Path(folder) / f"{path.stem}.sql"
+            sql_file.write_text(offline_sql(config, f"{start}:{revision.revision}"))
+            command = [squawk, "--reporter", "gcc", f"--config={settings_file}"]
+            # --exclude replaces the configuration's list rather than adding to it.
+            excluded = sorted(set(project_wide) | set(accepted))
+            if excluded:
+                command.append(f"--exclude={','.join(excluded)}")
+            result = subprocess.run(
+                [*command, str(sql_file)], capture_output=True, text=True, check=False
+            )
+            for line in result.stdout.splitlines():
+                if ": warning: " in line or ": error: " in line:
+                    yield f"{path} (upgrade SQL) {line.removeprefix(str(sql_file))}"
+            if result.returncode != 0 and not result.stdout.strip():
+                yield f"{path}: squawk failed: {result.stderr.strip()}"
+
+
+def _shown(path: Path) -> Path:
+    """`path` relative to the project, as people and editors expect it."""
+    try:
+        return path.relative_to(project_root())
+    except ValueError:
+        return path

@@ -1,0 +1,121 @@
+"""The destructive-change guard, on the project's history and on revisions made to fail it."""
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from alembic_stuff.cli import main
+from alembic_stuff.review.destructive import findings, problems
+from tests.databases import ROOT
+
+VERSIONS = ROOT / "alembic" / "versions"
+
+
+def revision(tmp_path: Path, upgrade: str, downgrade: str = "pass", marker: str = "") -> Path:
+    path = tmp_path / "2026_01_01_0000-abc_change.py"
+    path.write_text(
+        "import sqlalchemy as sa\nfrom alembic import op\n\n"
+        + marker
+        + "\n\ndef upgrade() -> None:\n"
+        + textwrap.indent(textwrap.dedent(upgrade).strip(), "    ")
+        + "\n\n\ndef downgrade() -> None:\n"
+        + textwrap.indent(textwrap.dedent(downgrade).strip(), "    ")
+        + "\n"
+    )
+    return path
+
+
+def test_the_project_history_passes() -> None:
+    assert list(problems(VERSIONS.glob("*.py"))) == []
+
+
+def test_the_project_acknowledges_what_it_destroys() -> None:
+    keys = {f.key for path in VERSIONS.glob("*.py") for f in findings(path)}
+    assert keys == {
+        "downgrade: drop_table country",
+        "downgrade: drop_column country.alpha_3",
+        "downgrade: drop_column country.numeric_code",
+        "downgrade: drop_column country.official_name",
+    }
+
+
+def test_an_unacknowledged_drop_is_named_with_the_fix(tmp_path: Path) -> None:
+    path = revision(tmp_path, 'op.drop_column("country", "official_name")')
+    assert list(problems([path])) == [
+        f"{path}:7: upgrade() drops column country.official_name and its values; if that is "
+        "intended, add to the revision: destroys_data = "
+        '{"upgrade: drop_column country.official_name": "<why this is safe>"}'
+    ]
+
+
+def test_an_acknowledged_drop_passes(tmp_path: Path) -> None:
+    marker = 'destroys_data = {"upgrade: drop_table legacy": "emptied and archived in 2025"}'
+    assert list(problems([revision(tmp_path, 'op.drop_table("legacy")', marker=marker)])) == []
+
+
+@pytest.mark.parametrize("reason", ["", "TODO", "todo: later", "<why this is safe>"])
+def test_a_placeholder_reason_is_refused(tmp_path: Path, reason: str) -> None:
+    marker = f'destroys_data = {{"upgrade: drop_table legacy": "{reason}"}}'
+    [problem] = problems([revision(tmp_path, 'op.drop_table("legacy")', marker=marker)])
+    assert "needs a reason" in problem
+
+
+def test_a_stale_acknowledgment_is_refused(tmp_path: Path) -> None:
+    marker = 'destroys_data = {"upgrade: drop_table legacy": "archived"}'
+    [problem] = problems(
+        [revision(tmp_path, 'op.add_column("t", sa.Column("x", sa.Text()))', marker=marker)]
+    )
+    assert "acknowledges 'upgrade: drop_table legacy', which the revision does not do" in problem
+
+
+@pytest.mark.parametrize(
+    ("change", "narrows"),
+    [
+        ("type_=sa.String(length=50), existing_type=sa.String(length=100)", True),
+        ("type_=sa.String(100), existing_type=sa.String(50)", False),
+        ("type_=sa.String(10), existing_type=sa.Text()", True),
+        ("type_=sa.Text(), existing_type=sa.VARCHAR(length=10)", False),
+        ("type_=sa.Integer(), existing_type=sa.BigInteger()", True),
+        ("type_=sa.BigInteger(), existing_type=sa.Integer()", False),
+        ("type_=sa.Numeric(8, 2), existing_type=sa.Numeric(10, 2)", True),
+        ("type_=sa.Numeric(12, 4), existing_type=sa.Numeric(10, 2)", False),
+        ("type_=sa.Integer(), existing_type=sa.String(10)", True),
+        ("type_=sa.String(10)", True),  # no existing_type: it cannot tell, so it asks
+        ("nullable=True, existing_type=sa.String(10)", False),
+    ],
+)
+def test_narrowing_type_changes(tmp_path: Path, change: str, narrows: bool) -> None:
+    path = revision(tmp_path, f'op.alter_column("t", "c", {change})')
+    assert [f.key for f in findings(path)] == (["upgrade: narrow_type t.c"] if narrows else [])
+
+
+def test_downgrades_batches_and_raw_sql_are_read(tmp_path: Path) -> None:
+    path = revision(
+        tmp_path,
+        upgrade="""
+        with op.batch_alter_table("country") as batch_op:
+            batch_op.drop_column("capital")
+        op.execute("TRUNCATE audit_log")
+        """,
+        downgrade='op.drop_table("country_history")',
+    )
+    assert [f.key for f in findings(path)] == [
+        "upgrade: drop_column country.capital",
+        "upgrade: execute TRUNCATE",
+        "downgrade: drop_table country_history",
+    ]
+
+
+def test_the_command_passes_the_project_and_fails_a_bad_revision(tmp_path: Path) -> None:
+    runner = CliRunner()
+    ok = runner.invoke(main, ["migrations", "check"])
+    assert ok.exit_code == 0, ok.output
+    assert "no unacknowledged data loss" in ok.output
+
+    bad = revision(tmp_path, 'op.drop_table("legacy")')
+    failed = runner.invoke(main, ["migrations", "check", str(bad)])
+    assert failed.exit_code == 1
+    assert "upgrade() drops table legacy and every row in it" in failed.output
+    assert "1 destructive change(s) without a reason" in failed.output

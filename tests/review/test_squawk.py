@@ -1,0 +1,80 @@
+"""squawk's lint of every revision's upgrade SQL."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from alembic.config import Config
+from click.testing import CliRunner
+from sqlalchemy import URL
+
+from alembic_stuff.cli import main
+from alembic_stuff.db.migrations import alembic_config
+from alembic_stuff.review.squawk import lint
+from tests.databases import ROOT, settings_for
+
+NOWHERE = settings_for(URL.create("postgresql", host="127.0.0.1", port=1, database="none"))
+
+INDEX_REVISION = '''"""Index country names.
+
+Revision ID: f00000000001
+Revises: e1a8f3b6c5d2
+"""
+
+from alembic import op
+
+revision = "f00000000001"
+down_revision = "e1a8f3b6c5d2"
+branch_labels = None
+depends_on = None
+{marker}
+
+
+def upgrade() -> None:
+    op.create_index("ix_country_common_name", "country", ["common_name"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_country_common_name")
+'''
+
+
+def test_the_project_history_passes_with_no_database() -> None:
+    result = CliRunner().invoke(main, ["migrations", "lint"])
+    assert result.exit_code == 0, result.output
+    assert "squawk finds nothing" in result.output
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Config:
+    """A scratch copy of the migration environment."""
+    shutil.copy(ROOT / "alembic.ini", tmp_path / "alembic.ini")
+    shutil.copytree(
+        ROOT / "alembic", tmp_path / "alembic", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return alembic_config(NOWHERE, ini_path=tmp_path / "alembic.ini", configure_logging=False)
+
+
+def add_revision(config: Config, marker: str = "") -> Path:
+    folder = Path(config.get_main_option("script_location") or "") / "versions"
+    path = folder / "2026_12_01_0000-f00000000001_index_country_names.py"
+    path.write_text(INDEX_REVISION.format(marker=marker))
+    return path
+
+
+def test_a_blocking_index_is_found_in_its_revision(project: Config) -> None:
+    path = add_revision(project)
+    [finding] = lint(project)
+    assert finding.startswith(f"{path} (upgrade SQL)")
+    assert "require-concurrent-index-creation" in finding
+
+
+def test_a_revision_can_accept_a_rule_with_a_reason(project: Config) -> None:
+    add_revision(project, 'squawk_accepts = {"require-concurrent-index-creation": "tiny table"}')
+    assert list(lint(project)) == []
+
+
+def test_an_acceptance_needs_a_reason(project: Config) -> None:
+    add_revision(project, 'squawk_accepts = {"require-concurrent-index-creation": "TODO"}')
+    [finding] = lint(project)
+    assert "needs a reason, not 'TODO'" in finding
