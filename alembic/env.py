@@ -30,7 +30,7 @@ from alembic_stuff.settings import Settings, get_settings
 config = context.config
 settings: Settings = config.attributes.get("settings") or get_settings()
 # A caller may compare against other models (the rename scenario tests do).
-target_metadata = config.attributes.get("target_metadata", Base.metadata)
+target_metadata = config.attributes.get("target_metadata") or Base.metadata
 
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
