@@ -12,6 +12,7 @@ import sys
 from logging.config import fileConfig
 
 from alembic import context
+from alembic.runtime.environment import ProcessRevisionDirectiveFn
 from sqlalchemy import Connection, Engine, create_engine, pool
 from sqlalchemy.exc import OperationalError
 
@@ -63,10 +64,7 @@ def migrate(connection: Connection) -> None:
             target_metadata=target_metadata,
             compare_type=True,
             transaction_per_migration=True,
-            process_revision_directives=rename_aware(
-                Hints.from_x_arguments(context.get_x_argument(as_dictionary=True)),
-                ask=_ask if sys.stdin.isatty() else None,
-            ),
+            process_revision_directives=_rename_aware_when_generating(),
         )
         with context.begin_transaction():
             context.run_migrations()
@@ -94,6 +92,16 @@ def run_migrations_online() -> None:
     finally:
         if given is None:
             engine.dispose()
+
+
+def _rename_aware_when_generating() -> ProcessRevisionDirectiveFn | None:
+    """The rename hook for `revision --autogenerate`; `alembic check` only reports drift."""
+    if not getattr(config.cmd_opts, "autogenerate", False):
+        return None
+    return rename_aware(
+        Hints.from_x_arguments(context.get_x_argument(as_dictionary=True)),
+        ask=_ask if sys.stdin.isatty() else None,
+    )
 
 
 def _ask(question: str) -> bool:

@@ -114,8 +114,8 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
 def revision(message: str, x_arguments: tuple[str, ...]) -> None:
     """Autogenerate a revision, refusing to drop a column or table nobody said to drop."""
     config = alembic_config(load_settings())
-    # What `alembic -x ... revision` would have parsed, for env.py's get_x_argument().
-    config.cmd_opts = argparse.Namespace(x=list(x_arguments))
+    # What `alembic -x ... revision --autogenerate` would have parsed, for env.py.
+    config.cmd_opts = argparse.Namespace(x=list(x_arguments), autogenerate=True)
     try:
         command.revision(config, message=message, autogenerate=True)
     except CommandError as exc:

@@ -115,7 +115,7 @@ def configure(project: Path, database: URL, model: MetaData, *x: str) -> Config:
         settings_for(database), ini_path=project / "alembic.ini", configure_logging=False
     )
     config.attributes["target_metadata"] = model
-    config.cmd_opts = argparse.Namespace(x=list(x))
+    config.cmd_opts = argparse.Namespace(x=list(x), autogenerate=True)  # as the CLI parses it
     return config
 
 
