@@ -6,10 +6,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
 from alembic_stuff.api.app import create_app
-from alembic_stuff.api.dependencies import get_session
+from alembic_stuff.api.dependencies import get_read_connection, get_session
 from alembic_stuff.db.migrations import upgrade_to_head
 from alembic_stuff.settings import Settings, get_settings
 from tests.databases import scratch_database, server_for_tests, settings_for
@@ -79,7 +79,11 @@ async def app(settings: Settings, session: AsyncSession) -> AsyncIterator[FastAP
     async def test_session() -> AsyncIterator[AsyncSession]:
         yield session
 
+    async def test_connection() -> AsyncIterator[AsyncConnection]:
+        yield await session.connection()
+
     app.dependency_overrides[get_session] = test_session
+    app.dependency_overrides[get_read_connection] = test_connection
     async with app.router.lifespan_context(app):
         yield app
 

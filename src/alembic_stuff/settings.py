@@ -26,6 +26,10 @@ class Settings(BaseSettings):
         default=None,
         description="postgresql://user:password@host:port/db; unset: the embedded server.",
     )
+    # Connections the API keeps to the database, for writes and again for reads. Requests
+    # beyond them wait for one: opening and closing overflow connections under load costs
+    # more than waiting.
+    database_pool_size: int = Field(default=10, ge=1, le=1000)
     api_host: str = "127.0.0.1"
     api_port: Port = 8765
     embedded_port: Port = 5555

@@ -1,11 +1,10 @@
 """The country endpoints."""
 
-from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
 
-from alembic_stuff.api.dependencies import SessionDep
+from alembic_stuff.api.dependencies import ReadConnectionDep, SessionDep
 from alembic_stuff.models import Country
 from alembic_stuff.schemas import (
     ALPHA_2_PATTERN,
@@ -16,6 +15,7 @@ from alembic_stuff.schemas import (
     Message,
 )
 from alembic_stuff.services import countries
+from alembic_stuff.services.countries import CountryRow
 
 router = APIRouter(tags=["countries"])
 
@@ -33,14 +33,14 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/country/{code}", response_model=CountryRead, responses=NOT_FOUND)
-async def read_country(code: CodePath, session: SessionDep) -> Country:
+async def read_country(code: CodePath, connection: ReadConnectionDep) -> CountryRow:
     """Return one country."""
-    return await countries.get_country(session, code)
+    return await countries.get_country(connection, code)
 
 
 @router.get("/countries", response_model=CountryPage)
 async def list_countries(
-    session: SessionDep,
+    connection: ReadConnectionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = 20,
     after: Annotated[
         str | None,
@@ -48,8 +48,7 @@ async def list_countries(
     ] = None,
 ) -> CountryPage:
     """Return a page of countries in code order."""
-    items: Sequence[Country]
-    items, next_after = await countries.list_countries(session, limit=limit, after=after)
+    items, next_after = await countries.list_countries(connection, limit=limit, after=after)
     return CountryPage(
         items=[CountryRead.model_validate(item) for item in items], next_after=next_after
     )

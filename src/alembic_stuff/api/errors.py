@@ -4,7 +4,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from alembic_stuff.errors import ConflictError, DomainError, InvalidInputError, NotFoundError
 
@@ -23,6 +23,12 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    if (
+        isinstance(exc, DBAPIError)
+        and not isinstance(exc, OperationalError | InterfaceError)
+        and not exc.connection_invalidated
+    ):
+        raise exc  # a real fault: the server-error handler answers 500 and logs it
     log.warning("database unavailable: %s", exc)
     return JSONResponse(
         {"detail": "The database is unavailable; try again shortly."},
@@ -34,5 +40,7 @@ async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     """Map domain errors to 4xx and an unreachable database to 503."""
     app.add_exception_handler(DomainError, _domain_error)
-    for kind in (OperationalError, InterfaceError, ConnectionError):
+    # DBAPIError: asyncpg reports a connection lost mid-query as a plain DBAPIError, marked
+    # connection_invalidated, and the pool has then already been invalidated.
+    for kind in (OperationalError, InterfaceError, DBAPIError, ConnectionError):
         app.add_exception_handler(kind, _database_unavailable)

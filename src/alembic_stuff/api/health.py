@@ -28,7 +28,7 @@ class Readiness(BaseModel):
     detail: str | None = None
 
 
-def get_expected_revision(request: Request) -> str | None:
+async def get_expected_revision(request: Request) -> str | None:
     """The head revision of the migrations this code ships with (read at start-up)."""
     revision: str | None = request.app.state.expected_revision
     return revision
@@ -53,7 +53,7 @@ async def ready(
     current: str | None = None
     detail: str | None = None
     try:
-        async with database.engine.connect() as connection:
+        async with database.read_engine.connect() as connection:
             current = (
                 await connection.execute(text("SELECT version_num FROM alembic_version"))
             ).scalar_one_or_none()

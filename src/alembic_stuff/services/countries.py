@@ -2,9 +2,9 @@
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import RowMapping, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from alembic_stuff import iso
 from alembic_stuff.errors import ConflictError, InvalidInputError, NotFoundError
@@ -14,29 +14,40 @@ from alembic_stuff.schemas import CountryCreate, CountryUpdate
 # What a body-less POST /country creates: the original demo's record.
 DEMO_COUNTRY_CODE = "GB"
 
+CountryRow = RowMapping
+"""A country read with SQLAlchemy Core: a mapping of column name to value."""
+
+# Reads go through Core on a plain connection: the same SQL as the ORM's, without the
+# identity map and object construction that a read-only request has no use for.
+_table = Country.__table__
+_columns = [
+    _table.c[name] for name in ("code", "alpha_3", "numeric_code", "common_name", "official_name")
+]
+_by_code = select(*_columns).where(_table.c.code == bindparam("code"))
+
 
 def _not_found(code: str) -> NotFoundError:
     return NotFoundError(f"No country with code {code} exists yet.")
 
 
-async def get_country(session: AsyncSession, code: str) -> Country:
+async def get_country(connection: AsyncConnection, code: str) -> CountryRow:
     """Return the country with alpha-2 `code` (any case)."""
-    country = await session.get(Country, code.upper())
-    if country is None:
+    row = (await connection.execute(_by_code, {"code": code.upper()})).mappings().one_or_none()
+    if row is None:
         raise _not_found(code.upper())
-    return country
+    return row
 
 
 async def list_countries(
-    session: AsyncSession, *, limit: int, after: str | None = None
-) -> tuple[Sequence[Country], str | None]:
+    connection: AsyncConnection, *, limit: int, after: str | None = None
+) -> tuple[Sequence[CountryRow], str | None]:
     """Return up to `limit` countries in code order after `after`, and the next cursor."""
-    statement = select(Country).order_by(Country.code).limit(limit + 1)
+    statement = select(*_columns).order_by(_table.c.code).limit(limit + 1)
     if after is not None:
-        statement = statement.where(Country.code > after.upper())
-    rows = (await session.scalars(statement)).all()
+        statement = statement.where(_table.c.code > after.upper())
+    rows = (await connection.execute(statement)).mappings().all()
     if len(rows) > limit:
-        return rows[:limit], rows[limit - 1].code
+        return rows[:limit], str(rows[limit - 1]["code"])
     return rows, None
 
 
@@ -71,7 +82,10 @@ async def update_country(session: AsyncSession, code: str, changes: CountryUpdat
     """Change the names of the country with `code`; fields not sent are left alone."""
     values = changes.model_dump(exclude_unset=True)
     if not values:
-        return await get_country(session, code)
+        country = await session.get(Country, code.upper())
+        if country is None:
+            raise _not_found(code.upper())
+        return country
     statement = (
         update(Country).where(Country.code == code.upper()).values(**values).returning(Country)
     )

@@ -1,0 +1,1 @@
+"""The benchmark harness: `pipenv run bench` (see bench/run.py)."""
