@@ -121,6 +121,7 @@ def main() -> None:
                 print(f"round {round_number}/{rounds}: {LABELS[app]}", flush=True)
                 with serve(app, url) as (base, pid):
                     for case in CASES:
+                        reset_for(case, url)
                         drive(wrk, base, app, case, warmup)  # warm-up, not recorded
                         reset_for(case, url)
                         result = drive(wrk, base, app, case, duration)

@@ -98,12 +98,15 @@ def test_downgrades_batches_and_raw_sql_are_read(tmp_path: Path) -> None:
         with op.batch_alter_table("country") as batch_op:
             batch_op.drop_column("capital")
         op.execute("TRUNCATE audit_log")
+        op.execute(sa.text("DELETE FROM country WHERE code = 'XK'"))
+        op.execute(sa.text("UPDATE country SET common_name = 'x'"))
         """,
         downgrade='op.drop_table("country_history")',
     )
     assert [f.key for f in findings(path)] == [
         "upgrade: drop_column country.capital",
         "upgrade: execute TRUNCATE",
+        "upgrade: execute DELETE FROM",
         "downgrade: drop_table country_history",
     ]
 

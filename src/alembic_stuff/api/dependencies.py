@@ -20,7 +20,7 @@ async def get_session(
     database: Annotated[Database, Depends(get_database)],
 ) -> AsyncIterator[AsyncSession]:
     """Yield a session for one request; closing it rolls back whatever was not committed."""
-    async with database.sessionmaker() as session:
+    async with database.write_slots, database.sessionmaker() as session:
         yield session
 
 
@@ -28,7 +28,7 @@ async def get_read_connection(
     database: Annotated[Database, Depends(get_database)],
 ) -> AsyncIterator[AsyncConnection]:
     """Yield an autocommit connection for a request that only reads."""
-    async with database.read_engine.connect() as connection:
+    async with database.read_slots, database.read_engine.connect() as connection:
         yield connection
 
 

@@ -1,5 +1,6 @@
 """The app's engines and session factory, created and disposed by the app's lifespan."""
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -22,11 +23,16 @@ IDLE_PING_AFTER_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class Database:
-    """An engine for writes (through sessions) and one for reads."""
+    """An engine for writes (through sessions) and one for reads, each behind a fair queue."""
 
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     read_engine: AsyncEngine
+    # SQLAlchemy's async pool lets a newcomer take a connection that was just returned ahead
+    # of requests already waiting for one: under load a few wait for seconds. Waiting here
+    # instead, first come first served, keeps the tail short.
+    write_slots: asyncio.Semaphore
+    read_slots: asyncio.Semaphore
 
     @classmethod
     def connect(cls, settings: Settings) -> "Database":
@@ -41,7 +47,13 @@ class Database:
         )
         for each in (engine, read_engine):
             _ping_connections_that_sat_idle(each)
-        return cls(engine, async_sessionmaker(engine, expire_on_commit=False), read_engine)
+        return cls(
+            engine,
+            async_sessionmaker(engine, expire_on_commit=False),
+            read_engine,
+            asyncio.Semaphore(settings.database_pool_size),
+            asyncio.Semaphore(settings.database_pool_size),
+        )
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

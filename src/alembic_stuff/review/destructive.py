@@ -114,13 +114,32 @@ def _scan(path: Path, function: ast.FunctionDef) -> Iterator[Finding]:
             narrowing = _narrowing(kwargs.get("existing_type"), kwargs["type_"])
             if narrowing:
                 yield finding("narrow_type", target, f"changes {target} {narrowing}")
-        elif method == "execute" and args and isinstance(args[0], str):
-            match = RAW_DESTRUCTION.search(args[0])
+        elif method == "execute" and node.args and (raw := _sql_text(node.args[0])):
+            match = RAW_DESTRUCTION.search(raw)
             if match:
                 statement = " ".join(match.group(0).upper().split())
                 yield finding(
                     "execute", statement, f"runs raw SQL that can destroy data ({statement})"
                 )
+
+
+def _sql_text(node: ast.expr) -> str | None:
+    """The SQL of `"..."` or `sa.text("...")`; None when it is built at run time."""
+    if isinstance(node, ast.Call) and node.args and _callee(node) == "text":
+        node = node.args[0]
+    value = _literal(node)
+    return value if isinstance(value, str) and isinstance(node, ast.Constant) else None
+
+
+def _callee(node: ast.Call) -> str | None:
+    func = node.func
+    return (
+        func.attr
+        if isinstance(func, ast.Attribute)
+        else func.id
+        if isinstance(func, ast.Name)
+        else None
+    )
 
 
 def _batch_tables(function: ast.FunctionDef) -> dict[str, str]:
@@ -168,14 +187,7 @@ def _parse_type(node: ast.expr | None) -> _Type | None:
         node = ast.Call(func=node, args=[], keywords=[])
     if not isinstance(node, ast.Call):
         return None
-    func = node.func
-    name = (
-        func.attr
-        if isinstance(func, ast.Attribute)
-        else func.id
-        if isinstance(func, ast.Name)
-        else None
-    )
+    name = _callee(node)
     if name is None:
         return None
     return _Type(

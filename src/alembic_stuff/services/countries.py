@@ -1,4 +1,4 @@
-"""Country use cases. Each writing function is one transaction: it flushes, then commits."""
+"""Country use cases: reads take a connection; each write is one transaction, which it commits."""
 
 from collections.abc import Sequence
 
