@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -90,6 +91,26 @@ class Measurements:
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
     extras: dict[str, str] = field(default_factory=dict)
 
+    def to_json(self) -> dict[str, object]:
+        """Everything, for re-rendering the report without measuring again."""
+        return {
+            "runs": [
+                {"app": app, "case": case, "results": [vars(r) for r in results]}
+                for (app, case), results in self.runs.items()
+            ],
+            "peak_rss_mb": self.peak_rss_mb,
+            "extras": self.extras,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Measurements:
+        """The inverse of `to_json`."""
+        return cls(
+            runs={(r["app"], r["case"]): [Result(**x) for x in r["results"]] for r in data["runs"]},
+            peak_rss_mb=data["peak_rss_mb"],
+            extras=data["extras"],
+        )
+
     def median(self, app: str, case: str) -> Result:
         """The median of each figure over the rounds."""
         runs = self.runs[app, case]
@@ -108,9 +129,20 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every app and case")
     parser.add_argument("--out", type=Path, help="report path (default docs/benchmarks.md)")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="write the report from a previous run's last-run.json",
+    )
     args = parser.parse_args()
     duration, rounds, warmup = (2, 1, 1) if args.smoke else (args.duration, args.rounds, 3)
     out = args.out or (DATA / "benchmarks.md" if args.smoke else ROOT / "docs" / "benchmarks.md")
+
+    if args.render:
+        measurements = Measurements.from_json(json.loads(args.render.read_text()))
+        write_report(measurements, out, duration, rounds)
+        return
 
     wrk = ensure_wrk()
     measurements = Measurements()
@@ -136,6 +168,13 @@ def main() -> None:
     else:
         measurements.extras["test suite wall time"] = test_suite_time()
 
+    DATA.mkdir(parents=True, exist_ok=True)
+    (DATA / "last-run.json").write_text(json.dumps(measurements.to_json(), indent=1))
+    write_report(measurements, out, duration, rounds)
+
+
+def write_report(measurements: Measurements, out: Path, duration: int, rounds: int) -> None:
+    """Print the report and write it, with its chart, to `out`."""
     report = render(measurements, duration, rounds)
     print("\n" + report)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -165,6 +204,7 @@ def database() -> Iterator[URL]:
                 c.execute(drop_database(name))
         return
     embedded = EmbeddedPostgres(DATA / "postgres", free_port())
+    embedded.stop()  # one a killed run left behind, on whatever port it had
     embedded.start()
     embedded.ensure_database("bench")
     try:
@@ -463,6 +503,7 @@ def scratch(url: URL) -> Iterator[URL]:
 def start_to_first_200() -> str:
     """Seconds from `alembic-stuff start` on a stopped, initialised embedded database to /ready."""
     server = EmbeddedPostgres(DATA / "start-postgres", free_port())
+    server.stop()  # one a killed run left behind, on whatever port it had
     server.start()
     server.ensure_database("alembic-stuff")
     server.stop()
@@ -549,11 +590,12 @@ def render(measurements: Measurements, duration: int, rounds: int) -> str:
                 f"{r.requests_per_second / yard.requests_per_second:.2f} | {r.p50_ms:.2f} | "
                 f"{r.p99_ms:.2f} | {r.p99_ms / yard.p99_ms:.2f} | {r.failed} |"
             )
-    get_ours = measurements.median("alembic-stuff", "get").requests_per_second
-    get_peer = measurements.median("peer", "get").requests_per_second
+    lines += ["", "## Targets", "", "| target | measured | |", "| --- | ---: | --- |"]
     lines += [
-        "",
-        f"alembic-stuff / peer on GET /country/{{code}}: {get_ours / get_peer:.2f}",
+        f"| {name} | {value} | {'met' if ok else 'not met'} |"
+        for name, value, ok in targets(measurements)
+    ]
+    lines += [
         "",
         "| server | peak RSS |",
         "| --- | ---: |",
@@ -565,8 +607,42 @@ def render(measurements: Measurements, duration: int, rounds: int) -> str:
         "",
         "![requests/s as a ratio to the yardstick](benchmarks.png)",
         "",
+        (Path(__file__).parent / "findings.md").read_text(),
     ]
     return "\n".join(lines)
+
+
+def targets(measurements: Measurements) -> list[tuple[str, str, bool]]:
+    """Each target of the performance issue, what was measured, and whether it holds."""
+
+    def ratio(case: str, app: str = "alembic-stuff", to: str = "yardstick") -> float:
+        return (
+            measurements.median(app, case).requests_per_second
+            / measurements.median(to, case).requests_per_second
+        )
+
+    p99 = (
+        measurements.median("alembic-stuff", "get").p99_ms
+        / measurements.median("yardstick", "get").p99_ms
+    )
+    rows = [
+        ("GET /country/{code}: ≥ 0.5 of the yardstick", f"{ratio('get'):.2f}", ratio("get") >= 0.5),
+        ("GET /country/{code}: p99 ≤ 2 times the yardstick's", f"{p99:.1f} times", p99 <= 2),
+        (
+            "GET /country/{code}: ≥ 2.5 times the peer",
+            f"{ratio('get', to='peer'):.2f} times",
+            ratio("get", to="peer") >= 2.5,
+        ),
+        ("GET /countries: ≥ 0.4 of the yardstick", f"{ratio('list'):.2f}", ratio("list") >= 0.4),
+        ("POST (writes): ≥ 0.4 of the yardstick", f"{ratio('write'):.2f}", ratio("write") >= 0.4),
+    ]
+    start = measurements.extras.get("start to first 200 (initialised embedded database)", "")
+    if start.endswith(" s"):
+        rows.append(("start to first 200: < 3 s", start, float(start[:-2]) < 3))
+    latest = measurements.extras.get("alembic-latest / bare", "")
+    if latest:
+        rows.append(("alembic-latest within 10% of bare Alembic", latest, float(latest) <= 1.1))
+    return rows
 
 
 def chart(measurements: Measurements, path: Path) -> None:

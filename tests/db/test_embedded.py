@@ -169,3 +169,10 @@ def test_a_taken_port_is_a_clear_error(server: EmbeddedPostgres, fresh: Embedded
     rival = EmbeddedPostgres(fresh.data_dir, server.port)
     with pytest.raises(EmbeddedPostgresError, match=f"^port {server.port} on 127.0.0.1 is taken"):
         rival.start()
+
+
+def test_a_server_running_on_another_port_is_not_reused_silently(server: EmbeddedPostgres) -> None:
+    server.start()
+    elsewhere = EmbeddedPostgres(server.data_dir, server.port + 1)
+    with pytest.raises(EmbeddedPostgresError, match=f"is running on port {server.port}, not"):
+        elsewhere.start()

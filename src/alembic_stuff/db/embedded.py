@@ -136,6 +136,7 @@ class EmbeddedPostgres:
         with self._lock():
             self.initialize()
             if self.is_running():
+                self._check_port()
                 return False
             self._wait_until_reaped()
             self.log_file.touch()
@@ -151,6 +152,16 @@ class EmbeddedPostgres:
             if result.returncode != 0:
                 raise EmbeddedPostgresError(self._start_failure())
             return True
+
+    def _check_port(self) -> None:
+        """Refuse to reuse a server that listens elsewhere than this one is configured to."""
+        lines = (self.pgdata / "postmaster.pid").read_text().splitlines()
+        running = int(lines[3]) if len(lines) > 3 and lines[3].strip().isdigit() else None
+        if running is not None and running != self.port:
+            raise EmbeddedPostgresError(
+                f"the embedded PostgreSQL in {self.data_dir} is running on port {running}, not "
+                f"{self.port}: stop it (pipenv run db-down) or set EMBEDDED_PORT={running}"
+            )
 
     def _start_failure(self) -> str:
         tail = self.log_tail()
