@@ -88,6 +88,7 @@ class Measurements:
     """Everything one harness run measured."""
 
     runs: dict[tuple[str, str], list[Result]] = field(default_factory=dict)
+    measured_at: str = field(default_factory=lambda: f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
     extras: dict[str, str] = field(default_factory=dict)
 
@@ -100,6 +101,7 @@ class Measurements:
             ],
             "peak_rss_mb": self.peak_rss_mb,
             "extras": self.extras,
+            "measured_at": self.measured_at,
         }
 
     @classmethod
@@ -109,6 +111,7 @@ class Measurements:
             runs={(r["app"], r["case"]): [Result(**x) for x in r["results"]] for r in data["runs"]},
             peak_rss_mb=data["peak_rss_mb"],
             extras=data["extras"],
+            measured_at=data.get("measured_at", "at an unrecorded time"),
         )
 
     def median(self, app: str, case: str) -> Result:
@@ -573,7 +576,7 @@ def render(measurements: Measurements, duration: int, rounds: int) -> str:
     lines = [
         "# Benchmarks",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `pipenv run bench` on {versions()}.",
+        f"Measured {measurements.measured_at} by `pipenv run bench` on {versions()}.",
         f"Each app served by uvicorn (1 worker, uvloop, httptools) pinned to one core; wrk with "
         f"{CONNECTIONS} connections pinned to the other; {rounds} round(s) of {duration} s per "
         "case after a warm-up; medians. Ratios are to the yardstick of the same run.",
@@ -652,7 +655,7 @@ def chart(measurements: Measurements, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(8, 4))
+    figure, axes = plt.subplots(figsize=(8, 5))
     width = 0.25
     for offset, app in enumerate(APPS):
         ratios = [
@@ -665,7 +668,7 @@ def chart(measurements: Measurements, path: Path) -> None:
     axes.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="target for GET: 0.5")
     axes.set_xticks(range(len(CASES)), [title.split(" (")[0] for title in CASES.values()])
     axes.set_ylabel("requests/s ÷ yardstick")
-    axes.legend(fontsize="small")
+    axes.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
