@@ -8,31 +8,17 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import psycopg
 import pytest
 from alembic import command
-from sqlalchemy import URL, Engine, create_engine, text
+from sqlalchemy import URL, Engine, text
 
 from alembic_stuff.db.migrations import MIGRATION_LOCK_KEY, alembic_config, head_revision
-from tests.databases import ROOT, scratch_database, settings_for
+from tests.databases import ROOT, settings_for
 from tests.db import migration_checks as checks
 
 REVISIONS = ["5b2e0c1d9a47", "9c4d7e2f1b38", "e1a8f3b6c5d2"]
-
-
-@pytest.fixture
-def database(server_url: URL) -> Iterator[URL]:
-    with scratch_database(server_url) as url:
-        yield url
-
-
-@pytest.fixture
-def engine(database: URL) -> Iterator[Engine]:
-    engine = create_engine(settings_for(database).migration_url)
-    yield engine
-    engine.dispose()
 
 
 def dsn(database: URL) -> str:

@@ -4,17 +4,15 @@ The properties every history must have (one head, stairway, no drift, ...) are i
 test_migration_checks.py.
 """
 
-from collections.abc import Iterator
-
 import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import URL, Engine, create_engine, inspect
+from sqlalchemy import URL, Engine, inspect
 
 from alembic_stuff.db.migrations import alembic_config, head_revision
 from alembic_stuff.settings import Settings
-from tests.databases import scratch_database, settings_for
+from tests.databases import settings_for
 
 CREATE_TABLE = "5b2e0c1d9a47"
 ADD_ISO_COLUMNS = "9c4d7e2f1b38"
@@ -25,13 +23,6 @@ country_v1 = sa.table("country", sa.column("code", sa.String), sa.column("name",
 
 
 @pytest.fixture
-def database(server_url: URL) -> Iterator[URL]:
-    """An empty scratch database of the test's own."""
-    with scratch_database(server_url) as url:
-        yield url
-
-
-@pytest.fixture
 def settings(database: URL) -> Settings:
     return settings_for(database)
 
@@ -39,13 +30,6 @@ def settings(database: URL) -> Settings:
 @pytest.fixture
 def config(settings: Settings) -> Config:
     return alembic_config(settings, configure_logging=False)
-
-
-@pytest.fixture
-def engine(settings: Settings) -> Iterator[Engine]:
-    engine = create_engine(settings.migration_url)
-    yield engine
-    engine.dispose()
 
 
 def tables(engine: Engine) -> set[str]:

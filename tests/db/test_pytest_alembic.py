@@ -1,6 +1,6 @@
 """pytest-alembic's built-in tests: a second, independent opinion on the migration history."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from alembic.config import Config
@@ -15,10 +15,10 @@ from pytest_alembic.tests import (
     test_up_down_consistency,
     test_upgrade,
 )
-from sqlalchemy import URL, Engine, create_engine
+from sqlalchemy import URL, Engine
 
 from alembic_stuff.db.migrations import alembic_config as project_alembic_config
-from tests.databases import scratch_database, settings_for
+from tests.databases import settings_for
 from tests.db.test_migration_checks import HISTORIES
 
 __all__ = [
@@ -31,21 +31,13 @@ __all__ = [
 
 
 @pytest.fixture
-def database(server_url: URL) -> Iterator[URL]:
-    with scratch_database(server_url) as url:
-        yield url
-
-
-@pytest.fixture
 def alembic_config(database: URL) -> Config:
     return project_alembic_config(settings_for(database), configure_logging=False)
 
 
 @pytest.fixture
-def alembic_engine(database: URL) -> Iterator[Engine]:
-    engine = create_engine(settings_for(database).migration_url)
-    yield engine
-    engine.dispose()
+def alembic_engine(engine: Engine) -> Engine:
+    return engine
 
 
 @pytest.mark.parametrize(
