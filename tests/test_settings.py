@@ -96,3 +96,10 @@ def test_env_example_documents_every_setting() -> None:
     for name in Settings.model_fields:
         assert name.upper() in example, name
     assert "\nDATABASE_URL=" not in example  # left unset: a fresh setup uses the embedded server
+
+
+def test_a_relative_data_dir_is_relative_to_the_project(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT / "src" / "alembic_stuff")
+    assert make(embedded_data_dir=Path(".data/elsewhere")).embedded_data_dir == (
+        ROOT / ".data" / "elsewhere"
+    )

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
             raise ValueError("DATABASE_URL must name a database: postgresql://user@host/db")
         return value
 
+    @field_validator("embedded_data_dir")
+    @classmethod
+    def _relative_to_the_project(cls, value: Path) -> Path:
+        # Relative to the project, not to wherever in it a command was started.
+        return value if value.is_absolute() else project_root() / value
+
     @property
     def uses_embedded_database(self) -> bool:
         """True when no DATABASE_URL is set and the embedded server is the database."""
