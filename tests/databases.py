@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from pydantic import SecretStr
-from sqlalchemy import URL, make_url
+from sqlalchemy import URL, Engine, create_engine, make_url
 
 from alembic_stuff.db.embedded import THROWAWAY_SETTINGS, EmbeddedPostgres
 from alembic_stuff.settings import Settings
@@ -75,3 +75,13 @@ def settings_for(database: URL, **overrides: Any) -> Settings:
     """Return settings that point at `database` and ignore any .env file."""
     url = SecretStr(database.render_as_string(hide_password=False))
     return Settings(_env_file=None, database_url=url, **overrides)
+
+
+@contextmanager
+def sync_engine(database: URL) -> Iterator[Engine]:
+    """A synchronous engine (psycopg, as the migrations use) on `database`, disposed after."""
+    engine = create_engine(settings_for(database).migration_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()

@@ -23,12 +23,12 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
-from sqlalchemy import URL, Engine, MetaData, create_engine, inspect
+from sqlalchemy import URL, Engine, MetaData, inspect
 
 from alembic_stuff.autogen.renames import HintError, Hints
 from alembic_stuff.db.base import NAMING_CONVENTION
 from alembic_stuff.db.migrations import alembic_config
-from tests.databases import ROOT, scratch_database, settings_for
+from tests.databases import ROOT, scratch_database, settings_for, sync_engine
 
 ROWS = [
     ("GB", "United Kingdom", "GBR", "826", "United Kingdom of Great Britain and Northern Ireland"),
@@ -82,21 +82,18 @@ def database(server_url: URL) -> Iterator[URL]:
     """A database at the project's head, holding three countries."""
     with scratch_database(server_url) as url:
         command.upgrade(alembic_config(settings_for(url), configure_logging=False), "head")
-        engine = create_engine(settings_for(url).migration_url)
-        with engine.begin() as connection:
+        with sync_engine(url) as engine, engine.begin() as connection:
             connection.execute(
                 sa.text("INSERT INTO country VALUES (:c, :n, :a, :num, :o)"),
                 [dict(zip(["c", "n", "a", "num", "o"], row, strict=True)) for row in ROWS],
             )
-        engine.dispose()
         yield url
 
 
 @pytest.fixture
 def engine(database: URL) -> Iterator[Engine]:
-    engine = create_engine(settings_for(database).migration_url)
-    yield engine
-    engine.dispose()
+    with sync_engine(database) as engine:
+        yield engine
 
 
 @pytest.fixture

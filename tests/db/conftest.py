@@ -3,9 +3,9 @@
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import URL, Engine, create_engine
+from sqlalchemy import URL, Engine
 
-from tests.databases import scratch_database, settings_for
+from tests.databases import scratch_database, sync_engine
 
 
 @pytest.fixture
@@ -18,6 +18,5 @@ def database(server_url: URL) -> Iterator[URL]:
 @pytest.fixture
 def engine(database: URL) -> Iterator[Engine]:
     """A synchronous engine (psycopg) on that database."""
-    engine = create_engine(settings_for(database).migration_url)
-    yield engine
-    engine.dispose()
+    with sync_engine(database) as engine:
+        yield engine
