@@ -551,7 +551,7 @@ def test_suite_time() -> str:
 # The report ----------------------------------------------------------------------------------
 
 
-def versions(url_text: str | None = None) -> str:
+def versions() -> str:
     """The machine and the versions the figures were measured on."""
     import asyncpg
     import fastapi

@@ -41,7 +41,7 @@ from alembic.operations.ops import (
     UpgradeOps,
 )
 from alembic.util import CommandError
-from sqlalchemy import Column, Index, MetaData, Table, UniqueConstraint, inspect
+from sqlalchemy import CheckConstraint, Column, Index, MetaData, Table, UniqueConstraint, inspect
 from sqlalchemy.engine import Dialect, Inspector
 from sqlalchemy.types import TypeEngine
 
@@ -449,7 +449,9 @@ def _keep_table_indexes_and_constraints(
     for uq in inspector.get_unique_constraints(old):
         renamed(uq["name"], by_columns.get(("unique", tuple(uq["column_names"]))))
 
-    model_checks = {str(c.name) for c in model.constraints if c.name and _is_check(c)}
+    model_checks = {
+        str(c.name) for c in model.constraints if c.name and isinstance(c, CheckConstraint)
+    }
     for ck in inspector.get_check_constraints(old):
         guess = str(ck["name"]).replace(old, new, 1) if ck["name"] else None
         renamed(ck["name"], guess if guess in model_checks else None)
@@ -471,10 +473,6 @@ def _keep_table_indexes_and_constraints(
         and not (isinstance(op, CreateIndexOp) and op.table_name == new)
     ]
     return operations
-
-
-def _is_check(constraint: Any) -> bool:
-    return type(constraint).__name__ == "CheckConstraint"
 
 
 # Asking and refusing -------------------------------------------------------------------------
