@@ -1,8 +1,10 @@
 """The embedded server's lifecycle: start, reuse, adopt, recover, stop, and leave nothing behind."""
 
 import os
+import pwd
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -176,3 +178,24 @@ def test_a_server_running_on_another_port_is_not_reused_silently(server: Embedde
     elsewhere = EmbeddedPostgres(server.data_dir, server.port + 1)
     with pytest.raises(EmbeddedPostgresError, match=f"is running on port {server.port}, not"):
         elsewhere.start()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the service user is only created as root")
+def test_concurrent_first_starts_create_one_service_user() -> None:
+    # Parallel test workers on a fresh machine each found the user missing and ran useradd:
+    # each got a different uid, and the servers started as the overwritten ones failed.
+    name = f"as_race_{os.getpid()}"
+    script = (
+        "from alembic_stuff.db import embedded\n"
+        f"embedded.SERVICE_USER = {name!r}\n"
+        "print(embedded._as_service_user()['user'])\n"
+    )
+    try:
+        runs = [
+            subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+            for _ in range(6)
+        ]
+        uids = {int(run.communicate(timeout=60)[0]) for run in runs}
+        assert uids == {pwd.getpwnam(name).pw_uid}
+    finally:
+        subprocess.run(["userdel", name], check=False, capture_output=True)

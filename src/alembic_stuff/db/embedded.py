@@ -16,6 +16,7 @@ import pwd
 import shutil
 import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -317,22 +318,35 @@ def _service_user() -> str | None:
     """The user the server runs as: ourselves, or a dedicated system user when we are root."""
     if os.geteuid() != 0:
         return None
-    try:
-        pwd.getpwnam(SERVICE_USER)
-    except KeyError:
-        subprocess.run(
-            [
-                shutil.which("useradd") or "/usr/sbin/useradd",
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                SERVICE_USER,
-            ],
-            check=True,
-            capture_output=True,
-        )
+    if _user_exists(SERVICE_USER):
+        return SERVICE_USER
+    # Concurrent useradd runs (parallel test workers on a fresh machine) can each write the
+    # user with a different uid, the last one winning: a server started as a loser's uid
+    # finds no such user. One at a time, and only by whoever still finds it missing.
+    with open(Path(tempfile.gettempdir()) / f"{SERVICE_USER}-useradd.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _user_exists(SERVICE_USER):
+            subprocess.run(
+                [
+                    shutil.which("useradd") or "/usr/sbin/useradd",
+                    "--system",
+                    "--no-create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    SERVICE_USER,
+                ],
+                check=True,
+                capture_output=True,
+            )
     return SERVICE_USER
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def _as_service_user() -> dict[str, Any]:
