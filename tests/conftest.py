@@ -6,11 +6,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import URL
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from alembic_stuff.api.app import create_app
-from alembic_stuff.api.dependencies import get_read_connection, get_session
+from alembic_stuff.api.dependencies import get_database
 from alembic_stuff.db.migrations import upgrade_to_head
+from alembic_stuff.db.session import Database
 from alembic_stuff.settings import Settings, get_settings
 from tests.databases import scratch_database, server_for_tests, settings_for
 
@@ -53,37 +54,29 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
-    """A session inside a transaction that is rolled back after the test.
+async def bound_database(engine: AsyncEngine) -> AsyncIterator[Database]:
+    """The app's unit-of-work runner on one connection, in a transaction rolled back after the test.
 
     Commits made by the code under test only release savepoints, so every test starts
     from the migrated, empty schema.
     """
     async with engine.connect() as connection:
         transaction = await connection.begin()
-        session = AsyncSession(
-            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-        )
         try:
-            yield session
+            yield Database.bound_to(connection)
         finally:
-            await session.close()
             await transaction.rollback()
 
 
 @pytest.fixture
-async def app(settings: Settings, session: AsyncSession) -> AsyncIterator[FastAPI]:
-    """The real app, started through its lifespan, its sessions bound to the test's transaction."""
+async def app(settings: Settings, bound_database: Database) -> AsyncIterator[FastAPI]:
+    """The real app, started through its lifespan, its units of work on the test's transaction."""
     app = create_app(settings)
 
-    async def test_session() -> AsyncIterator[AsyncSession]:
-        yield session
+    async def test_database() -> Database:
+        return bound_database
 
-    async def test_connection() -> AsyncIterator[AsyncConnection]:
-        yield await session.connection()
-
-    app.dependency_overrides[get_session] = test_session
-    app.dependency_overrides[get_read_connection] = test_connection
+    app.dependency_overrides[get_database] = test_database
     async with app.router.lifespan_context(app):
         yield app
 

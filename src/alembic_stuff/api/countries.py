@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
 
-from alembic_stuff.api.dependencies import ReadConnectionDep, SessionDep
+from alembic_stuff.api.dependencies import DatabaseDep
 from alembic_stuff.models import Country
 from alembic_stuff.schemas import (
     ALPHA_2_PATTERN,
@@ -33,14 +33,14 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/country/{code}", response_model=CountryRead, responses=NOT_FOUND)
-async def read_country(code: CodePath, connection: ReadConnectionDep) -> CountryRow:
+async def read_country(code: CodePath, database: DatabaseDep) -> CountryRow:
     """Return one country."""
-    return await countries.get_country(connection, code)
+    return await database.read(countries.get_country, code)
 
 
 @router.get("/countries", response_model=CountryPage)
 async def list_countries(
-    connection: ReadConnectionDep,
+    database: DatabaseDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = 20,
     after: Annotated[
         str | None,
@@ -48,7 +48,7 @@ async def list_countries(
     ] = None,
 ) -> CountryPage:
     """Return a page of countries in code order."""
-    items, next_after = await countries.list_countries(connection, limit=limit, after=after)
+    items, next_after = await database.read(countries.list_countries, limit=limit, after=after)
     return CountryPage(
         items=[CountryRead.model_validate(item) for item in items], next_after=next_after
     )
@@ -61,7 +61,7 @@ async def list_countries(
     responses={status.HTTP_409_CONFLICT: {"model": Message, "description": "It exists already."}},
 )
 async def create_country(
-    session: SessionDep,
+    database: DatabaseDep,
     response: Response,
     data: Annotated[
         CountryCreate | None,
@@ -69,15 +69,15 @@ async def create_country(
     ] = None,
 ) -> Country:
     """Create a country, completed from ISO 3166; with no body, the demo record GB."""
-    country = await countries.create_country(session, data)
+    country = await database.write(countries.create_country, data)
     response.headers["Location"] = router.url_path_for("read_country", code=country.code)
     return country
 
 
 @router.patch("/country/{code}", response_model=CountryRead, responses=NOT_FOUND)
-async def update_country(code: CodePath, changes: CountryUpdate, session: SessionDep) -> Country:
+async def update_country(code: CodePath, changes: CountryUpdate, database: DatabaseDep) -> Country:
     """Change a country's names."""
-    return await countries.update_country(session, code, changes)
+    return await database.write(countries.update_country, code, changes)
 
 
 @router.delete(
@@ -86,6 +86,6 @@ async def update_country(code: CodePath, changes: CountryUpdate, session: Sessio
     response_class=Response,
     responses=NOT_FOUND,
 )
-async def delete_country(code: CodePath, session: SessionDep) -> None:
+async def delete_country(code: CodePath, database: DatabaseDep) -> None:
     """Delete a country."""
-    await countries.delete_country(session, code)
+    await database.write(countries.delete_country, code)

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 from alembic_stuff.api.dependencies import DatabaseDep
@@ -34,6 +34,11 @@ async def get_expected_revision(request: Request) -> str | None:
     return revision
 
 
+def _current_revision(connection: Connection) -> str | None:
+    revision: str | None = connection.scalar(text("SELECT version_num FROM alembic_version"))
+    return revision
+
+
 @router.get("/health", response_model=Health)
 async def health() -> Health:
     """Answer as long as the process is alive; touches nothing else."""
@@ -53,10 +58,7 @@ async def ready(
     current: str | None = None
     detail: str | None = None
     try:
-        async with database.read_engine.connect() as connection:
-            current = (
-                await connection.execute(text("SELECT version_num FROM alembic_version"))
-            ).scalar_one_or_none()
+        current = await database.read(_current_revision)
     except ProgrammingError:
         detail = "the database has no alembic_version table: run the migrations"
     except (DBAPIError, OSError) as exc:

@@ -1,10 +1,14 @@
-"""Country use cases: reads take a connection; each write is one transaction, which it commits."""
+"""Country use cases: reads take a connection; each write is one transaction, which it commits.
+
+They are plain synchronous SQLAlchemy: the app runs them through `Database.read` and
+`Database.write`, which cross into them from async code once per request.
+"""
 
 from collections.abc import Sequence
 
-from sqlalchemy import RowMapping, bindparam, delete, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Session
 
 from alembic_stuff import iso
 from alembic_stuff.errors import ConflictError, InvalidInputError, NotFoundError
@@ -30,28 +34,28 @@ def _not_found(code: str) -> NotFoundError:
     return NotFoundError(f"No country with code {code} exists yet.")
 
 
-async def get_country(connection: AsyncConnection, code: str) -> CountryRow:
+def get_country(connection: Connection, code: str) -> CountryRow:
     """Return the country with alpha-2 `code` (any case)."""
-    row = (await connection.execute(_by_code, {"code": code.upper()})).mappings().one_or_none()
+    row = connection.execute(_by_code, {"code": code.upper()}).mappings().one_or_none()
     if row is None:
         raise _not_found(code.upper())
     return row
 
 
-async def list_countries(
-    connection: AsyncConnection, *, limit: int, after: str | None = None
+def list_countries(
+    connection: Connection, *, limit: int, after: str | None = None
 ) -> tuple[Sequence[CountryRow], str | None]:
     """Return up to `limit` countries in code order after `after`, and the next cursor."""
     statement = select(*_columns).order_by(_table.c.code).limit(limit + 1)
     if after is not None:
         statement = statement.where(_table.c.code > after.upper())
-    rows = (await connection.execute(statement)).mappings().all()
+    rows = connection.execute(statement).mappings().all()
     if len(rows) > limit:
         return rows[:limit], str(rows[limit - 1]["code"])
     return rows, None
 
 
-async def create_country(session: AsyncSession, data: CountryCreate | None) -> Country:
+def create_country(session: Session, data: CountryCreate | None) -> Country:
     """Create a country from its code, completed from ISO 3166; the demo record without data."""
     data = data or CountryCreate(code=DEMO_COUNTRY_CODE)
     entry = iso.lookup(data.code)
@@ -71,36 +75,36 @@ async def create_country(session: AsyncSession, data: CountryCreate | None) -> C
         .on_conflict_do_nothing(index_elements=[Country.code])
         .returning(Country)
     )
-    country = (await session.scalars(statement)).one_or_none()
+    country = session.scalars(statement).one_or_none()
     if country is None:
         raise ConflictError(f"Country {entry.alpha_2} already exists.")
-    await session.commit()
+    session.commit()
     return country
 
 
-async def update_country(session: AsyncSession, code: str, changes: CountryUpdate) -> Country:
+def update_country(session: Session, code: str, changes: CountryUpdate) -> Country:
     """Change the names of the country with `code`; fields not sent are left alone."""
     values = changes.model_dump(exclude_unset=True)
     if not values:
-        country = await session.get(Country, code.upper())
+        country = session.get(Country, code.upper())
         if country is None:
             raise _not_found(code.upper())
         return country
     statement = (
         update(Country).where(Country.code == code.upper()).values(**values).returning(Country)
     )
-    country = (await session.scalars(statement)).one_or_none()
+    country = session.scalars(statement).one_or_none()
     if country is None:
         raise _not_found(code.upper())
-    await session.commit()
+    session.commit()
     return country
 
 
-async def delete_country(session: AsyncSession, code: str) -> None:
+def delete_country(session: Session, code: str) -> None:
     """Delete the country with `code`."""
-    result = await session.execute(
+    result = session.execute(
         delete(Country).where(Country.code == code.upper()).returning(Country.code)
     )
     if result.scalar_one_or_none() is None:
         raise _not_found(code.upper())
-    await session.commit()
+    session.commit()
