@@ -5,7 +5,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Response, status
 
 from alembic_stuff.api.dependencies import DatabaseDep
-from alembic_stuff.models import Country
 from alembic_stuff.schemas import (
     ALPHA_2_PATTERN,
     CountryCreate,
@@ -67,15 +66,17 @@ async def create_country(
         CountryCreate | None,
         Body(description="Leave the body out to create the demonstration record, GB."),
     ] = None,
-) -> Country:
+) -> CountryRow:
     """Create a country, completed from ISO 3166; with no body, the demo record GB."""
     country = await database.write(countries.create_country, data)
-    response.headers["Location"] = router.url_path_for("read_country", code=country.code)
+    response.headers["Location"] = router.url_path_for("read_country", code=country["code"])
     return country
 
 
 @router.patch("/country/{code}", response_model=CountryRead, responses=NOT_FOUND)
-async def update_country(code: CodePath, changes: CountryUpdate, database: DatabaseDep) -> Country:
+async def update_country(
+    code: CodePath, changes: CountryUpdate, database: DatabaseDep
+) -> CountryRow:
     """Change a country's names."""
     return await database.write(countries.update_country, code, changes)
 

@@ -19,15 +19,29 @@ from alembic_stuff.schemas import CountryCreate, CountryUpdate
 DEMO_COUNTRY_CODE = "GB"
 
 CountryRow = RowMapping
-"""A country read with SQLAlchemy Core: a mapping of column name to value."""
+"""A country as a mapping of column name to value."""
 
-# Reads go through Core on a plain connection: the same SQL as the ORM's, without the
-# identity map and object construction that a read-only request has no use for.
-_table = Country.__table__
-_columns = [
-    _table.c[name] for name in ("code", "alpha_3", "numeric_code", "common_name", "official_name")
-]
-_by_code = select(*_columns).where(_table.c.code == bindparam("code"))
+# Statements are built once, with bind parameters: building one per request, and SQLAlchemy
+# deriving its cache key from the literal values, cost more than executing it. They are Core
+# statements on the model's table, returning plain rows: the ORM's identity map and object
+# construction buy nothing for a row that is serialised at once.
+_table = Country.metadata.tables[Country.__tablename__]
+_names = ("code", "alpha_3", "numeric_code", "common_name", "official_name")
+_columns = [_table.c[name] for name in _names]
+# Not named "code": in an UPDATE that name would stand for the SET value of the column.
+_code_is = _table.c.code == bindparam("match_code")
+_by_code = select(*_columns).where(_code_is)
+_first_page = select(*_columns).order_by(_table.c.code).limit(bindparam("limit"))
+_page_after = _first_page.where(_table.c.code > bindparam("after"))
+# ON CONFLICT DO NOTHING: a duplicate (even one racing in from another request) comes back as
+# no row rather than as an error that would poison the transaction.
+_insert = (
+    insert(_table)
+    .values({name: bindparam(name) for name in _names})
+    .on_conflict_do_nothing(index_elements=[_table.c.code])
+    .returning(*_columns)
+)
+_delete = delete(_table).where(_code_is).returning(_table.c.code)
 
 
 def _not_found(code: str) -> NotFoundError:
@@ -36,7 +50,7 @@ def _not_found(code: str) -> NotFoundError:
 
 def get_country(connection: Connection, code: str) -> CountryRow:
     """Return the country with alpha-2 `code` (any case)."""
-    row = connection.execute(_by_code, {"code": code.upper()}).mappings().one_or_none()
+    row = connection.execute(_by_code, {"match_code": code.upper()}).mappings().one_or_none()
     if row is None:
         raise _not_found(code.upper())
     return row
@@ -46,65 +60,52 @@ def list_countries(
     connection: Connection, *, limit: int, after: str | None = None
 ) -> tuple[Sequence[CountryRow], str | None]:
     """Return up to `limit` countries in code order after `after`, and the next cursor."""
-    statement = select(*_columns).order_by(_table.c.code).limit(limit + 1)
-    if after is not None:
-        statement = statement.where(_table.c.code > after.upper())
-    rows = connection.execute(statement).mappings().all()
+    # One row more than asked for tells whether there is a next page.
+    if after is None:
+        result = connection.execute(_first_page, {"limit": limit + 1})
+    else:
+        result = connection.execute(_page_after, {"limit": limit + 1, "after": after.upper()})
+    rows = result.mappings().all()
     if len(rows) > limit:
         return rows[:limit], str(rows[limit - 1]["code"])
     return rows, None
 
 
-def create_country(session: Session, data: CountryCreate | None) -> Country:
+def create_country(session: Session, data: CountryCreate | None) -> CountryRow:
     """Create a country from its code, completed from ISO 3166; the demo record without data."""
     data = data or CountryCreate(code=DEMO_COUNTRY_CODE)
     entry = iso.lookup(data.code)
     if entry is None:  # the HTTP schema refuses these first; other callers meet this
         raise InvalidInputError(f"{data.code} is not an ISO 3166-1 alpha-2 country code.")
-    # ON CONFLICT DO NOTHING: a duplicate (even one racing in from another request) comes back
-    # as no row rather than as an error that would poison the transaction.
-    statement = (
-        insert(Country)
-        .values(
-            code=entry.alpha_2,
-            alpha_3=entry.alpha_3,
-            numeric_code=entry.numeric,
-            common_name=data.common_name or entry.name,
-            official_name=data.official_name or entry.official_name,
-        )
-        .on_conflict_do_nothing(index_elements=[Country.code])
-        .returning(Country)
-    )
-    country = session.scalars(statement).one_or_none()
-    if country is None:
+    values = {
+        "code": entry.alpha_2,
+        "alpha_3": entry.alpha_3,
+        "numeric_code": entry.numeric,
+        "common_name": data.common_name or entry.name,
+        "official_name": data.official_name or entry.official_name,
+    }
+    row = session.execute(_insert, values).mappings().one_or_none()
+    if row is None:
         raise ConflictError(f"Country {entry.alpha_2} already exists.")
     session.commit()
-    return country
+    return row
 
 
-def update_country(session: Session, code: str, changes: CountryUpdate) -> Country:
+def update_country(session: Session, code: str, changes: CountryUpdate) -> CountryRow:
     """Change the names of the country with `code`; fields not sent are left alone."""
     values = changes.model_dump(exclude_unset=True)
-    if not values:
-        country = session.get(Country, code.upper())
-        if country is None:
-            raise _not_found(code.upper())
-        return country
     statement = (
-        update(Country).where(Country.code == code.upper()).values(**values).returning(Country)
+        update(_table).where(_code_is).values(**values).returning(*_columns) if values else _by_code
     )
-    country = session.scalars(statement).one_or_none()
-    if country is None:
+    row = session.execute(statement, {"match_code": code.upper()}).mappings().one_or_none()
+    if row is None:
         raise _not_found(code.upper())
     session.commit()
-    return country
+    return row
 
 
 def delete_country(session: Session, code: str) -> None:
     """Delete the country with `code`."""
-    result = session.execute(
-        delete(Country).where(Country.code == code.upper()).returning(Country.code)
-    )
-    if result.scalar_one_or_none() is None:
+    if session.execute(_delete, {"match_code": code.upper()}).scalar_one_or_none() is None:
         raise _not_found(code.upper())
     session.commit()
