@@ -34,7 +34,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 @router.get("/country/{code}", response_model=CountryRead, responses=NOT_FOUND)
 async def read_country(code: CodePath, database: DatabaseDep) -> CountryRow:
     """Return one country."""
-    return await database.read(countries.get_country, code)
+    return await database.run(countries.get_country, code)
 
 
 @router.get("/countries", response_model=CountryPage)
@@ -47,7 +47,7 @@ async def list_countries(
     ] = None,
 ) -> CountryPage:
     """Return a page of countries in code order."""
-    items, next_after = await database.read(countries.list_countries, limit=limit, after=after)
+    items, next_after = await database.run(countries.list_countries, limit=limit, after=after)
     return CountryPage(
         items=[CountryRead.model_validate(item) for item in items], next_after=next_after
     )
@@ -68,7 +68,7 @@ async def create_country(
     ] = None,
 ) -> CountryRow:
     """Create a country, completed from ISO 3166; with no body, the demo record GB."""
-    country = await database.write(countries.create_country, data)
+    country = await database.run(countries.create_country, data)
     response.headers["Location"] = router.url_path_for("read_country", code=country["code"])
     return country
 
@@ -78,7 +78,7 @@ async def update_country(
     code: CodePath, changes: CountryUpdate, database: DatabaseDep
 ) -> CountryRow:
     """Change a country's names."""
-    return await database.write(countries.update_country, code, changes)
+    return await database.run(countries.update_country, code, changes)
 
 
 @router.delete(
@@ -89,4 +89,4 @@ async def update_country(
 )
 async def delete_country(code: CodePath, database: DatabaseDep) -> None:
     """Delete a country."""
-    await database.write(countries.delete_country, code)
+    await database.run(countries.delete_country, code)

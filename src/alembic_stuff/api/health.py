@@ -58,7 +58,7 @@ async def ready(
     current: str | None = None
     detail: str | None = None
     try:
-        current = await database.read(_current_revision)
+        current = await database.run(_current_revision)
     except ProgrammingError:
         detail = "the database has no alembic_version table: run the migrations"
     except (DBAPIError, OSError) as exc:

@@ -1,14 +1,15 @@
-"""Country use cases: reads take a connection; each write is one transaction, which it commits.
+"""Country use cases, as plain synchronous SQLAlchemy on a `Connection`.
 
-They are plain synchronous SQLAlchemy: the app runs them through `Database.read` and
-`Database.write`, which cross into them from async code once per request.
+Each one, read or write, executes exactly one statement, and PostgreSQL runs a statement
+atomically: the app runs them with `Database.run`, in autocommit, so each is a transaction of
+its own without a BEGIN and a COMMIT round trip around it. A use case that needs two
+statements to stand or fall together belongs in `Database.transaction` instead.
 """
 
 from collections.abc import Sequence
 
 from sqlalchemy import Connection, RowMapping, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
 
 from alembic_stuff import iso
 from alembic_stuff.errors import ConflictError, InvalidInputError, NotFoundError
@@ -71,7 +72,7 @@ def list_countries(
     return rows, None
 
 
-def create_country(session: Session, data: CountryCreate | None) -> CountryRow:
+def create_country(connection: Connection, data: CountryCreate | None) -> CountryRow:
     """Create a country from its code, completed from ISO 3166; the demo record without data."""
     data = data or CountryCreate(code=DEMO_COUNTRY_CODE)
     entry = iso.lookup(data.code)
@@ -84,28 +85,25 @@ def create_country(session: Session, data: CountryCreate | None) -> CountryRow:
         "common_name": data.common_name or entry.name,
         "official_name": data.official_name or entry.official_name,
     }
-    row = session.execute(_insert, values).mappings().one_or_none()
+    row = connection.execute(_insert, values).mappings().one_or_none()
     if row is None:
         raise ConflictError(f"Country {entry.alpha_2} already exists.")
-    session.commit()
     return row
 
 
-def update_country(session: Session, code: str, changes: CountryUpdate) -> CountryRow:
+def update_country(connection: Connection, code: str, changes: CountryUpdate) -> CountryRow:
     """Change the names of the country with `code`; fields not sent are left alone."""
     values = changes.model_dump(exclude_unset=True)
     statement = (
         update(_table).where(_code_is).values(**values).returning(*_columns) if values else _by_code
     )
-    row = session.execute(statement, {"match_code": code.upper()}).mappings().one_or_none()
+    row = connection.execute(statement, {"match_code": code.upper()}).mappings().one_or_none()
     if row is None:
         raise _not_found(code.upper())
-    session.commit()
     return row
 
 
-def delete_country(session: Session, code: str) -> None:
+def delete_country(connection: Connection, code: str) -> None:
     """Delete the country with `code`."""
-    if session.execute(_delete, {"match_code": code.upper()}).scalar_one_or_none() is None:
+    if connection.execute(_delete, {"match_code": code.upper()}).scalar_one_or_none() is None:
         raise _not_found(code.upper())
-    session.commit()

@@ -1,0 +1,72 @@
+"""Units of work on the real engines: what commits, what is undone, what is usable after."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import URL, Connection, text
+
+from alembic_stuff.db.migrations import upgrade_to_head
+from alembic_stuff.db.session import Database
+from tests.databases import scratch_database, settings_for
+
+
+class WorkFailedError(Exception):
+    """Raised by a unit of work after its first statement."""
+
+
+@pytest.fixture
+async def database(server_url: URL) -> AsyncIterator[Database]:
+    """The app's Database on a migrated scratch database of the test's own, one connection each."""
+    with scratch_database(server_url) as url:
+        settings = settings_for(url, database_pool_size=1)
+        upgrade_to_head(settings, configure_logging=False)
+        database = Database.connect(settings)
+        try:
+            yield database
+        finally:
+            await database.dispose()
+
+
+def insert_then(connection: Connection, code: str, fail: bool) -> None:
+    connection.execute(
+        text("INSERT INTO country VALUES (:code, 'Testland', 'TST', '999', NULL)"),
+        {"code": code},
+    )
+    if fail:
+        raise WorkFailedError
+
+
+def codes(connection: Connection) -> list[str]:
+    return list(connection.scalars(text("SELECT code FROM country ORDER BY code")))
+
+
+async def test_a_transaction_commits_when_its_work_returns(database: Database) -> None:
+    await database.transaction(insert_then, "AA", fail=False)
+    assert await database.run(codes) == ["AA"]
+
+
+async def test_a_transaction_is_undone_when_its_work_raises(database: Database) -> None:
+    with pytest.raises(WorkFailedError):
+        await database.transaction(insert_then, "AA", fail=True)
+    assert await database.run(codes) == []
+
+
+async def test_autocommit_commits_each_statement_on_its_own(database: Database) -> None:
+    # Why every use case run with Database.run is a single statement.
+    with pytest.raises(WorkFailedError):
+        await database.run(insert_then, "AA", fail=True)
+    assert await database.run(codes) == ["AA"]
+
+
+async def test_a_failed_statement_does_not_leave_the_connection_unusable(
+    database: Database,
+) -> None:
+    def fail_inside(connection: Connection) -> None:
+        connection.execute(text("SELECT 1 / 0"))
+
+    for run in (database.transaction, database.run):
+        with pytest.raises(Exception, match="division by zero"):
+            await run(fail_inside)
+    # The pools hold one connection each: these reuse the very ones that failed.
+    await database.transaction(insert_then, "BB", fail=False)
+    assert await database.run(codes) == ["BB"]
