@@ -45,12 +45,11 @@ async def list_countries(
         str | None,
         Query(pattern=ALPHA_2_PATTERN, description="The `next_after` of the previous page."),
     ] = None,
-) -> CountryPage:
+) -> countries.Page:
     """Return a page of countries in code order."""
-    items, next_after = await database.run(countries.list_countries, limit=limit, after=after)
-    return CountryPage(
-        items=[CountryRead.model_validate(item) for item in items], next_after=next_after
-    )
+    # Rows, not models: FastAPI validates and serialises the return value once, where a
+    # model built here would be built, dumped and validated again.
+    return await database.run(countries.list_countries, limit=limit, after=after)
 
 
 @router.post(

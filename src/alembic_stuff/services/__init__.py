@@ -1,1 +1,1 @@
-"""The use cases: each reads and writes through a session and commits its own work."""
+"""The use cases: synchronous SQLAlchemy on a Connection, run by `Database.run`."""

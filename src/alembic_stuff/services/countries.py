@@ -7,6 +7,7 @@ statements to stand or fall together belongs in `Database.transaction` instead.
 """
 
 from collections.abc import Sequence
+from typing import TypedDict
 
 from sqlalchemy import Connection, RowMapping, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -45,6 +46,13 @@ _insert = (
 _delete = delete(_table).where(_code_is).returning(_table.c.code)
 
 
+class Page(TypedDict):
+    """A page of countries and the cursor of the next one (None on the last page)."""
+
+    items: Sequence[CountryRow]
+    next_after: str | None
+
+
 def _not_found(code: str) -> NotFoundError:
     return NotFoundError(f"No country with code {code} exists yet.")
 
@@ -57,9 +65,7 @@ def get_country(connection: Connection, code: str) -> CountryRow:
     return row
 
 
-def list_countries(
-    connection: Connection, *, limit: int, after: str | None = None
-) -> tuple[Sequence[CountryRow], str | None]:
+def list_countries(connection: Connection, *, limit: int, after: str | None = None) -> Page:
     """Return up to `limit` countries in code order after `after`, and the next cursor."""
     # One row more than asked for tells whether there is a next page.
     if after is None:
@@ -68,8 +74,8 @@ def list_countries(
         result = connection.execute(_page_after, {"limit": limit + 1, "after": after.upper()})
     rows = result.mappings().all()
     if len(rows) > limit:
-        return rows[:limit], str(rows[limit - 1]["code"])
-    return rows, None
+        return Page(items=rows[:limit], next_after=str(rows[limit - 1]["code"]))
+    return Page(items=rows, next_after=None)
 
 
 def create_country(connection: Connection, data: CountryCreate | None) -> CountryRow:
