@@ -1,5 +1,6 @@
 """Units of work on the real engines: what commits, what is undone, what is usable after."""
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -70,3 +71,22 @@ async def test_a_failed_statement_does_not_leave_the_connection_unusable(
     # The pools hold one connection each: these reuse the very ones that failed.
     await database.transaction(insert_then, "BB", fail=False)
     assert await database.run(codes) == ["BB"]
+
+
+async def test_a_unit_of_work_cancelled_mid_statement_leaves_a_usable_pool(
+    database: Database,
+) -> None:
+    # A request whose client went away, or that timed out, is cancelled while its statement
+    # runs. The pool has one connection: the next unit of work must get a working one, not
+    # one still busy with, or answering, the abandoned statement.
+    def sleep(connection: Connection) -> None:
+        connection.execute(text("SELECT pg_sleep(5)"))
+
+    for run in (database.run, database.transaction):
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(run(sleep), timeout=0.3)
+        # A bound, not a speed target: a connection left busy would hang here.
+        assert await asyncio.wait_for(database.run(codes), timeout=10) == []
+        await asyncio.wait_for(database.transaction(insert_then, "CC", fail=False), timeout=10)
+        assert await database.run(codes) == ["CC"]
+        await database.run(lambda connection: connection.execute(text("DELETE FROM country")))
