@@ -90,3 +90,12 @@ async def test_a_unit_of_work_cancelled_mid_statement_leaves_a_usable_pool(
         await asyncio.wait_for(database.transaction(insert_then, "CC", fail=False), timeout=10)
         assert await database.run(codes) == ["CC"]
         await database.run(lambda connection: connection.execute(text("DELETE FROM country")))
+
+
+async def test_an_async_unit_of_work_is_refused_with_a_reason(database: Database) -> None:
+    async def written_async(connection: Connection) -> None:
+        connection.execute(text("DELETE FROM country"))
+
+    for run in (database.run, database.transaction):
+        with pytest.raises(TypeError, match="written_async is async: a unit of work is a plain"):
+            _ = await run(written_async)  # mypy flags this too: an unused coroutine

@@ -9,6 +9,7 @@ core that crossing was a quarter of a request's time.
 """
 
 import asyncio
+import inspect
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -109,7 +110,16 @@ class Database:
 
 def _on(opener: Opener, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     with opener() as connection:
-        return work(connection, *args, **kwargs)
+        result = work(connection, *args, **kwargs)
+        if inspect.iscoroutine(result):
+            # An `async def` unit of work would have run nothing; say so instead of handing
+            # the caller an unawaited coroutine for a result.
+            result.close()
+            raise TypeError(
+                f"{getattr(work, '__qualname__', work)} is async: a unit of work is a plain "
+                "function using SQLAlchemy's synchronous API on the Connection it is given"
+            )
+        return result
 
 
 def _ping_connections_that_sat_idle(engine: AsyncEngine) -> None:
