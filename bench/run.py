@@ -7,7 +7,8 @@ in the machine hits them alike. Every figure is also given as a ratio to the yar
 same run. It prints a table and writes docs/benchmarks.md with a chart.
 
 This is a benchmark, not a test: it asserts nothing about speed. `--smoke` runs each case for
-a second or two, so CI can keep the harness working.
+a second or two, so CI can keep the harness working. `--profile CASE` instead samples the app
+with py-spy under one case's load (bench/profile.py).
 """
 
 from __future__ import annotations
@@ -138,8 +139,19 @@ def main() -> None:
         metavar="JSON",
         help="write the report from a previous run's last-run.json",
     )
+    parser.add_argument(
+        "--profile",
+        choices=CASES,
+        help="instead: sample alembic-stuff with py-spy under this case's load",
+    )
     args = parser.parse_args()
     duration, rounds, warmup = (2, 1, 1) if args.smoke else (args.duration, args.rounds, 3)
+
+    if args.profile:
+        from bench.profile import profile
+
+        profile(args.profile, duration, args.out or DATA / f"profile-{args.profile}.txt")
+        return
     out = args.out or (DATA / "benchmarks.md" if args.smoke else ROOT / "docs" / "benchmarks.md")
 
     if args.render:
