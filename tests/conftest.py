@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from alembic_stuff.api.app import create_app
 from alembic_stuff.api.dependencies import get_database
+from alembic_stuff.db.database import Database
 from alembic_stuff.db.migrations import upgrade_to_head
-from alembic_stuff.db.session import Database
 from alembic_stuff.settings import Settings, get_settings
 from tests.databases import scratch_database, server_for_tests, settings_for
 

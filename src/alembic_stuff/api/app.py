@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from alembic_stuff.api import countries, health
 from alembic_stuff.api.errors import install_error_handlers
 from alembic_stuff.api.limits import BodySizeLimit
+from alembic_stuff.db.database import Database
 from alembic_stuff.db.migrations import head_revision
-from alembic_stuff.db.session import Database
 from alembic_stuff.settings import Settings, get_settings
 
 DESCRIPTION = """

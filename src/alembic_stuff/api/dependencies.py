@@ -4,7 +4,7 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
-from alembic_stuff.db.session import Database
+from alembic_stuff.db.database import Database
 
 
 async def get_database(request: Request) -> Database:

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import URL, Connection, text
 
+from alembic_stuff.db.database import Database
 from alembic_stuff.db.migrations import upgrade_to_head
-from alembic_stuff.db.session import Database
 from tests.databases import scratch_database, settings_for
 
 
