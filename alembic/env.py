@@ -17,7 +17,8 @@ from sqlalchemy import Connection, Engine, create_engine, pool
 from sqlalchemy.exc import OperationalError
 
 # Importing the hook also registers op.rename_index and op.rename_constraint for revisions.
-from alembic_stuff.autogen.renames import Hints, rename_aware
+from alembic_stuff.autogen.hints import Hints
+from alembic_stuff.autogen.renames import rename_aware
 from alembic_stuff.db.migrations import (
     MigrationLockTimeoutError,
     acquire_migration_lock,
@@ -99,7 +100,7 @@ def _rename_aware_when_generating() -> ProcessRevisionDirectiveFn | None:
     if not getattr(config.cmd_opts, "autogenerate", False):
         return None
     return rename_aware(
-        Hints.from_x_arguments(context.get_x_argument(as_dictionary=True)),
+        Hints.parse(context.get_x_argument()),
         ask=_ask if sys.stdin.isatty() else None,
     )
 

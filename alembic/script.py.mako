@@ -15,6 +15,11 @@ revision: str = ${repr(up_revision)}
 down_revision: str | Sequence[str] | None = ${repr(down_revision)}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
+% if context.get("squawk_accepts"):
+
+# Rules of squawk (`pipenv run migrations-lint`) this revision accepts, and why.
+squawk_accepts = ${repr(context.get("squawk_accepts"))}
+% endif
 
 
 def upgrade() -> None:

@@ -1,19 +1,25 @@
-"""Scratch databases for the tests, on TEST_DATABASE_URL or a throwaway embedded server."""
+"""Test support: scratch databases (on TEST_DATABASE_URL or a throwaway embedded server),
+and scratch copies of the migration environment to generate revisions in."""
 
+import argparse
 import os
 import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from alembic import command
+from alembic.config import Config
 from psycopg import sql
 from pydantic import SecretStr
-from sqlalchemy import URL, Engine, create_engine, make_url
+from sqlalchemy import URL, Engine, MetaData, create_engine, make_url
 
 from alembic_stuff.db.embedded import THROWAWAY_SETTINGS, EmbeddedPostgres
+from alembic_stuff.db.migrations import alembic_config
 from alembic_stuff.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,3 +91,51 @@ def sync_engine(database: URL) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """A scratch copy of the project's migration environment, generating against `database`."""
+
+    folder: Path
+    database: URL
+
+    def config(self, model: MetaData, *x: str, autogenerate: bool = False) -> Config:
+        """An Alembic config comparing against `model`; `autogenerate` as `revision` sets it."""
+        config = alembic_config(
+            settings_for(self.database),
+            ini_path=self.folder / "alembic.ini",
+            configure_logging=False,
+        )
+        config.attributes["target_metadata"] = model
+        if autogenerate:  # what the CLI parses for `revision --autogenerate -x ...`
+            config.cmd_opts = argparse.Namespace(x=list(x), autogenerate=True)
+        return config
+
+    def generate(self, model: MetaData, *x: str) -> str:
+        """Autogenerate one revision for `model`; return its source as the hooks left it."""
+        before = set(self.revisions())
+        command.revision(self.config(model, *x, autogenerate=True), "change", autogenerate=True)
+        [revision] = set(self.revisions()) - before
+        return revision.read_text()
+
+    def revisions(self) -> list[Path]:
+        """Every revision file in the scratch copy."""
+        return sorted((self.folder / "alembic" / "versions").glob("*.py"))
+
+    def new_revisions(self) -> list[Path]:
+        """The revisions written here, not the project's own."""
+        known = {path.name for path in (ROOT / "alembic" / "versions").glob("*.py")}
+        return [path for path in self.revisions() if path.name not in known]
+
+    def upgrade(self, model: MetaData, revision: str = "head") -> None:
+        """Upgrade the database."""
+        command.upgrade(self.config(model), revision)
+
+    def downgrade(self, model: MetaData, revision: str = "-1") -> None:
+        """Downgrade the database."""
+        command.downgrade(self.config(model), revision)
+
+    def check(self, model: MetaData) -> None:
+        """Fail if autogenerate finds a difference between `model` and the database."""
+        command.check(self.config(model))

@@ -5,7 +5,6 @@ project's migration environment, applies it to a database that holds rows, and c
 rows, then that autogenerate finds nothing left to do, then that the downgrade restores them.
 """
 
-import argparse
 import os
 import pty
 import select
@@ -21,14 +20,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config
 from alembic.util import CommandError
 from sqlalchemy import URL, Engine, MetaData, inspect
 
-from alembic_stuff.autogen.renames import HintError, Hints
+from alembic_stuff.autogen.hints import HintError, Hints
 from alembic_stuff.db.base import NAMING_CONVENTION
 from alembic_stuff.db.migrations import alembic_config
-from tests.databases import ROOT, scratch_database, settings_for, sync_engine
+from tests.databases import ROOT, Scratch, scratch_database, settings_for, sync_engine
 
 ROWS = [
     ("GB", "United Kingdom", "GBR", "826", "United Kingdom of Great Britain and Northern Ireland"),
@@ -97,35 +95,9 @@ def engine(database: URL) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A scratch copy of the migration environment, where new revisions may be written."""
-    for name in ("alembic.ini", "pyproject.toml"):  # pyproject: ruff formats new revisions
-        shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(
-        ROOT / "alembic", tmp_path / "alembic", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    return tmp_path
-
-
-def configure(project: Path, database: URL, model: MetaData, *x: str) -> Config:
-    config = alembic_config(
-        settings_for(database), ini_path=project / "alembic.ini", configure_logging=False
-    )
-    config.attributes["target_metadata"] = model
-    config.cmd_opts = argparse.Namespace(x=list(x), autogenerate=True)  # as the CLI parses it
-    return config
-
-
-def new_revisions(project: Path) -> list[Path]:
-    known = {path.name for path in (ROOT / "alembic" / "versions").glob("*.py")}
-    return [p for p in (project / "alembic" / "versions").glob("*.py") if p.name not in known]
-
-
-def generate(project: Path, database: URL, model: MetaData, *x: str) -> str:
-    """Autogenerate a revision for `model`; return its source, as ruff formatted it."""
-    command.revision(configure(project, database, model, *x), message="change", autogenerate=True)
-    [revision] = new_revisions(project)
-    return revision.read_text()
+def scratch(project: Path, database: URL) -> Scratch:
+    """The scratch migration environment, generating against the seeded database."""
+    return Scratch(project, database)
 
 
 def rows(engine: Engine, table: str, *columns: str) -> list[tuple[Any, ...]]:
@@ -140,36 +112,33 @@ def by_code(*columns: int) -> list[tuple[Any, ...]]:
     return sorted(tuple(row[0:1] + tuple(row[i] for i in columns)) for row in ROWS)
 
 
-def apply_check_and_undo(project: Path, database: URL, model: MetaData, *x: str) -> Config:
-    config = configure(project, database, model, *x)
-    command.upgrade(config, "head")
-    # The model and the database agree: nothing left to do (asked without the hints, which
-    # would now match nothing).
-    command.check(configure(project, database, model))
-    return config
+def apply_check_and_undo(scratch: Scratch, model: MetaData) -> None:
+    """Upgrade, then check that the model and the database agree: nothing left to do."""
+    scratch.upgrade(model)
+    scratch.check(model)
 
 
-def test_rename_a_column(project: Path, database: URL, engine: Engine) -> None:
+def test_rename_a_column(scratch: Scratch, engine: Engine) -> None:
     model = country(common=Column("display_name", sa.String(100)))
     hint = "rename=country.common_name:display_name"
-    script = generate(project, database, model, hint)
+    script = scratch.generate(model, hint)
     assert 'new_column_name="display_name"' in script
     assert "drop_column" not in script
 
-    config = apply_check_and_undo(project, database, model, hint)
+    apply_check_and_undo(scratch, model)
     assert rows(engine, "country", "code", "display_name") == by_code(1)
-    command.downgrade(config, "-1")
+    scratch.downgrade(model)
     assert rows(engine, "country", "code", "common_name") == by_code(1)
 
 
-def test_rename_a_table_with_its_constraints(project: Path, database: URL, engine: Engine) -> None:
+def test_rename_a_table_with_its_constraints(scratch: Scratch, engine: Engine) -> None:
     model = country("nation")
-    script = generate(project, database, model, "rename=country:nation")
+    script = scratch.generate(model, "rename=country:nation")
     assert 'op.rename_table("country", "nation")' in script
     assert "drop_table" not in script
     assert "create_table" not in script
 
-    config = apply_check_and_undo(project, database, model, "rename=country:nation")
+    apply_check_and_undo(scratch, model)
     assert rows(engine, "nation", "code", "common_name", "official_name") == by_code(1, 4)
     inspector = inspect(engine)
     assert inspector.get_pk_constraint("nation")["name"] == "pk_nation"
@@ -183,67 +152,65 @@ def test_rename_a_table_with_its_constraints(project: Path, database: URL, engin
         "ck_nation_numeric_code_is_3_digits",
     }
 
-    command.downgrade(config, "-1")
+    scratch.downgrade(model)
     assert rows(engine, "country", "code", "common_name") == by_code(1)
     assert inspect(engine).get_pk_constraint("country")["name"] == "pk_country"
 
 
-def test_rename_with_a_type_change(project: Path, database: URL, engine: Engine) -> None:
+def test_rename_with_a_type_change(scratch: Scratch, engine: Engine) -> None:
     model = country(common=Column("display_name", sa.String(150)))
     hint = "rename=country.common_name:display_name"
-    script = generate(project, database, model, hint)
+    script = scratch.generate(model, hint)
     assert "type_=sa.String(length=150)" in script
 
-    config = apply_check_and_undo(project, database, model, hint)
+    apply_check_and_undo(scratch, model)
     assert rows(engine, "country", "code", "display_name") == by_code(1)
     column = next(c for c in inspect(engine).get_columns("country") if c["name"] == "display_name")
     assert str(column["type"]) == "VARCHAR(150)"
-    command.downgrade(config, "-1")
+    scratch.downgrade(model)
     assert rows(engine, "country", "code", "common_name") == by_code(1)
 
 
-def test_two_renames_in_one_table(project: Path, database: URL, engine: Engine) -> None:
+def test_two_renames_in_one_table(scratch: Scratch, engine: Engine) -> None:
     model = country(
         common=Column("display_name", sa.String(100)),
         official=Column("formal_name", sa.String(200), nullable=True),
     )
     hint = "rename=country.common_name:display_name,country.official_name:formal_name"
-    generate(project, database, model, hint)
+    scratch.generate(model, hint)
 
-    config = apply_check_and_undo(project, database, model, hint)
+    apply_check_and_undo(scratch, model)
     assert rows(engine, "country", "code", "display_name", "formal_name") == by_code(1, 4)
-    command.downgrade(config, "-1")
+    scratch.downgrade(model)
     assert rows(engine, "country", "code", "common_name", "official_name") == by_code(1, 4)
 
 
-def test_a_swap_of_two_column_names(project: Path, database: URL, engine: Engine) -> None:
+def test_a_swap_of_two_column_names(scratch: Scratch, engine: Engine) -> None:
     # Each column keeps its data and definition, under the other's name.
     model = country(
         common=Column("official_name", sa.String(100)),
         official=Column("common_name", sa.String(200), nullable=True),
     )
     hint = "rename=country.common_name:official_name,country.official_name:common_name"
-    generate(project, database, model, hint)
+    scratch.generate(model, hint)
 
-    config = apply_check_and_undo(project, database, model, hint)
+    apply_check_and_undo(scratch, model)
     assert rows(engine, "country", "code", "official_name", "common_name") == by_code(1, 4)
-    command.downgrade(config, "-1")
+    scratch.downgrade(model)
     assert rows(engine, "country", "code", "common_name", "official_name") == by_code(1, 4)
 
 
-def test_renaming_a_column_renames_its_unique_constraint(
-    project: Path, database: URL, engine: Engine
-) -> None:
+def test_renaming_a_column_renames_its_unique_constraint(scratch: Scratch, engine: Engine) -> None:
     model = country(alpha_3="iso_alpha_3")
     hint = "rename=country.alpha_3:iso_alpha_3"
-    script = generate(project, database, model, hint)
+    script = scratch.generate(model, hint)
     assert (
         'op.rename_constraint("country", "uq_country_alpha_3", "uq_country_iso_alpha_3")' in script
     )
     assert "drop_constraint" not in script
     assert "create_unique_constraint" not in script
 
-    apply_check_and_undo(project, database, model, hint)
+    apply_check_and_undo(scratch, model)
     assert {uq["name"] for uq in inspect(engine).get_unique_constraints("country")} == {
         "uq_country_iso_alpha_3",
         "uq_country_numeric_code",
@@ -251,7 +218,7 @@ def test_renaming_a_column_renames_its_unique_constraint(
     assert rows(engine, "country", "code", "iso_alpha_3") == by_code(2)
 
 
-def test_a_genuine_drop_needs_allow_drop(project: Path, database: URL, engine: Engine) -> None:
+def test_a_genuine_drop_needs_allow_drop(scratch: Scratch, engine: Engine) -> None:
     model = country(official=None)
     with pytest.raises(
         CommandError,
@@ -259,40 +226,42 @@ def test_a_genuine_drop_needs_allow_drop(project: Path, database: URL, engine: E
         r" \(VARCHAR\(200\)\) would be dropped with its data; add -x "
         r"allow_drop=country\.official_name to confirm",
     ):
-        generate(project, database, model)
-    assert new_revisions(project) == []
+        scratch.generate(model)
+    assert scratch.new_revisions() == []
 
-    script = generate(project, database, model, "allow_drop=country.official_name")
+    script = scratch.generate(model, "allow_drop=country.official_name")
     assert 'op.drop_column("country", "official_name")' in script
-    apply_check_and_undo(project, database, model, "allow_drop=country.official_name")
+    apply_check_and_undo(scratch, model)
     assert rows(engine, "country", "code", "common_name") == by_code(1)
 
 
-def test_a_look_alike_column_is_never_guessed(project: Path, database: URL, engine: Engine) -> None:
+def test_a_look_alike_column_is_never_guessed(scratch: Scratch, engine: Engine) -> None:
     model = country(official=None, extra=(Column("formal_title", sa.String(200), nullable=True),))
     with pytest.raises(CommandError) as refused:
-        generate(project, database, model)
+        scratch.generate(model)
     assert str(refused.value).splitlines()[1:] == [
         "country.official_name -> country.formal_title: a likely rename; add -x "
         "rename=country.official_name:formal_title, or -x allow_drop=country.official_name "
         "to drop it and its data"
     ]
-    assert new_revisions(project) == []
+    assert scratch.new_revisions() == []
 
-    script = generate(project, database, model, "allow_drop=country.official_name")
+    script = scratch.generate(model, "allow_drop=country.official_name")
     assert "add_column" in script
     assert "drop_column" in script
     assert "new_column_name" not in script
-    apply_check_and_undo(project, database, model, "allow_drop=country.official_name")
+    apply_check_and_undo(scratch, model)
     assert rows(engine, "country", "code", "formal_title") == [(row[0], None) for row in by_code()]
 
 
-def test_a_hint_that_matches_nothing_is_refused(project: Path, database: URL) -> None:
+def test_a_hint_that_matches_nothing_is_refused(scratch: Scratch) -> None:
     model = country(common=Column("display_name", sa.String(100)))
-    with pytest.raises(CommandError, match=r"-x rename=country\.name:display_name matches no"):
-        generate(
-            project,
-            database,
+    with pytest.raises(
+        CommandError,
+        match=r"-x rename=country\.name:display_name: the database's table country has no "
+        "column name",
+    ):
+        scratch.generate(
             model,
             "rename=country.name:display_name",
             "allow_drop=country.common_name",
@@ -301,8 +270,8 @@ def test_a_hint_that_matches_nothing_is_refused(project: Path, database: URL) ->
 
 @pytest.mark.parametrize("hint", ["country.common_name", "a:b.c", ":x"])
 def test_malformed_hints_are_refused(hint: str) -> None:
-    with pytest.raises(HintError, match=r"write table\.old:new for a column"):
-        Hints.from_x_arguments({"rename": hint})
+    with pytest.raises(HintError, match=r"write -x rename=table\.old:new"):
+        Hints.parse([f"rename={hint}"])
 
 
 # Interactive mode, in a real terminal --------------------------------------------------------
@@ -367,17 +336,29 @@ QUESTION = "Did you rename country.common_name to country.display_name (VARCHAR(
 def test_interactive_yes_writes_a_rename(renamed_project: Path, database: URL) -> None:
     status, transcript = converse(renamed_project, database, {QUESTION: "y"})
     assert status == 0, transcript
-    [revision] = new_revisions(renamed_project)
+    [revision] = Scratch(renamed_project, database).new_revisions()
     assert "new_column_name" in revision.read_text()
     assert "drop_column" not in revision.read_text()
 
 
-def test_interactive_no_keeps_the_drop_and_the_add(renamed_project: Path, database: URL) -> None:
-    status, transcript = converse(renamed_project, database, {QUESTION: "n"})
+DROP_QUESTION = "Drop country.common_name (VARCHAR(100)) and all its data? [y/N]"
+
+
+def test_interactive_no_then_asks_about_the_drop(renamed_project: Path, database: URL) -> None:
+    status, transcript = converse(renamed_project, database, {QUESTION: "n", DROP_QUESTION: "y"})
     assert status == 0, transcript
-    [revision] = new_revisions(renamed_project)
+    [revision] = Scratch(renamed_project, database).new_revisions()
     assert "drop_column" in revision.read_text()
     assert "add_column" in revision.read_text()
+
+
+def test_interactive_no_to_both_writes_nothing(renamed_project: Path, database: URL) -> None:
+    status, transcript = converse(renamed_project, database, {QUESTION: "n", DROP_QUESTION: "n"})
+    assert status == 1, transcript
+    assert "no revision written: country.common_name (VARCHAR(100)) would have been dropped" in (
+        transcript
+    )
+    assert Scratch(renamed_project, database).new_revisions() == []
 
 
 def test_without_a_terminal_the_command_refuses_and_writes_nothing(
@@ -401,4 +382,4 @@ def test_without_a_terminal_the_command_refuses_and_writes_nothing(
         "country.common_name -> country.display_name: a likely rename; add -x "
         "rename=country.common_name:display_name" in result.stderr
     )
-    assert new_revisions(renamed_project) == []
+    assert Scratch(renamed_project, database).new_revisions() == []

@@ -23,7 +23,7 @@ def _quote(operations: Operations, name: str) -> str:
 
 
 class RenameColumnOp(AlterColumnOp):
-    """`alter_column(..., new_column_name=...)`, with any type or nullability change, reversible."""
+    """`alter_column(..., new_column_name=...)`, which autogenerate can reverse."""
 
     def __init__(
         self,
@@ -31,10 +31,8 @@ class RenameColumnOp(AlterColumnOp):
         column_name: str,
         new_column_name: str,
         *,
-        existing_type: TypeEngine[Any],
-        existing_nullable: bool,
-        modify_type: TypeEngine[Any] | None = None,
-        modify_nullable: bool | None = None,
+        existing_type: TypeEngine[Any] | None = None,
+        existing_nullable: bool | None = None,
         schema: str | None = None,
     ) -> None:
         super().__init__(
@@ -44,23 +42,17 @@ class RenameColumnOp(AlterColumnOp):
             modify_name=new_column_name,
             existing_type=existing_type,
             existing_nullable=existing_nullable,
-            modify_type=modify_type,
-            modify_nullable=modify_nullable,
         )
         self.new_column_name = new_column_name
-        self.old_type, self.new_type = existing_type, modify_type
-        self.old_nullable, self.new_nullable = existing_nullable, modify_nullable
 
     def reverse(self) -> RenameColumnOp:
-        """Rename back, and undo the type and nullability changes."""
+        """Rename the column back."""
         return RenameColumnOp(
             self.table_name,
             self.new_column_name,
             self.column_name,
-            existing_type=self.new_type or self.old_type,
-            existing_nullable=self.old_nullable if self.new_nullable is None else self.new_nullable,
-            modify_type=None if self.new_type is None else self.old_type,
-            modify_nullable=None if self.new_nullable is None else self.old_nullable,
+            existing_type=self.existing_type,
+            existing_nullable=self.existing_nullable,
             schema=self.schema,
         )
 

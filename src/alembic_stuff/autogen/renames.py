@@ -2,128 +2,352 @@
 
 Autogenerate compares names, so a renamed column or table looks like one that vanished and
 one that appeared, and it writes a drop and an add: the data is lost on upgrade. This
-`process_revision_directives` hook looks at every drop before the revision is written:
+`process_revision_directives` hook decides every drop before the revision is written (see
+`decisions`: in a terminal it asks; elsewhere the `-x` hints of `hints` decide).
 
-- a drop paired with an add of a compatible type is a rename candidate;
-- in a terminal, it asks about each candidate, best first, as Django's makemigrations does;
-- elsewhere it acts only on Alembic's `-x` hints, `-x rename=table.old:new` (a column),
-  `-x rename=old:new` (a table) and `-x allow_drop=table.column` or `-x allow_drop=table`,
-  and refuses, writing nothing, while any drop is undecided.
-
-A confirmed rename becomes `alter_column(..., new_column_name=...)` or `rename_table`, with any
-type or nullability change folded in, the indexes and constraints that belong to it renamed
-rather than dropped and recreated, and the reverse in `downgrade()`.
+The confirmed renames are then tried on the database itself, inside a savepoint that is
+always rolled back: tables first, then columns, then the constraints and indexes whose names
+the naming convention derives from them (`names`). Autogenerate runs again on the renamed
+schema, so everything else it writes (a type change, a new index, a foreign key) is computed
+against the schema as it will be after the renames, and the revision is the renames followed
+by that remaining difference. PostgreSQL keeps data, indexes, constraints and the foreign
+keys that point at a table or column through a rename, so nothing is dropped and recreated.
+The downgrade is the exact reverse.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import logging
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from difflib import SequenceMatcher
 from typing import Any
 
+from alembic.autogenerate import produce_migrations
 from alembic.migration import MigrationContext
-from alembic.operations import MigrateOperation
+from alembic.operations import MigrateOperation, Operations
 from alembic.operations.ops import (
     AddColumnOp,
-    AddConstraintOp,
-    AlterColumnOp,
-    CreateIndexOp,
     CreateTableOp,
-    DowngradeOps,
     DropColumnOp,
-    DropConstraintOp,
-    DropIndexOp,
     DropTableOp,
     MigrationScript,
     ModifyTableOps,
     UpgradeOps,
 )
+from alembic.runtime.environment import ProcessRevisionDirectiveFn
 from alembic.util import CommandError
-from sqlalchemy import CheckConstraint, Column, Index, MetaData, Table, UniqueConstraint, inspect
-from sqlalchemy.engine import Dialect, Inspector
-from sqlalchemy.types import TypeEngine
+from sqlalchemy import Connection, MetaData, inspect
+from sqlalchemy.engine import Inspector
+from sqlalchemy.exc import DBAPIError
 
+from alembic_stuff.autogen import names
+from alembic_stuff.autogen.decisions import (
+    Ask,
+    Candidate,
+    Decisions,
+    column_score,
+    compatible,
+    table_score,
+    type_name,
+)
+from alembic_stuff.autogen.hints import HintError, Hints
 from alembic_stuff.autogen.operations import (
     RenameColumnOp,
     RenameConstraintOp,
     RenameIndexOp,
     ReversibleRenameTableOp,
 )
+from alembic_stuff.autogen.steps import RenameCollisionError, rename_steps
 
-Ask = Callable[[str], bool]
-"""Ask the person at the terminal a yes/no question; True for yes."""
+logger = logging.getLogger(__name__)
 
-
-class HintError(CommandError):
-    """An `-x rename` or `-x allow_drop` hint that is malformed or matches nothing."""
-
-
-@dataclass(frozen=True)
-class Hints:
-    """What the person generating the revision said with `-x`."""
-
-    renames: Mapping[str, str] = field(default_factory=dict)
-    """{"table.old": "new"} for columns, {"old": "new"} for tables."""
-    allow_drop: frozenset[str] = frozenset()
-    """"table.column" or "table" names whose drop, and data loss, is intended."""
-
-    @classmethod
-    def from_x_arguments(cls, arguments: Mapping[str, str]) -> Hints:
-        """Read `-x rename=...` and `-x allow_drop=...` (each a comma-separated list)."""
-        renames: dict[str, str] = {}
-        for item in _split(arguments.get("rename", "")):
-            old, colon, new = item.partition(":")
-            if not colon or not old or not new or "." in new:
-                raise HintError(
-                    f"-x rename={item}: write table.old:new for a column or old:new for a table"
-                )
-            renames[old] = new
-        return cls(renames, frozenset(_split(arguments.get("allow_drop", ""))))
+# Squawk's rules a generated rename breaks, and the reason the revision gives for accepting
+# each; the zero-downtime way of renaming is the other choice.
+ASSUMPTION = (
+    "generated rename: assumes the app and this schema are released together; replicas still "
+    "running the previous release break (README: Renames, for the zero-downtime way)"
+)
+RENAME_RULES: dict[str, tuple[type[MigrateOperation], ...]] = {
+    "renaming-column": (RenameColumnOp,),
+    "renaming-table": (ReversibleRenameTableOp,),
+    "renaming-object": (RenameConstraintOp, RenameIndexOp),
+}
 
 
-def _split(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
-@dataclass
-class _Decisions:
-    """What was decided so far, and what could not be."""
-
-    hints: Hints
-    ask: Ask | None
-    problems: list[str] = field(default_factory=list)
-    used_hints: set[str] = field(default_factory=set)
-
-
-def rename_aware(hints: Hints, ask: Ask | None) -> Callable[..., None]:
+def rename_aware(hints: Hints, ask: Ask | None) -> ProcessRevisionDirectiveFn:
     """Return a `process_revision_directives` hook that decides every drop before writing."""
 
     def process_revision_directives(
         context: MigrationContext, revision: Any, directives: list[MigrationScript]
     ) -> None:
-        decisions = _Decisions(hints, ask)
-        metadata = _target_metadata(context)
-        inspector = inspect(context.bind)
-        for script in directives:
-            for upgrade_ops, downgrade_ops in zip(
-                script.upgrade_ops_list, script.downgrade_ops_list, strict=True
-            ):
-                _rewrite(
-                    upgrade_ops, downgrade_ops, metadata, inspector, context.dialect, decisions
-                )
-        unused = sorted(
-            {f"rename={key}:{value}" for key, value in hints.renames.items()} - decisions.used_hints
-        )
-        decisions.problems += [f"-x {hint} matches no dropped and added pair" for hint in unused]
-        if decisions.problems:
-            raise CommandError(
-                "no revision written; decide what happens to each drop:\n"
-                + "\n".join(decisions.problems)
+        if len(directives) != 1 or len(directives[0].upgrade_ops_list) != 1:
+            raise CommandError("rename-aware autogenerate supports one database and one script")
+        script = directives[0]
+        assert script.upgrade_ops is not None  # noqa: S101 - autogenerate always sets them
+        plan = _Planner(context, Decisions(hints, ask)).plan(script.upgrade_ops)
+        if plan.upgrade_ops.is_empty():
+            directives.clear()
+            logger.warning(
+                "no changes detected between the models and the database: no revision written"
             )
+            return
+        script.upgrade_ops = plan.upgrade_ops
+        script.downgrade_ops = plan.upgrade_ops.reverse()
+        template_args = context.opts.get("template_args")
+        if plan.squawk_accepts and isinstance(template_args, dict):
+            template_args["squawk_accepts"] = plan.squawk_accepts
 
     return process_revision_directives
+
+
+@dataclass
+class _Plan:
+    upgrade_ops: UpgradeOps
+    squawk_accepts: dict[str, str] = field(default_factory=dict)
+
+
+class _Planner:
+    """Decides the renames, tries them on the database, and diffs what remains."""
+
+    def __init__(self, context: MigrationContext, decisions: Decisions) -> None:
+        if context.bind is None:
+            raise CommandError("rename-aware autogenerate needs a database connection")
+        self.context = context
+        self.connection: Connection = context.bind
+        self.dialect = context.dialect
+        self.metadata = _target_metadata(context)
+        self.decisions = decisions
+        self.renamed_tables: dict[str, str] = {}
+        self.operations: list[MigrateOperation] = []
+        # Likely renames nobody confirmed: named in the message when the drop stays undecided.
+        self.table_candidates: list[Candidate] = []
+        self.column_candidates: dict[str, list[Candidate]] = {}
+
+    def plan(self, first: UpgradeOps) -> _Plan:
+        """The revision's upgrade: the renames, then what autogenerate finds after them."""
+        trial = self.connection.begin_nested()
+        try:
+            diff = first
+            if self._rename_tables(diff):
+                diff = self._diff()
+            if self._rename_columns(diff):
+                diff = self._diff()
+            if self._apply(
+                names.convention_renames(self._inspector(), self.metadata, self.renamed_tables)
+            ):
+                diff = self._diff()
+            self._decide_drops(diff)
+        finally:
+            trial.rollback()
+        accepts = {
+            rule: ASSUMPTION
+            for rule, kinds in RENAME_RULES.items()
+            if any(isinstance(operation, kinds) for operation in self.operations)
+        }
+        return _Plan(UpgradeOps(ops=[*self.operations, *diff.ops]), accepts)
+
+    # Trying things on the database -------------------------------------------------------
+
+    def _inspector(self) -> Inspector:
+        return inspect(self.connection)  # a new inspector: nothing cached from before a rename
+
+    def _diff(self) -> UpgradeOps:
+        opts = {
+            key: value
+            for key, value in self.context.opts.items()
+            if key not in {"fn", "process_revision_directives", "template_args"}
+        }
+        context = MigrationContext.configure(connection=self.connection, opts=opts)
+        upgrade_ops = produce_migrations(context, self.metadata).upgrade_ops
+        assert upgrade_ops is not None  # noqa: S101 - produce_migrations always sets them
+        return upgrade_ops
+
+    def _apply(self, operations: Sequence[MigrateOperation]) -> bool:
+        runner = Operations(MigrationContext.configure(connection=self.connection))
+        for operation in operations:
+            try:
+                runner.invoke(operation)
+            except DBAPIError as exc:
+                message = str(exc.orig).strip().splitlines()[0]
+                raise CommandError(
+                    f"no revision written: trying the renames failed: {message}"
+                ) from None
+        self.operations += operations
+        return bool(operations)
+
+    # Tables --------------------------------------------------------------------------------
+
+    def _rename_tables(self, diff: UpgradeOps) -> bool:
+        hints, database = self.decisions.hints, set(self._inspector().get_table_names())
+        renames: dict[str, str] = {}
+        for old, new in hints.tables.items():
+            problem = _table_hint_problem(old, new, database, set(self.metadata.tables), hints)
+            if problem:
+                raise HintError(f"{hints.describe_table(old)}: {problem}")
+            renames[old] = new
+        drops, creates = _table_changes(diff)
+        candidates = self._table_candidates(drops, creates, renames)
+        renames |= self.decisions.confirm_renames(candidates)
+        self.table_candidates = [c for c in candidates if c.old not in renames]
+        try:
+            steps = rename_steps(renames, database)
+        except RenameCollisionError as exc:
+            raise HintError(
+                f"-x rename={exc.old}:{exc.new}: table {exc.new} exists and is not renamed away; "
+                "rename or drop it in a revision of its own first"
+            ) from None
+        self.renamed_tables = renames
+        return self._apply([ReversibleRenameTableOp(old, new) for old, new in steps])
+
+    def _table_candidates(
+        self,
+        drops: Mapping[str, DropTableOp],
+        creates: Mapping[str, CreateTableOp],
+        decided: Mapping[str, str],
+    ) -> list[Candidate]:
+        found = []
+        for old, drop in drops.items():
+            for new, create in creates.items():
+                if old in decided or new in decided.values():
+                    continue
+                score = table_score(drop.to_table(), create.to_table())
+                if score is not None:
+                    found.append(Candidate(old, new, score))
+        return found
+
+    # Columns -------------------------------------------------------------------------------
+
+    def _rename_columns(self, diff: UpgradeOps) -> bool:
+        inspector, hints = self._inspector(), self.decisions.hints
+        renames: dict[str, dict[str, str]] = {}
+        for key, new in hints.columns.items():
+            table = self.renamed_tables.get(key[0], key[0])
+            problem = self._column_hint_problem(inspector, table, key[1], new)
+            if problem:
+                raise HintError(f"{hints.describe_column(key)}: {problem}")
+            renames.setdefault(table, {})[key[1]] = new
+        for table_ops in _table_ops(diff):
+            table = table_ops.table_name
+            decided = renames.setdefault(table, {})
+            drops = {
+                op.column_name: op.to_column()
+                for op in table_ops.ops
+                if isinstance(op, DropColumnOp)
+            }
+            adds = {
+                op.column.name: op.column for op in table_ops.ops if isinstance(op, AddColumnOp)
+            }
+            candidates = [
+                Candidate(
+                    old,
+                    new,
+                    column_score(drops[old], adds[new], self.dialect),
+                    table,
+                    type_name(adds[new].type, self.dialect),
+                )
+                for old in drops
+                for new in adds
+                if old not in decided
+                and new not in decided.values()
+                and compatible(drops[old].type, adds[new].type)
+            ]
+            decided |= self.decisions.confirm_renames(candidates)
+            self.column_candidates[table] = [c for c in candidates if c.old not in decided]
+        operations: list[MigrateOperation] = []
+        for table, pairs in renames.items():
+            existing = {c["name"]: c for c in inspector.get_columns(table)} if pairs else {}
+            try:
+                steps = rename_steps(pairs, existing)
+            except RenameCollisionError as exc:
+                raise HintError(
+                    f"-x rename={table}.{exc.old}:{exc.new}: {table} has a column {exc.new} "
+                    "that is not renamed away; rename or drop it in a revision of its own first"
+                ) from None
+            origin = {old: old for old in pairs}
+            for old, new in steps:
+                source = existing[origin[old]]
+                origin[new] = origin[old]
+                operations.append(
+                    RenameColumnOp(
+                        table,
+                        old,
+                        new,
+                        existing_type=source["type"],
+                        existing_nullable=source["nullable"],
+                    )
+                )
+        return self._apply(operations)
+
+    def _column_hint_problem(
+        self, inspector: Inspector, table: str, old: str, new: str
+    ) -> str | None:
+        model = self.metadata.tables.get(table)
+        if model is None:
+            return f"the models have no table {table}"
+        if not inspector.has_table(table):
+            return f"the database has no table {table}"
+        database = {c["name"] for c in inspector.get_columns(table)}
+        renamed_away = set(self.decisions.hints.columns.values())
+        if old not in database:
+            return f"the database's table {table} has no column {old}"
+        if new not in model.columns:
+            return f"the models' table {table} has no column {new}"
+        if old in model.columns and old not in renamed_away:
+            return f"{table}.{old} is still in the models: there is nothing to rename"
+        return None
+
+    # Drops ----------------------------------------------------------------------------------
+
+    def _decide_drops(self, diff: UpgradeOps) -> None:
+        decisions = self.decisions
+        drops, _ = _table_changes(diff)
+        for name in drops:
+            decisions.decide_drop(
+                name,
+                f"table {name}",
+                self.table_candidates,
+            )
+        for table_ops in _table_ops(diff):
+            table = table_ops.table_name
+            for op in table_ops.ops:
+                if isinstance(op, DropColumnOp):
+                    decisions.decide_drop(
+                        f"{table}.{op.column_name}",
+                        f"{table}.{op.column_name} "
+                        f"({type_name(op.to_column().type, self.dialect)})",
+                        self.column_candidates.get(table, []),
+                    )
+        dropped = set(drops) | {
+            f"{t.table_name}.{op.column_name}"
+            for t in _table_ops(diff)
+            for op in t.ops
+            if isinstance(op, DropColumnOp)
+        }
+        for name in sorted(decisions.hints.allow_drop - dropped):
+            decisions.problems.append(f"-x allow_drop={name}: nothing of that name is dropped")
+        decisions.refuse_if_undecided()
+
+
+def _table_hint_problem(
+    old: str, new: str, database: set[str], models: set[str], hints: Hints
+) -> str | None:
+    if old not in database:
+        return f"the database has no table {old}"
+    if new not in models:
+        return f"the models have no table {new}"
+    if old in models and old not in hints.tables.values():
+        return f"table {old} is still in the models: there is nothing to rename"
+    return None
+
+
+def _table_changes(diff: UpgradeOps) -> tuple[dict[str, DropTableOp], dict[str, CreateTableOp]]:
+    drops = {op.table_name: op for op in diff.ops if isinstance(op, DropTableOp)}
+    creates = {op.table_name: op for op in diff.ops if isinstance(op, CreateTableOp)}
+    return drops, creates
+
+
+def _table_ops(diff: UpgradeOps) -> Iterable[ModifyTableOps]:
+    return [op for op in diff.ops if isinstance(op, ModifyTableOps)]
 
 
 def _target_metadata(context: MigrationContext) -> MetaData:
@@ -135,396 +359,3 @@ def _target_metadata(context: MigrationContext) -> MetaData:
         for table in metadata.tables.values():
             table.to_metadata(merged)
     return merged
-
-
-def _rewrite(
-    upgrade_ops: UpgradeOps,
-    downgrade_ops: DowngradeOps,
-    metadata: MetaData,
-    inspector: Inspector,
-    dialect: Dialect,
-    decisions: _Decisions,
-) -> None:
-    changed = _rename_tables(upgrade_ops, metadata, inspector, dialect, decisions)
-    for table_ops in [op for op in upgrade_ops.ops if isinstance(op, ModifyTableOps)]:
-        changed |= _rename_columns(table_ops, metadata, inspector, dialect, decisions)
-    if changed:
-        upgrade_ops.reverse_into(downgrade_ops)
-
-
-# Columns -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    old: str
-    new: str
-    score: float
-
-
-def _compatible(old: TypeEngine[Any], new: TypeEngine[Any]) -> bool:
-    return old._type_affinity is new._type_affinity
-
-
-def _same_type(old: TypeEngine[Any], new: TypeEngine[Any], dialect: Dialect) -> bool:
-    return str(old.compile(dialect=dialect)) == str(new.compile(dialect=dialect))
-
-
-def _similarity(old: str, new: str) -> float:
-    return SequenceMatcher(None, old, new).ratio()
-
-
-def _column_score(old: Column[Any], new: Column[Any], dialect: Dialect) -> float:
-    return (
-        (2.0 if _same_type(old.type, new.type, dialect) else 1.0)
-        + (0.5 if old.nullable == new.nullable else 0.0)
-        + _similarity(old.name, new.name)
-    )
-
-
-def _rename_columns(
-    table_ops: ModifyTableOps,
-    metadata: MetaData,
-    inspector: Inspector,
-    dialect: Dialect,
-    decisions: _Decisions,
-) -> bool:
-    table_name = table_ops.table_name
-    model = metadata.tables.get(table_name)
-    drops = {op.column_name: op for op in table_ops.ops if isinstance(op, DropColumnOp)}
-    adds = {op.column.name: op for op in table_ops.ops if isinstance(op, AddColumnOp)}
-    if model is None:
-        return False
-    existing = {c["name"]: c for c in inspector.get_columns(table_name)}
-
-    pairs: dict[str, str] = {}
-    for key, new in decisions.hints.renames.items():
-        table, dot, old = key.partition(".")
-        if dot and table == table_name and old in existing and new in model.columns:
-            pairs[old] = new
-            decisions.used_hints.add(f"rename={key}:{new}")
-
-    candidates = sorted(
-        (
-            _Candidate(old, new, _column_score(drops[old].to_column(), adds[new].column, dialect))
-            for old, new in itertools.product(drops, adds)
-            if old not in pairs
-            and new not in pairs.values()
-            and _compatible(drops[old].to_column().type, adds[new].column.type)
-        ),
-        key=lambda candidate: -candidate.score,
-    )
-    _ask_about(
-        candidates,
-        pairs,
-        lambda c: (
-            f"Did you rename {table_name}.{c.old} to {table_name}.{c.new} "
-            f"({_type_name(adds[c.new].column.type, dialect)})? [y/N] "
-        ),
-        decisions,
-    )
-    _decide_drops(
-        [name for name in drops if name not in pairs],
-        candidates,
-        lambda name: f"{table_name}.{name}",
-        lambda name: f"{table_name}.{name} ({_type_name(drops[name].to_column().type, dialect)})",
-        decisions,
-        pair_hint=lambda c: f"rename={table_name}.{c.old}:{c.new}",
-        pair_label=lambda c: f"{table_name}.{c.old} -> {table_name}.{c.new}",
-    )
-    if not pairs:
-        return False
-
-    involved = set(pairs) | set(pairs.values())
-    table_ops.ops = [
-        op
-        for op in table_ops.ops
-        if not (isinstance(op, DropColumnOp) and op.column_name in pairs)
-        and not (isinstance(op, AddColumnOp) and op.column.name in pairs.values())
-        # autogenerate compared these by name, which a rename makes meaningless
-        and not (isinstance(op, AlterColumnOp) and op.column_name in involved)
-    ]
-    renames = _column_renames(table_name, pairs, existing, model, dialect)
-    kept = _keep_indexes_and_constraints(table_ops, pairs, model, inspector)
-    table_ops.ops[:0] = [*renames, *kept]
-    return True
-
-
-def _column_renames(
-    table_name: str,
-    pairs: Mapping[str, str],
-    existing: Mapping[str, Any],
-    model: Table,
-    dialect: Dialect,
-) -> list[MigrateOperation]:
-    """Renames that reach `pairs` step by step; a cycle (a swap) goes through a temporary name."""
-    names = set(existing)
-    pending = dict(pairs)
-    origin = {old: old for old in pairs}
-    renames: list[MigrateOperation] = []
-
-    def rename(current: str, target: str, final: bool) -> None:
-        source = existing[origin[current]]
-        column = model.columns[target] if final else None
-        changed_type = column is not None and not _same_type(source["type"], column.type, dialect)
-        changed_null = column is not None and column.nullable != source["nullable"]
-        renames.append(
-            RenameColumnOp(
-                table_name,
-                current,
-                target,
-                existing_type=source["type"],
-                existing_nullable=source["nullable"],
-                modify_type=column.type if column is not None and changed_type else None,
-                modify_nullable=column.nullable if column is not None and changed_null else None,
-            )
-        )
-        names.discard(current)
-        names.add(target)
-
-    while pending:
-        ready = [(old, new) for old, new in pending.items() if new not in names or new == old]
-        if ready:
-            for old, new in ready:
-                rename(old, new, final=True)
-                del pending[old]
-            continue
-        old, new = next(iter(pending.items()))
-        temporary = next(
-            f"{old}_renaming_{n}" for n in itertools.count() if f"{old}_renaming_{n}" not in names
-        )
-        rename(old, temporary, final=False)
-        origin[temporary] = origin[old]
-        del pending[old]
-        pending[temporary] = new
-    return renames
-
-
-_Named = list[tuple[str | None, tuple[str, ...]]]
-
-
-def _keep_indexes_and_constraints(
-    table_ops: ModifyTableOps, pairs: Mapping[str, str], model: Table, inspector: Inspector
-) -> list[MigrateOperation]:
-    """Rename, rather than drop and recreate, what covers a renamed column."""
-    table_name = table_ops.table_name
-    renamed: dict[str, _Named] = {
-        "unique": [
-            (uq["name"], tuple(pairs.get(c, c) for c in uq["column_names"]))
-            for uq in inspector.get_unique_constraints(table_name)
-        ],
-        "index": [
-            (ix["name"], tuple(pairs.get(c, c) for c in ix["column_names"] if c is not None))
-            for ix in inspector.get_indexes(table_name)
-            if not ix.get("duplicates_constraint")
-        ],
-    }
-    wanted: dict[str, _Named] = {
-        "unique": [
-            (str(c.name), tuple(col.name for col in c.columns))
-            for c in model.constraints
-            if isinstance(c, UniqueConstraint)
-        ],
-        "index": [(str(i.name), tuple(col.name for col in i.columns)) for i in model.indexes],
-    }
-    operations: list[MigrateOperation] = []
-    for kind in ("unique", "index"):
-        for old_name, columns in renamed[kind]:
-            if old_name is None or not set(columns) & set(pairs.values()):
-                continue
-            match = next((name for name, cols in wanted[kind] if cols == columns), None)
-            if match is None:
-                continue
-            table_ops.ops = [
-                op for op in table_ops.ops if _constraint_name(op, kind) not in {old_name, match}
-            ]
-            if match != old_name:
-                operations.append(
-                    RenameConstraintOp(table_name, old_name, str(match))
-                    if kind == "unique"
-                    else RenameIndexOp(old_name, str(match))
-                )
-    return operations
-
-
-def _constraint_name(op: MigrateOperation, kind: str) -> str | None:
-    if kind == "unique" and isinstance(op, DropConstraintOp):
-        return str(op.constraint_name) if op.constraint_name else None
-    if kind == "unique" and isinstance(op, AddConstraintOp):
-        name = op.to_constraint().name
-        return str(name) if name else None
-    if kind == "index" and isinstance(op, CreateIndexOp | DropIndexOp):
-        return op.index_name
-    return None
-
-
-# Tables --------------------------------------------------------------------------------------
-
-
-def _rename_tables(
-    upgrade_ops: UpgradeOps,
-    metadata: MetaData,
-    inspector: Inspector,
-    dialect: Dialect,
-    decisions: _Decisions,
-) -> bool:
-    drops = {op.table_name: op for op in upgrade_ops.ops if isinstance(op, DropTableOp)}
-    creates = {op.table_name: op for op in upgrade_ops.ops if isinstance(op, CreateTableOp)}
-
-    def columns(table: Table) -> dict[str, Column[Any]]:
-        return {column.name: column for column in table.columns}
-
-    pairs: dict[str, str] = {}
-    for old, new in decisions.hints.renames.items():
-        if "." not in old and old in drops and new in creates:
-            pairs[old] = new
-            decisions.used_hints.add(f"rename={old}:{new}")
-            if set(columns(drops[old].to_table())) != set(columns(creates[new].to_table())):
-                decisions.problems.append(
-                    f"tables {old} and {new} have different columns: rename the table in one "
-                    "revision and change its columns in the next"
-                )
-
-    def matches(old: str, new: str) -> bool:
-        before, after = columns(drops[old].to_table()), columns(creates[new].to_table())
-        return set(before) == set(after) and all(
-            _compatible(before[name].type, after[name].type) for name in before
-        )
-
-    candidates = sorted(
-        (
-            _Candidate(old, new, 1.0 + _similarity(old, new))
-            for old, new in itertools.product(drops, creates)
-            if old not in pairs and new not in pairs.values() and matches(old, new)
-        ),
-        key=lambda candidate: -candidate.score,
-    )
-    _ask_about(
-        candidates, pairs, lambda c: f"Did you rename table {c.old} to {c.new}? [y/N] ", decisions
-    )
-    _decide_drops(
-        [name for name in drops if name not in pairs],
-        candidates,
-        lambda name: name,
-        lambda name: f"table {name}",
-        decisions,
-        pair_hint=lambda c: f"rename={c.old}:{c.new}",
-        pair_label=lambda c: f"table {c.old} -> {c.new}",
-    )
-    if not pairs or decisions.problems:
-        return False
-
-    for old, new in pairs.items():
-        index = upgrade_ops.ops.index(drops[old])
-        upgrade_ops.ops = [op for op in upgrade_ops.ops if op not in (drops[old], creates[new])]
-        kept = _keep_table_indexes_and_constraints(
-            upgrade_ops, old, metadata.tables[new], inspector
-        )
-        upgrade_ops.ops[index:index] = [ReversibleRenameTableOp(old, new), *kept]
-    return True
-
-
-def _keep_table_indexes_and_constraints(
-    upgrade_ops: UpgradeOps, old: str, model: Table, inspector: Inspector
-) -> list[MigrateOperation]:
-    """Rename a renamed table's indexes and constraints to the names the model gives them."""
-    new = model.name
-    operations: list[MigrateOperation] = []
-
-    def renamed(old_name: str | None, new_name: Any, index: bool = False) -> None:
-        if old_name and new_name and old_name != new_name:
-            operations.append(
-                RenameIndexOp(old_name, str(new_name))
-                if index
-                else RenameConstraintOp(new, old_name, str(new_name))
-            )
-
-    pk = inspector.get_pk_constraint(old)
-    renamed(pk.get("name"), model.primary_key.name)
-
-    by_columns: dict[tuple[str, tuple[str, ...]], Any] = {}
-    for constraint in model.constraints:
-        if isinstance(constraint, UniqueConstraint):
-            by_columns["unique", tuple(c.name for c in constraint.columns)] = constraint.name
-    for uq in inspector.get_unique_constraints(old):
-        renamed(uq["name"], by_columns.get(("unique", tuple(uq["column_names"]))))
-
-    model_checks = {
-        str(c.name) for c in model.constraints if c.name and isinstance(c, CheckConstraint)
-    }
-    for ck in inspector.get_check_constraints(old):
-        guess = str(ck["name"]).replace(old, new, 1) if ck["name"] else None
-        renamed(ck["name"], guess if guess in model_checks else None)
-
-    model_indexes: dict[tuple[str, ...], Index] = {
-        tuple(c.name for c in ix.columns): ix for ix in model.indexes
-    }
-    for ix in inspector.get_indexes(old):
-        if ix.get("duplicates_constraint"):
-            continue
-        target = model_indexes.get(tuple(c for c in ix["column_names"] if c is not None))
-        if target is not None:
-            renamed(ix["name"], target.name, index=True)
-    # The indexes autogenerate would have dropped with the old table and created with the new.
-    upgrade_ops.ops = [
-        op
-        for op in upgrade_ops.ops
-        if not (isinstance(op, DropIndexOp) and op.table_name == old)
-        and not (isinstance(op, CreateIndexOp) and op.table_name == new)
-    ]
-    return operations
-
-
-# Asking and refusing -------------------------------------------------------------------------
-
-
-def _ask_about(
-    candidates: Sequence[_Candidate],
-    pairs: dict[str, str],
-    question: Callable[[_Candidate], str],
-    decisions: _Decisions,
-) -> None:
-    """In a terminal, ask about each candidate, best first, skipping names already paired."""
-    if decisions.ask is None:
-        return
-    for candidate in candidates:
-        if candidate.old in pairs or candidate.new in pairs.values():
-            continue
-        if decisions.ask(question(candidate)):
-            pairs[candidate.old] = candidate.new
-
-
-def _decide_drops(
-    undecided: Iterable[str],
-    candidates: Sequence[_Candidate],
-    full_name: Callable[[str], str],
-    label: Callable[[str], str],
-    decisions: _Decisions,
-    *,
-    pair_hint: Callable[[_Candidate], str],
-    pair_label: Callable[[_Candidate], str],
-) -> None:
-    """Keep each remaining drop only if allowed; otherwise ask, or record what to say."""
-    for name in undecided:
-        if full_name(name) in decisions.hints.allow_drop:
-            continue
-        own = [c for c in candidates if c.old == name]
-        if decisions.ask is not None:
-            # Declining every rename offered for it already said "drop it".
-            if own or decisions.ask(f"Drop {label(name)} and all its data? [y/N] "):
-                continue
-            raise CommandError(f"no revision written: {label(name)} would have been dropped")
-        for candidate in own:
-            decisions.problems.append(
-                f"{pair_label(candidate)}: a likely rename; add -x {pair_hint(candidate)}, "
-                f"or -x allow_drop={full_name(name)} to drop it and its data"
-            )
-        if not own:
-            decisions.problems.append(
-                f"{label(name)} would be dropped with its data; "
-                f"add -x allow_drop={full_name(name)} to confirm"
-            )
-
-
-def _type_name(type_: TypeEngine[Any], dialect: Dialect) -> str:
-    return str(type_.compile(dialect=dialect))

@@ -59,27 +59,84 @@ class Finding:
 
 
 def findings(path: Path) -> list[Finding]:
-    """Every destructive operation in the revision at `path`."""
+    """Every destructive operation in the revision at `path`.
+
+    A downgrade that drops a table or column its own upgrade created only undoes the
+    revision: it destroys nothing that existed before it, so it is not a finding (a revision
+    may still acknowledge it, to say what a downgrade costs).
+    """
+    return [finding for finding, undo in _findings(path) if not undo]
+
+
+def _findings(path: Path) -> list[tuple[Finding, bool]]:
+    """Each destructive operation, and whether it only undoes what the upgrade created."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    found: list[Finding] = []
-    for function in tree.body:
-        if isinstance(function, ast.FunctionDef) and function.name in {"upgrade", "downgrade"}:
-            found += sorted(_scan(path, function), key=lambda finding: finding.line)
+    functions = {
+        node.name: node
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and node.name in {"upgrade", "downgrade"}
+    }
+    created = _created(functions["upgrade"]) if "upgrade" in functions else set()
+    found: list[tuple[Finding, bool]] = []
+    for name in ("upgrade", "downgrade"):
+        if name in functions:
+            found += sorted(
+                (
+                    (finding, name == "downgrade" and _undoes(finding, created))
+                    for finding in _scan(path, functions[name])
+                ),
+                key=lambda pair: pair[0].line,
+            )
     return found
+
+
+def _created(upgrade: ast.FunctionDef) -> set[str]:
+    """The names, "table" or "table.column", of what `upgrade()` creates."""
+    created: set[str] = set()
+    batch_tables = _batch_tables(upgrade)
+    for node in ast.walk(upgrade):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        receiver = node.func.value.id if isinstance(node.func.value, ast.Name) else None
+        args = [_literal(arg) for arg in node.args]
+        if receiver in OP_NAMES and node.func.attr == "create_table" and args:
+            created.add(str(args[0]))
+        elif node.func.attr == "add_column" and receiver in batch_tables and node.args:
+            created.add(f"{batch_tables[receiver]}.{_column_name(node.args[0])}")
+        elif node.func.attr == "add_column" and receiver in OP_NAMES and len(node.args) > 1:
+            created.add(f"{args[0]}.{_column_name(node.args[1])}")
+    return created
+
+
+def _column_name(node: ast.expr) -> object:
+    """The name in `sa.Column("name", ...)`."""
+    if isinstance(node, ast.Call) and node.args:
+        return _literal(node.args[0])
+    return None
+
+
+def _undoes(finding: Finding, created: set[str]) -> bool:
+    if finding.operation == "drop_table":
+        return finding.target in created
+    if finding.operation == "drop_column":
+        table = finding.target.partition(".")[0]
+        return finding.target in created or table in created
+    return False
 
 
 def problems(paths: Iterable[Path]) -> Iterator[str]:
     """Yield one line per unacknowledged finding, bad reason, or stale acknowledgment."""
     for path in sorted(paths):
         acknowledged = read_marker(path, DESTROYS_DATA)
-        found = findings(path)
-        for finding in found:
+        found = _findings(path)
+        for finding, undo in found:
             reason = acknowledged.get(finding.key)
             if reason is None:
-                yield finding.message()
+                if not undo:
+                    yield finding.message()
             elif not is_reason(reason):
                 yield f"{path}: {DESTROYS_DATA}[{finding.key!r}] needs a reason, not {reason!r}"
-        for key in sorted(set(acknowledged) - {f.key for f in found}):
+        for key in sorted(set(acknowledged) - {f.key for f, _ in found}):
             yield f"{path}: {DESTROYS_DATA} acknowledges {key!r}, which the revision does not do"
 
 

@@ -1,0 +1,317 @@
+"""Rename-aware autogenerate on schemas beyond the one-table country model.
+
+Cities belong to countries and addresses to cities: a new table with an index and foreign
+keys, table and column renames that other tables' foreign keys point at, swaps, and the
+names the naming convention gives every constraint and index. Each generated revision is
+applied to a database holding rows, checked against the models, and undone.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.util import CommandError
+from sqlalchemy import URL, Engine, MetaData, inspect
+
+from alembic_stuff.autogen.names import name_drift
+from alembic_stuff.db.base import NAMING_CONVENTION, Base
+from alembic_stuff.models import Country
+from alembic_stuff.review import destructive, squawk
+from tests.databases import Scratch, sync_engine
+from tests.db.migration_checks import schema
+
+
+def world(
+    *,
+    city: str = "city",
+    city_key: str = "id",
+    city_name: str = "name",
+    country_code: str = "country_code",
+    lines: tuple[str, str] = ("line_1", "line_2"),
+    addresses: bool = True,
+    capital: bool = False,
+) -> MetaData:
+    """Countries (the project's model), their cities, and the cities' addresses."""
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    country = Base.metadata.tables[Country.__tablename__].to_metadata(metadata)
+    if capital:
+        country.append_column(sa.Column("capital", sa.String(100), nullable=True))
+    sa.Table(
+        city,
+        metadata,
+        sa.Column(city_key, sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("code", sa.String(8), nullable=False, unique=True),
+        sa.Column(city_name, sa.String(100), nullable=False, index=True),
+        sa.Column(country_code, sa.String(2), sa.ForeignKey("country.code"), nullable=False),
+    )
+    if addresses:
+        sa.Table(
+            "address",
+            metadata,
+            sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+            sa.Column("city_id", sa.BigInteger, sa.ForeignKey(f"{city}.{city_key}"), index=True),
+            sa.Column(lines[0], sa.String(200), nullable=False),
+            sa.Column(lines[1], sa.String(200), nullable=True),
+        )
+    return metadata
+
+
+@pytest.fixture
+def scratch(project: Path, head_database: URL) -> Scratch:
+    return Scratch(project, head_database)
+
+
+@pytest.fixture
+def engine(head_database: URL) -> Iterator[Engine]:
+    with sync_engine(head_database) as engine:
+        yield engine
+
+
+@pytest.fixture
+def cities(scratch: Scratch, engine: Engine) -> MetaData:
+    """The database with the world's tables (generated like any user's), holding rows."""
+    model = world()
+    scratch.generate(model)
+    scratch.upgrade(model)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("INSERT INTO country VALUES ('FR', 'France', 'FRA', '250', NULL)")
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO city (code, name, country_code) VALUES "
+                "('PAR', 'Paris', 'FR'), ('LYS', 'Lyon', 'FR')"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO address (city_id, line_1, line_2) VALUES "
+                "(1, '1 rue de Rivoli', 'Louvre'), (2, '2 place Bellecour', NULL)"
+            )
+        )
+    return model
+
+
+def rows(engine: Engine, query: str) -> list[tuple[object, ...]]:
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(sa.text(query))]
+
+
+def names(engine: Engine, table: str) -> set[str]:
+    inspector = inspect(engine)
+    return (
+        {str(inspector.get_pk_constraint(table)["name"])}
+        | {str(fk["name"]) for fk in inspector.get_foreign_keys(table)}
+        | {str(uq["name"]) for uq in inspector.get_unique_constraints(table)}
+        | {str(ix["name"]) for ix in inspector.get_indexes(table)}
+    )
+
+
+def drift(engine: Engine, model: MetaData) -> list[str]:
+    return name_drift(inspect(engine), model)
+
+
+def assert_passes_review(scratch: Scratch, source_of: Path) -> None:
+    """The revision passes the destructive-change guard and squawk as generated."""
+    assert list(destructive.problems([source_of])) == []
+    assert list(squawk.lint(scratch.config(MetaData()))) == []
+
+
+def apply_and_undo(scratch: Scratch, engine: Engine, model: MetaData, before: MetaData) -> None:
+    """Upgrade: nothing left for autogenerate and names as the models give them; then undo."""
+    shape = schema(engine)
+    scratch.upgrade(model)
+    scratch.check(model)
+    assert drift(engine, model) == []
+    scratch.downgrade(model)
+    assert schema(engine) == shape
+    assert drift(engine, before) == []
+    scratch.upgrade(model)
+
+
+def test_a_new_table_with_an_index_and_foreign_keys(scratch: Scratch, engine: Engine) -> None:
+    model = world()
+    source = scratch.generate(model)
+    assert 'op.create_index(op.f("ix_city_name")' in source
+    assert "rename" not in source
+    [revision] = scratch.new_revisions()
+    assert_passes_review(scratch, revision)
+    scratch.upgrade(model)
+    scratch.check(model)
+    assert drift(engine, model) == []
+    assert names(engine, "city") == {
+        "pk_city",
+        "uq_city_code",
+        "ix_city_name",
+        "fk_city_country_code_country",
+    }
+    scratch.downgrade(model)
+    assert set(inspect(engine).get_table_names()) == {"alembic_version", "country"}
+
+
+def test_renaming_a_table_keeps_its_rows_indexes_and_the_foreign_keys_to_it(
+    scratch: Scratch, engine: Engine, cities: MetaData
+) -> None:
+    model = world(city="town")
+    source = scratch.generate(model, "rename=city:town")
+    assert 'op.rename_table("city", "town")' in source
+    for dropped in ("drop_table", "drop_index", "drop_constraint", "create_table", "create_index"):
+        assert dropped not in source
+    [revision] = scratch.new_revisions()[-1:]
+    assert_passes_review(scratch, revision)
+
+    apply_and_undo(scratch, engine, model, cities)
+    assert rows(engine, "SELECT id, code, name FROM town ORDER BY id") == [
+        (1, "PAR", "Paris"),
+        (2, "LYS", "Lyon"),
+    ]
+    assert names(engine, "town") == {
+        "pk_town",
+        "uq_town_code",
+        "ix_town_name",
+        "fk_town_country_code_country",
+    }
+    assert "fk_address_city_id_town" in names(engine, "address")
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO address (city_id, line_1) VALUES (99, 'x')"))
+
+
+def test_renaming_a_column_that_a_foreign_key_points_at(
+    scratch: Scratch, engine: Engine, cities: MetaData
+) -> None:
+    model = world(city_key="city_id")
+    source = scratch.generate(model, "rename=city.id:city_id")
+    assert '"city", "id", existing_type=sa.BIGINT(), new_column_name="city_id"' in source
+    assert "foreign_key" not in source
+    assert "drop_constraint" not in source
+
+    apply_and_undo(scratch, engine, model, cities)
+    assert rows(engine, "SELECT a.line_1 FROM address a JOIN city c ON c.city_id = a.city_id") == [
+        ("1 rue de Rivoli",),
+        ("2 place Bellecour",),
+    ]
+
+
+def test_renaming_a_column_with_a_foreign_key_renames_the_constraint(
+    scratch: Scratch, engine: Engine, cities: MetaData
+) -> None:
+    model = world(country_code="country")
+    source = scratch.generate(model, "rename=city.country_code:country")
+    assert (
+        'op.rename_constraint("city", "fk_city_country_code_country", "fk_city_country_country")'
+        in source
+    )
+    assert "drop_constraint" not in source
+    assert "create_foreign_key" not in source
+    apply_and_undo(scratch, engine, model, cities)
+
+
+def test_a_name_that_drifted_from_the_convention_is_reported(
+    engine: Engine, cities: MetaData, scratch: Scratch
+) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("ALTER TABLE city RENAME CONSTRAINT fk_city_country_code_country TO legacy")
+        )
+    scratch.check(cities)  # Alembic itself does not compare foreign key names
+    assert drift(engine, cities) == [
+        "foreign key on city (country_code) is named legacy; "
+        "the models name it fk_city_country_code_country"
+    ]
+    source = scratch.generate(cities)
+    assert 'op.rename_constraint("city", "legacy", "fk_city_country_code_country")' in source
+
+
+def test_hints_in_several_x_options_all_count(
+    scratch: Scratch, engine: Engine, cities: MetaData
+) -> None:
+    model = world(city="town", city_name="title")
+    source = scratch.generate(model, "rename=city:town", "rename=town.name:title")
+    assert 'op.rename_table("city", "town")' in source
+    assert 'new_column_name="title"' in source
+    apply_and_undo(scratch, engine, model, cities)
+    assert rows(engine, "SELECT title FROM town ORDER BY id") == [("Paris",), ("Lyon",)]
+
+
+def test_swapping_two_columns_of_the_same_type(
+    scratch: Scratch, engine: Engine, cities: MetaData
+) -> None:
+    # line_1 is NOT NULL and line_2 nullable: autogenerate alone sees only two nullability
+    # changes, and every value would stay under the wrong name.
+    model = world(lines=("line_2", "line_1"))
+    scratch.generate(model, "rename=address.line_1:line_2,address.line_2:line_1")
+    apply_and_undo(scratch, engine, model, cities)
+    assert rows(engine, "SELECT line_2, line_1 FROM address ORDER BY id") == [
+        ("1 rue de Rivoli", "Louvre"),
+        ("2 place Bellecour", None),
+    ]
+
+
+def test_an_added_column_passes_review_as_generated(
+    scratch: Scratch, engine: Engine, cities: MetaData
+) -> None:
+    model = world(capital=True)
+    scratch.generate(model)
+    assert_passes_review(scratch, scratch.new_revisions()[-1])
+    apply_and_undo(scratch, engine, model, cities)
+
+
+def test_a_rename_passes_review_as_generated_and_says_what_it_assumes(
+    scratch: Scratch, engine: Engine, cities: MetaData
+) -> None:
+    source = scratch.generate(
+        world(city="town", city_name="title"), "rename=city:town,town.name:title"
+    )
+    assert "squawk_accepts = {" in source
+    assert '"renaming-column": "generated rename: assumes the app and this schema are released' in (
+        source
+    )
+    assert_passes_review(scratch, scratch.new_revisions()[-1])
+
+
+def test_no_change_writes_no_revision(
+    scratch: Scratch, cities: MetaData, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = scratch.revisions()
+    with caplog.at_level("WARNING"):
+        scratch.config(cities, autogenerate=True)
+        from alembic import command
+
+        command.revision(scratch.config(cities, autogenerate=True), "nothing", autogenerate=True)
+    assert scratch.revisions() == before
+    assert "no changes detected" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("hints", "message"),
+    [
+        (("rename=nowhere:town",), "-x rename=nowhere:town: the database has no table nowhere"),
+        (("rename=city:nowhere",), "-x rename=city:nowhere: the models have no table nowhere"),
+        (
+            ("rename=city.nothing:title",),
+            "-x rename=city.nothing:title: the database's table city has no column nothing",
+        ),
+        (
+            ("rename=city.name:nothing",),
+            "-x rename=city.name:nothing: the models' table city has no column nothing",
+        ),
+        (
+            ("rename=city.code:title",),
+            "-x rename=city.code:title: city.code is still in the models",
+        ),
+        (("allow_drop=city.code",), "-x allow_drop=city.code: nothing of that name is dropped"),
+        (("rename",), "-x rename: write -x rename=table.old:new"),
+        (("renmae=city:town",), "-x renmae=city:town: write -x rename=table.old:new"),
+        (("rename=city:town.x",), "-x rename=city:town.x: write -x rename=table.old:new"),
+        (("rename=a:b", "rename=a:c"), "-x rename=a:c: already renamed to b by another hint"),
+    ],
+)
+def test_a_bad_hint_gets_one_line_naming_it_and_no_file(
+    scratch: Scratch, cities: MetaData, hints: tuple[str, ...], message: str
+) -> None:
+    before = scratch.revisions()
+    with pytest.raises(CommandError) as refused:
+        scratch.generate(world(city_name="title"), *hints)
+    assert message in str(refused.value)
+    assert scratch.revisions() == before
