@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, create_engine, pool
 from sqlalchemy.exc import OperationalError
 
 # Importing the hook also registers op.rename_index and op.rename_constraint for revisions.
+from alembic_stuff.autogen import AUTOGENERATE_PLUGINS
 from alembic_stuff.autogen.hints import Hints
 from alembic_stuff.autogen.renames import rename_aware
 from alembic_stuff.db.migrations import (
@@ -64,6 +65,7 @@ def migrate(connection: Connection) -> None:
             connection=connection,
             target_metadata=target_metadata,
             compare_type=True,
+            autogenerate_plugins=AUTOGENERATE_PLUGINS,
             transaction_per_migration=True,
             process_revision_directives=_rename_aware_when_generating(),
         )

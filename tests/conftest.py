@@ -15,6 +15,23 @@ from alembic_stuff.db.migrations import upgrade_to_head
 from alembic_stuff.settings import Settings, get_settings
 from tests.databases import scratch_database, server_for_tests, settings_for
 
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--examples",
+        type=int,
+        default=40,
+        help="generated schema evolutions to try (tests/autogen/test_evolutions.py)",
+    )
+
+
+@pytest.fixture(scope="session")
+def evolution_examples(request: pytest.FixtureRequest) -> int:
+    """How many generated evolutions the proof tries (--examples)."""
+    examples: int = request.config.getoption("--examples")
+    return examples
+
+
 # Anything that reads the process's own settings by mistake fails loudly instead of touching
 # the developer's database.
 GUARD_URL = "postgresql://tests-must-not-use-this@127.0.0.1:1/not-a-database"

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Connection, Engine, inspect
 
 Row = Mapping[str, object]
 Seeds = Mapping[str, Sequence[tuple[str, Row]]]
@@ -27,7 +27,7 @@ def revisions(config: Config) -> list[str]:
     return [rev.revision for rev in reversed(list(script.walk_revisions("base", "heads")))]
 
 
-def schema(engine: Engine) -> dict[str, Any]:
+def schema(engine: Engine | Connection) -> dict[str, Any]:
     """A comparable description of every table: columns, keys, constraints and indexes."""
     inspector = inspect(engine)
     snapshot: dict[str, Any] = {}
