@@ -2,6 +2,8 @@
 
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
 from psycopg import sql
 from pydantic import SecretStr
-from sqlalchemy import URL, Engine, create_engine, make_url
+from sqlalchemy import URL, Connection, Engine, create_engine, make_url
 
 from alembic_stuff.db.embedded import THROWAWAY_SETTINGS, EmbeddedPostgres
 from alembic_stuff.settings import Settings
@@ -85,3 +89,97 @@ def sync_engine(database: URL) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+@contextmanager
+def migration_operations(connection: Connection) -> Iterator[MigrationContext]:
+    """Run the block as a revision's upgrade() would: `alembic.op` on `connection`.
+
+    For helpers meant to be called from revisions. The block runs in a transaction, committed
+    when it ends.
+    """
+    context = MigrationContext.configure(connection)
+    with Operations.context(context), context.begin_transaction():
+        yield context
+
+
+_SCRATCH_ENV = '''"""A minimal Alembic environment on SCRATCH_DATABASE_URL."""
+
+import os
+
+from alembic import context
+from sqlalchemy import create_engine, pool
+
+engine = create_engine(os.environ["SCRATCH_DATABASE_URL"], poolclass=pool.NullPool)
+with engine.connect() as connection:
+    context.configure(connection=connection, transaction_per_migration=True)
+    with context.begin_transaction():
+        context.run_migrations()
+engine.dispose()
+'''
+
+_SCRATCH_REVISION = '''"""A revision written by a test."""
+
+import sqlalchemy as sa
+from alembic import op
+
+from alembic_stuff import zerodowntime as zd
+
+revision = "{revision}"
+down_revision = {down_revision!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+{upgrade}
+
+
+def downgrade() -> None:
+{downgrade}
+'''
+
+
+def scratch_alembic_project(folder: Path, revisions: list[tuple[str, str, str]]) -> Path:
+    """Write an Alembic project with `revisions` (id, upgrade body, downgrade body), in order.
+
+    Returns its alembic.ini; run it with `alembic_subprocess`. The revisions may use
+    `sa`, `op` and `zd` (alembic_stuff.zerodowntime).
+    """
+    (folder / "versions").mkdir(parents=True)
+    (folder / "env.py").write_text(_SCRATCH_ENV)
+    previous = None
+    for revision, upgrade, downgrade in revisions:
+        (folder / "versions" / f"{revision}.py").write_text(
+            _SCRATCH_REVISION.format(
+                revision=revision,
+                down_revision=previous,
+                upgrade=_indent(upgrade),
+                downgrade=_indent(downgrade or "pass"),
+            )
+        )
+        previous = revision
+    ini = folder / "alembic.ini"
+    ini.write_text(f"[alembic]\nscript_location = {folder}\n")
+    return ini
+
+
+def _indent(body: str) -> str:
+    return "\n".join(f"    {line}" if line else "" for line in body.strip().splitlines())
+
+
+def alembic_subprocess(ini: Path, database: URL, *args: str) -> subprocess.Popen[str]:
+    """`alembic -c ini <args>` in its own process on `database`, output captured."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "alembic", "-c", str(ini), *args],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "SCRATCH_DATABASE_URL": settings_for(database).migration_url.render_as_string(
+                hide_password=False
+            ),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
