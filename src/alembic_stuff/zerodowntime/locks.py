@@ -93,7 +93,8 @@ def with_lock_retries(ddl: Callable[[], T], retries: LockRetries | None = None) 
         op.execute(f"SET LOCAL lock_timeout = '{seconds_setting(policy.lock_timeout)}'")
         return ddl()
     connection = op.get_bind()
-    if connection.get_isolation_level() == "AUTOCOMMIT" or not connection.in_transaction():
+    autocommit = connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    if autocommit or not connection.in_transaction():
         raise ZeroDowntimeError(
             "with_lock_retries needs the revision's transaction: call it outside "
             "autocommit_block() (its attempts are rolled back to a savepoint)"
