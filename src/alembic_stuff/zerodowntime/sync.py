@@ -151,9 +151,8 @@ def _check_columns(
     connection: Connection, table: str, old: str, new: str, schema: str | None
 ) -> None:
     target = qualified(connection.dialect, table, schema)
-    has_default: dict[str, bool] = dict(
-        connection.execute(_COLUMNS, {"table": target}).tuples().all()
-    )
+    rows = connection.execute(_COLUMNS, {"table": target})
+    has_default: dict[str, bool] = {row[0]: row[1] for row in rows}
     for column in (old, new):
         if column not in has_default:
             raise ZeroDowntimeError(f"sync triggers: {target} has no column {column!r}")
