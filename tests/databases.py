@@ -110,12 +110,23 @@ import os
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-engine = create_engine(os.environ["SCRATCH_DATABASE_URL"], poolclass=pool.NullPool)
-with engine.connect() as connection:
-    context.configure(connection=connection, transaction_per_migration=True)
+url = os.environ["SCRATCH_DATABASE_URL"]
+if context.is_offline_mode():
+    context.configure(
+        url=url,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+        transaction_per_migration=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
-engine.dispose()
+else:
+    engine = create_engine(url, poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(connection=connection, transaction_per_migration=True)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
 '''
 
 _SCRATCH_REVISION = '''"""A revision written by a test."""
