@@ -121,9 +121,13 @@ def backfill(
         return job.run(
             batch_size=batch_size,
             pause=pause,
-            timeouts={
+            settings={
                 "statement_timeout": seconds_setting(statement_timeout),
                 "lock_timeout": seconds_setting(lock_timeout),
+                # psycopg prepares a statement run five times, and a generic plan of the
+                # batch cannot see the key bound: it merge-joins from the start of the
+                # table, so every batch would cost more than the one before.
+                "plan_cache_mode": "force_custom_plan",
             },
             retries=retries,
             progress=progress or StreamProgress(),
@@ -232,7 +236,7 @@ class _Job:
         *,
         batch_size: int,
         pause: float,
-        timeouts: Mapping[str, str],
+        settings: Mapping[str, str],
         retries: int,
         progress: Progress,
     ) -> BackfillResult:
@@ -246,7 +250,7 @@ class _Job:
             progress.skip(self.label, done)
             return BackfillResult(self.label, 0, done, 0.0, resumed)
         rows_at_start = done
-        with session_settings(self.connection, timeouts):
+        with session_settings(self.connection, settings):
             progress.start(self.label, done, self._estimate(done))
             failures = 0
             while True:
