@@ -24,7 +24,7 @@ ROWS = 20_000
 # `writes + 1` is not idempotent: a row written twice shows 2, a row skipped shows 0.
 BACKFILL_REVISION = """
 op.add_column("ledger", sa.Column("cents", sa.BigInteger), if_not_exists=True)
-zd.backfill("ledger", {"cents": "amount * 100", "writes": "writes + 1"}, batch_size=250, pause=0.02)
+zd.backfill("ledger", {"cents": "amount * 100", "writes": "writes + 1"}, batch_size=250, pause=0.01)
 """
 
 
