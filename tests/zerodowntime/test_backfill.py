@@ -295,3 +295,29 @@ def test_a_changed_statement_under_the_same_name_is_refused(engine: Engine) -> N
         pytest.raises(ZeroDowntimeError, match="different statement"),
     ):
         backfill("ledger", {"writes": "writes + 2"}, progress=StreamProgress(io.StringIO()))
+
+
+def test_a_where_clause_limits_the_rows_across_an_interruption(engine: Engine) -> None:
+    create_ledger(engine, 100)
+    only_even = {"writes": "writes + 1"}
+    with (
+        engine.connect() as connection,
+        migration_operations(connection),
+        contextlib.suppress(StoppedError),
+    ):
+        backfill("ledger", only_even, where="id % 2 = 0", batch_size=9, progress=StopAfter(2))
+    with engine.connect() as connection, migration_operations(connection):
+        result = backfill(
+            "ledger",
+            only_even,
+            where="id % 2 = 0",
+            batch_size=9,
+            progress=StreamProgress(io.StringIO()),
+        )
+    assert result is not None
+    assert (result.rows, result.rows_done, result.resumed) == (32, 50, True)
+    with engine.connect() as connection:
+        counts = connection.execute(
+            text("SELECT id % 2, writes, count(*) FROM ledger GROUP BY 1, 2 ORDER BY 1")
+        ).all()
+    assert [tuple(row) for row in counts] == [(0, 1, 50), (1, 0, 50)]

@@ -16,7 +16,9 @@ each sees the row as the previous one left it. The new column must have no defau
 the triggers run: a default would look like a value written by the next release.
 
 `to_new` is an SQL expression over the old column (by its bare name), `to_old` one over the
-new column; both default to the column itself (a rename). The same `to_new` is what the
+new column; both default to the column itself (a rename). A value that does not convert
+fails the write that brought it (better than two columns that disagree): make the
+conversions total, or constrain the old column first. The same `to_new` is what the
 backfill sets: `backfill(table, {new: to_new})`.
 """
 
