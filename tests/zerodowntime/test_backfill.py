@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from alembic import op
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import URL, Engine, text
@@ -272,17 +274,21 @@ def test_refusals_are_one_line_and_change_nothing(
 ) -> None:
     with engine.begin() as connection:
         connection.execute(text(ddl))
-    with (
-        engine.connect() as connection,
-        migration_operations(connection),
-        pytest.raises(ZeroDowntimeError, match=refusal) as refused,
-    ):
-        backfill("ledger", set_, progress=StreamProgress(io.StringIO()))
+
+    def revision() -> None:
+        with engine.connect() as connection, migration_operations(connection):
+            op.create_table("audit", sa.Column("id", sa.Integer, primary_key=True))
+            backfill("ledger", set_, progress=StreamProgress(io.StringIO()))
+
+    # The refusal fails the revision before anything of it is committed.
+    with pytest.raises(ZeroDowntimeError, match=refusal) as refused:
+        revision()
     assert "\n" not in str(refused.value)
     with engine.connect() as connection:
-        assert (
-            connection.execute(text("SELECT to_regclass('zerodowntime.backfill')")).scalar() is None
-        )
+        for created in ("audit", "zerodowntime.backfill"):
+            assert (
+                connection.execute(text("SELECT to_regclass(:n)"), {"n": created}).scalar() is None
+            )
 
 
 def test_a_changed_statement_under_the_same_name_is_refused(engine: Engine) -> None:

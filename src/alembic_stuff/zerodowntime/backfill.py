@@ -109,15 +109,18 @@ def backfill(
         # The batches need the live database (keys, progress); the script only says so.
         op.execute(f"-- backfill {label}: runs online in batches, not in offline SQL")
         return None
+    # Refusals come first, inside the revision's transaction: nothing of it is committed yet.
+    connection = op.get_bind()
+    key = _primary_key(connection, table, schema)
+    if touched := sorted(set(set_) & {column.name for column in key}):
+        raise ZeroDowntimeError(
+            f"backfill {label}: cannot set primary-key column(s) {', '.join(touched)}; "
+            "the batches walk the key"
+        )
+    job = _Job(connection, label, table, schema, key, set_, where)
+    job.check_name()
     with context.autocommit_block():
-        connection = op.get_bind()
-        key = _primary_key(connection, table, schema)
-        if touched := sorted(set(set_) & {column.name for column in key}):
-            raise ZeroDowntimeError(
-                f"backfill {label}: cannot set primary-key column(s) {', '.join(touched)}; "
-                "the batches walk the key"
-            )
-        job = _Job(connection, label, table, schema, key, set_, where)
+        job.connection = op.get_bind()
         return job.run(
             batch_size=batch_size,
             pause=pause,
@@ -281,6 +284,22 @@ class _Job:
         progress.finish(done, done - rows_at_start, seconds)
         return BackfillResult(self.label, done - rows_at_start, done, seconds, resumed)
 
+    def check_name(self) -> None:
+        """Refuse when a backfill of this name, with another statement, has progress recorded."""
+        if self.connection.execute(
+            text("SELECT to_regclass(:t)"), {"t": _progress_table()}
+        ).scalar():
+            recorded = self.connection.execute(
+                text(f"SELECT statement FROM {_progress_table()} WHERE name = :name"),  # noqa: S608
+                {"name": self.label},
+            ).scalar()
+            if recorded is not None and recorded != self.statement:
+                raise ZeroDowntimeError(
+                    f"backfill {self.label}: a backfill of that name with a different statement "
+                    f"has progress in {_progress_table()}; give this one another name, or call "
+                    f"forget_backfill({self.label!r}) to start over"
+                )
+
     def _claim(self) -> tuple[list[str] | None, int, bool]:
         self.connection.execute(
             text(
@@ -289,19 +308,13 @@ class _Job:
             ),
             {"name": self.label, "statement": self.statement},
         )
-        statement, last_key, done, finished = self.connection.execute(
+        last_key, done, finished = self.connection.execute(
             text(
-                f"SELECT statement, last_key, rows_done, finished_at IS NOT NULL "  # noqa: S608
+                f"SELECT last_key, rows_done, finished_at IS NOT NULL "  # noqa: S608
                 f"FROM {_progress_table()} WHERE name = :name"
             ),
             {"name": self.label},
         ).one()
-        if statement != self.statement:
-            raise ZeroDowntimeError(
-                f"backfill {self.label}: a backfill of that name with a different statement has "
-                f"progress in {_progress_table()}; give this one another name, or call "
-                f"forget_backfill({self.label!r}) to start over"
-            )
         return last_key, done, finished
 
     def _batch(
