@@ -4,6 +4,8 @@ and scratch copies of the migration environment to generate revisions in."""
 import argparse
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,9 +16,11 @@ from typing import Any
 import psycopg
 from alembic import command
 from alembic.config import Config
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
 from psycopg import sql
 from pydantic import SecretStr
-from sqlalchemy import URL, Engine, MetaData, create_engine, make_url
+from sqlalchemy import URL, Connection, Engine, MetaData, create_engine, make_url
 
 from alembic_stuff.db.embedded import THROWAWAY_SETTINGS, EmbeddedPostgres
 from alembic_stuff.db.migrations import alembic_config
@@ -91,6 +95,111 @@ def sync_engine(database: URL) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+@contextmanager
+def migration_operations(connection: Connection) -> Iterator[MigrationContext]:
+    """Run the block as a revision's upgrade() would: `alembic.op` on `connection`.
+
+    For helpers meant to be called from revisions. The block runs in a transaction, committed
+    when it ends.
+    """
+    context = MigrationContext.configure(connection)
+    with Operations.context(context), context.begin_transaction():
+        yield context
+
+
+_SCRATCH_ENV = '''"""A minimal Alembic environment on SCRATCH_DATABASE_URL."""
+
+import os
+
+from alembic import context
+from sqlalchemy import create_engine, pool
+
+url = os.environ["SCRATCH_DATABASE_URL"]
+if context.is_offline_mode():
+    context.configure(
+        url=url,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+        transaction_per_migration=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    engine = create_engine(url, poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(connection=connection, transaction_per_migration=True)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+'''
+
+_SCRATCH_REVISION = '''"""A revision written by a test."""
+
+import sqlalchemy as sa
+from alembic import op
+
+from alembic_stuff import zerodowntime as zd
+
+revision = "{revision}"
+down_revision = {down_revision!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+{upgrade}
+
+
+def downgrade() -> None:
+{downgrade}
+'''
+
+
+def scratch_alembic_project(folder: Path, revisions: list[tuple[str, str, str]]) -> Path:
+    """Write an Alembic project with `revisions` (id, upgrade body, downgrade body), in order.
+
+    Returns its alembic.ini; run it with `alembic_subprocess`. The revisions may use
+    `sa`, `op` and `zd` (alembic_stuff.zerodowntime).
+    """
+    (folder / "versions").mkdir(parents=True)
+    (folder / "env.py").write_text(_SCRATCH_ENV)
+    previous = None
+    for revision, upgrade, downgrade in revisions:
+        (folder / "versions" / f"{revision}.py").write_text(
+            _SCRATCH_REVISION.format(
+                revision=revision,
+                down_revision=previous,
+                upgrade=_indent(upgrade),
+                downgrade=_indent(downgrade or "pass"),
+            )
+        )
+        previous = revision
+    ini = folder / "alembic.ini"
+    ini.write_text(f"[alembic]\nscript_location = {folder}\n")
+    return ini
+
+
+def _indent(body: str) -> str:
+    return "\n".join(f"    {line}" if line else "" for line in body.strip().splitlines())
+
+
+def alembic_subprocess(ini: Path, database: URL, *args: str) -> subprocess.Popen[str]:
+    """`alembic -c ini <args>` in its own process on `database`, output captured."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "alembic", "-c", str(ini), *args],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "SCRATCH_DATABASE_URL": settings_for(database).migration_url.render_as_string(
+                hide_password=False
+            ),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @dataclass(frozen=True)

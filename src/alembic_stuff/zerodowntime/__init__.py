@@ -1,0 +1,51 @@
+"""Zero-downtime schema changes for Alembic revisions: the building blocks of expand/contract.
+
+Call them from a revision's `upgrade()` or `downgrade()`; they act through Alembic's `op`.
+This package imports nothing from the rest of alembic_stuff (only alembic, sqlalchemy and the
+standard library), so it can be copied into any project whose migrations run on PostgreSQL.
+
+- `with_lock_retries`: DDL under a short lock_timeout, retried with backoff, failing in one
+  line that names the blocking session;
+- `backfill`: fill columns in committed primary-key batches, resumable after a kill;
+- `create_index_concurrently` / `drop_index_concurrently`: idempotent, cleaning up an INVALID
+  index left by a failed attempt;
+- `add_check_constraint` / `add_foreign_key`: NOT VALID, then VALIDATE, each step committed;
+- `create_sync_triggers` / `drop_sync_triggers`: keep an old and a new column equal while two
+  releases write them.
+"""
+
+from alembic_stuff.zerodowntime.backfill import BackfillResult, backfill, forget_backfill
+from alembic_stuff.zerodowntime.constraints import (
+    add_check_constraint,
+    add_foreign_key,
+    constraint_state,
+)
+from alembic_stuff.zerodowntime.errors import ZeroDowntimeError
+from alembic_stuff.zerodowntime.indexes import (
+    create_index_concurrently,
+    drop_index_concurrently,
+    index_state,
+)
+from alembic_stuff.zerodowntime.locks import LockRetries, with_lock_retries
+from alembic_stuff.zerodowntime.progress import Progress, StreamProgress
+from alembic_stuff.zerodowntime.sync import create_sync_triggers, drop_sync_triggers, sync_names
+
+__all__ = [
+    "BackfillResult",
+    "LockRetries",
+    "Progress",
+    "StreamProgress",
+    "ZeroDowntimeError",
+    "add_check_constraint",
+    "add_foreign_key",
+    "backfill",
+    "constraint_state",
+    "create_index_concurrently",
+    "create_sync_triggers",
+    "drop_index_concurrently",
+    "drop_sync_triggers",
+    "forget_backfill",
+    "index_state",
+    "sync_names",
+    "with_lock_retries",
+]

@@ -1,0 +1,72 @@
+"""Small SQL building blocks shared by the helpers: quoting names, reading SQLSTATEs."""
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Dialect, text
+from sqlalchemy.exc import DBAPIError
+
+# PostgreSQL truncates identifiers to 63 bytes; longer generated names get a hash suffix.
+MAX_IDENTIFIER = 63
+
+LOCK_NOT_AVAILABLE = "55P03"
+QUERY_CANCELED = "57014"
+DEADLOCK_DETECTED = "40P01"
+SERIALIZATION_FAILURE = "40001"
+
+
+def quote(dialect: Dialect, name: str) -> str:
+    """Quote one identifier the way the dialect does."""
+    return dialect.identifier_preparer.quote(name)
+
+
+def qualified(dialect: Dialect, name: str, schema: str | None) -> str:
+    """Quote `name`, prefixed by its quoted schema when one is given."""
+    quoted = quote(dialect, name)
+    if schema is None:
+        return quoted
+    return f"{dialect.identifier_preparer.quote_schema(schema)}.{quoted}"
+
+
+def sqlstate(error: DBAPIError) -> str | None:
+    """The SQLSTATE of a driver error (None when the driver gives none)."""
+    state = getattr(error.orig, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+def first_line(error: DBAPIError) -> str:
+    """The server's message for a driver error, on one line."""
+    return str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else str(error)
+
+
+def generated_name(*parts: str) -> str:
+    """A deterministic identifier from `parts`, shortened with a hash to fit PostgreSQL's limit."""
+    name = "_".join(parts)
+    if len(name.encode()) <= MAX_IDENTIFIER:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name.encode()[: MAX_IDENTIFIER - 9].decode(errors='ignore')}_{digest}"
+
+
+def seconds_setting(seconds: float) -> str:
+    """A PostgreSQL duration setting for `seconds` ('0' disables the timeout)."""
+    return f"{round(seconds * 1000)}ms"
+
+
+@contextmanager
+def session_settings(connection: Connection, settings: Mapping[str, str]) -> Iterator[None]:
+    """Set PostgreSQL settings for the session while the block runs, then restore them.
+
+    For autocommit blocks, where there is no transaction for `SET LOCAL` to end with.
+    """
+    read = text("SELECT current_setting(:name)")
+    write = text("SELECT set_config(:name, :value, false)")
+    previous = {name: connection.execute(read, {"name": name}).scalar_one() for name in settings}
+    for name, value in settings.items():
+        connection.execute(write, {"name": name, "value": value})
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            connection.execute(write, {"name": name, "value": value})
