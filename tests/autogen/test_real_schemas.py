@@ -6,6 +6,8 @@ names the naming convention gives every constraint and index. Each generated rev
 applied to a database holding rows, checked against the models, and undone.
 """
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,9 +115,18 @@ def drift(engine: Engine, model: MetaData) -> list[str]:
 
 
 def assert_passes_review(scratch: Scratch, source_of: Path) -> None:
-    """The revision passes the destructive-change guard and squawk as generated."""
+    """The revision passes what `pipenv run qa` runs on revisions, as generated."""
     assert list(destructive.problems([source_of])) == []
     assert list(squawk.lint(scratch.config(MetaData()))) == []
+    for check in (["check"], ["format", "--check"]):
+        result = subprocess.run(  # in the copy, so that its pyproject.toml applies as it is
+            [sys.executable, "-m", "ruff", *check, str(source_of)],
+            cwd=scratch.folder,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 def apply_and_undo(scratch: Scratch, engine: Engine, model: MetaData, before: MetaData) -> None:

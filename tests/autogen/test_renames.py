@@ -383,3 +383,25 @@ def test_without_a_terminal_the_command_refuses_and_writes_nothing(
         "rename=country.common_name:display_name" in result.stderr
     )
     assert Scratch(renamed_project, database).new_revisions() == []
+
+
+def test_plain_alembic_refuses_once_and_writes_nothing(
+    renamed_project: Path, database: URL
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "alembic", "revision", "--autogenerate", "-m", "rename"],
+        cwd=renamed_project,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(renamed_project / "src"),
+            "DATABASE_URL": database.render_as_string(hide_password=False),
+        },
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert output.count("no revision written") == 1, output
+    assert Scratch(renamed_project, database).new_revisions() == []

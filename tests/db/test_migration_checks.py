@@ -50,7 +50,7 @@ CHECKS: dict[str, Check] = {
     "up_and_down": checks.check_up_and_down,
     "stairway": checks.check_stairway,
     "downgrade_leaves_no_trace": checks.check_downgrade_leaves_no_trace,
-    "no_drift": lambda config, engine: checks.check_no_drift(config),
+    "no_drift": checks.check_no_drift,
     "data_survives": lambda config, engine: checks.check_data_survives(
         config, engine, PROJECT_SEEDS if _is_project(config) else BROKEN_SEEDS
     ),

@@ -122,6 +122,7 @@ class _Planner:
         # Likely renames nobody confirmed: named in the message when the drop stays undecided.
         self.table_candidates: list[Candidate] = []
         self.column_candidates: dict[str, list[Candidate]] = {}
+        self._trial_context: MigrationContext | None = None
 
     def plan(self, first: UpgradeOps) -> _Plan:
         """The revision's upgrade: the renames, then what autogenerate finds after them."""
@@ -151,19 +152,26 @@ class _Planner:
     def _inspector(self) -> Inspector:
         return inspect(self.connection)  # a new inspector: nothing cached from before a rename
 
+    def _trial(self) -> MigrationContext:
+        """A migration context on the connection, configured as the revision's own."""
+        if self._trial_context is None:
+            opts = {
+                key: value
+                for key, value in self.context.opts.items()
+                if key not in {"fn", "process_revision_directives", "template_args"}
+            }
+            self._trial_context = MigrationContext.configure(connection=self.connection, opts=opts)
+        return self._trial_context
+
     def _diff(self) -> UpgradeOps:
-        opts = {
-            key: value
-            for key, value in self.context.opts.items()
-            if key not in {"fn", "process_revision_directives", "template_args"}
-        }
-        context = MigrationContext.configure(connection=self.connection, opts=opts)
-        upgrade_ops = produce_migrations(context, self.metadata).upgrade_ops
+        upgrade_ops = produce_migrations(self._trial(), self.metadata).upgrade_ops
         assert upgrade_ops is not None  # noqa: S101 - produce_migrations always sets them
         return upgrade_ops
 
     def _apply(self, operations: Sequence[MigrateOperation]) -> bool:
-        runner = Operations(MigrationContext.configure(connection=self.connection))
+        if not operations:
+            return False
+        runner = Operations(self._trial())
         for operation in operations:
             try:
                 runner.invoke(operation)
@@ -173,7 +181,7 @@ class _Planner:
                     f"no revision written: trying the renames failed: {message}"
                 ) from None
         self.operations += operations
-        return bool(operations)
+        return True
 
     # Tables --------------------------------------------------------------------------------
 
