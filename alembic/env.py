@@ -14,7 +14,7 @@ from logging.config import fileConfig
 from alembic import context
 from alembic.runtime.environment import ProcessRevisionDirectiveFn
 from sqlalchemy import Connection, Engine, create_engine, pool
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 # Importing the hook also registers op.rename_index and op.rename_constraint for revisions.
 from alembic_stuff.autogen import AUTOGENERATE_PLUGINS
@@ -25,6 +25,7 @@ from alembic_stuff.db.migrations import (
     acquire_migration_lock,
     release_migration_lock,
     set_migration_timeouts,
+    timed_out,
     timeout_statements,
 )
 from alembic_stuff.models import Base
@@ -69,8 +70,14 @@ def migrate(connection: Connection) -> None:
             transaction_per_migration=True,
             process_revision_directives=_rename_aware_when_generating(),
         )
-        with context.begin_transaction():
-            context.run_migrations()
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+        except DBAPIError as exc:
+            error = timed_out(exc, connection, settings)
+            if error is None:
+                raise
+            raise error from None
     finally:
         release_migration_lock(connection)
 

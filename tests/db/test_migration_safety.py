@@ -155,3 +155,26 @@ def test_sigkill_inside_a_revision_rolls_it_back(database: URL, engine: Engine) 
     assert checks.schema(engine) == before
     command.upgrade(config, "head")
     assert current(engine) == head_revision()
+
+
+def test_a_revision_waiting_too_long_for_a_lock_fails_in_one_line(
+    database: URL, engine: Engine
+) -> None:
+    config = alembic_config(settings_for(database), configure_logging=False)
+    before_head = checks.revisions(config)[-2]
+    command.upgrade(config, before_head)
+    with psycopg.connect(dsn(database)) as holder:  # a transaction reading the table, left open
+        holder.execute("SELECT count(*) FROM country")
+        holder_pid = holder.info.backend_pid
+        replica = alembic_process(database, "upgrade", "head", MIGRATION_LOCK_TIMEOUT_SECONDS="0.5")
+        output = replica.communicate(timeout=60)[0]
+    assert replica.returncode != 0
+    assert "Traceback" not in output
+    [failure] = [line for line in output.splitlines() if line.startswith("FAILED")]
+    assert failure.startswith(
+        "FAILED: a migration statement waited longer than 0.5 s (MIGRATION_LOCK_TIMEOUT_SECONDS) "
+        "for a table lock; the revision was rolled back; the oldest transaction holding a table "
+        f"lock is pid {holder_pid} (idle in transaction for "
+    ), failure
+    assert 'running "SELECT count(*) FROM country"' in failure
+    assert current(engine) == before_head

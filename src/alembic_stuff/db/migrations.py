@@ -10,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
@@ -24,6 +25,14 @@ MIGRATION_LOCK_KEY = zlib.crc32(b"alembic-stuff:migrations")
 
 class MigrationLockTimeoutError(RuntimeError):
     """Another process held the migration lock for longer than the configured wait."""
+
+
+class MigrationTimeoutError(CommandError):
+    """A revision waited too long for a table lock, or ran too long, and was rolled back."""
+
+
+# PostgreSQL's SQLSTATEs for a statement cancelled by lock_timeout and by statement_timeout.
+LOCK_NOT_AVAILABLE, QUERY_CANCELED = "55P03", "57014"
 
 
 def alembic_config(
@@ -99,6 +108,47 @@ def set_migration_timeouts(connection: Connection, settings: Settings) -> None:
     for statement in timeout_statements(settings):
         connection.exec_driver_sql(statement)
     connection.commit()
+
+
+def timed_out(
+    exc: DBAPIError, connection: Connection, settings: Settings
+) -> MigrationTimeoutError | None:
+    """A one-line error for a statement cancelled by a migration timeout; None for others.
+
+    Called once the revision's transaction has rolled back: the session holding the lock is
+    still in its transaction, so it can be named.
+    """
+    state = getattr(exc.orig, "sqlstate", None)
+    if state == QUERY_CANCELED:
+        limit = settings.migration_statement_timeout_seconds
+        return MigrationTimeoutError(
+            f"a migration statement ran longer than {limit:g} s "
+            "(MIGRATION_STATEMENT_TIMEOUT_SECONDS) and was cancelled; the revision was rolled back"
+        )
+    if state != LOCK_NOT_AVAILABLE:
+        return None
+    connection.rollback()
+    holder = connection.execute(
+        text(
+            "SELECT a.pid, a.state, round(extract(epoch FROM now() - a.xact_start)::numeric, 1),"
+            " left(regexp_replace(a.query, '\\s+', ' ', 'g'), 200)"
+            " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.granted AND l.locktype = 'relation' AND a.pid <> pg_backend_pid()"
+            " AND a.datname = current_database() AND a.xact_start IS NOT NULL"
+            " ORDER BY a.xact_start LIMIT 1"
+        )
+    ).first()
+    connection.rollback()
+    blocker = (
+        f"; the oldest transaction holding a table lock is pid {holder[0]} ({holder[1]} for "
+        f'{holder[2]} s) running "{holder[3]}", which pg_terminate_backend({holder[0]}) ends'
+        if holder
+        else ""
+    )
+    return MigrationTimeoutError(
+        f"a migration statement waited longer than {settings.migration_lock_timeout_seconds:g} s "
+        f"(MIGRATION_LOCK_TIMEOUT_SECONDS) for a table lock; the revision was rolled back{blocker}"
+    )
 
 
 def offline_sql(config: Config, revisions: str, *, downgrade: bool = False) -> str:
