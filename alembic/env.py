@@ -11,6 +11,7 @@ alembic_stuff/autogen/renames.py for the -x rename and -x allow_drop hints).
 import sys
 from logging.config import fileConfig
 
+import alembic_postgresql_enum  # noqa: F401 - registers autogenerate's enum comparisons
 from alembic import context
 from alembic.runtime.environment import ProcessRevisionDirectiveFn
 from sqlalchemy import Connection, Engine, create_engine, pool

@@ -19,7 +19,10 @@ from hypothesis import strategies as st
 
 from alembic_stuff.db.base import NAMING_CONVENTION
 
+ENUM = "mood"
+ENUM_VALUES = ("happy", "sad")
 KINDS: dict[str, Callable[[], sa.types.TypeEngine[Any]]] = {
+    "enum": lambda: sa.Enum(*ENUM_VALUES, name=ENUM),
     "int": sa.Integer,
     "bigint": sa.BigInteger,
     "short": lambda: sa.String(8),
@@ -69,6 +72,14 @@ class Schema:
 
     tables: tuple[Table, ...]
     rows: Mapping[str, Mapping[object, Mapping[str, object]]] = field(default_factory=dict)
+    enum_values: tuple[str, ...] = ENUM_VALUES
+    """The values of the PostgreSQL enum type every "enum" column has."""
+
+    def type_of(self, column: Col) -> sa.types.TypeEngine[Any]:
+        """The column's SQLAlchemy type."""
+        if column.kind == "enum":
+            return sa.Enum(*self.enum_values, name=ENUM)
+        return KINDS[column.kind]()
 
     def table(self, name: str) -> Table:
         """The table called `name`."""
@@ -80,7 +91,7 @@ class Schema:
         for table in self.tables:
             columns = [
                 sa.Column(
-                    table.key.name, KINDS[table.key.kind](), primary_key=True, autoincrement=False
+                    table.key.name, self.type_of(table.key), primary_key=True, autoincrement=False
                 )
             ]
             for column in table.columns:
@@ -91,7 +102,7 @@ class Schema:
                 )
                 columns.append(
                     sa.Column(
-                        column.name, KINDS[column.kind](), *foreign_key, nullable=column.nullable
+                        column.name, self.type_of(column), *foreign_key, nullable=column.nullable
                     )
                 )
             sa.Table(
@@ -127,7 +138,9 @@ class Step:
 
 
 def value(kind: str, n: int) -> object:
-    """The n-th value of a kind: distinct for every n, so any unique constraint holds."""
+    """The n-th value of a kind: distinct for every n (but enums), so unique constraints hold."""
+    if kind == "enum":
+        return ENUM_VALUES[n % len(ENUM_VALUES)]
     return n * 7 + 1 if kind in {"int", "bigint"} else f"v{n}"
 
 
@@ -184,15 +197,17 @@ def new_table(draw: st.DrawFn, schema: Schema, names: Names) -> Table:
         columns.append(Col(names("c"), kind, nullable=True, references=target))
     table = Table(name, key, tuple(columns))
     plain = [c.name for c in columns]
-    if draw(st.booleans()):
-        table = replace(table, uniques=((draw(st.sampled_from(plain)),),))
+    distinct = [c.name for c in columns if c.kind != "enum"]  # enum values repeat
+    if draw(st.booleans()) and distinct:
+        table = replace(table, uniques=((draw(st.sampled_from(distinct)),),))
     if draw(st.booleans()):
         first = draw(st.sampled_from(plain))
         rest = [draw(st.sampled_from(plain))] if draw(st.booleans()) else []
         cols = tuple(dict.fromkeys([first, *rest]))
-        table = replace(table, indexes=((cols, draw(st.booleans())),))
-    if draw(st.booleans()):
-        table = replace(table, checks=((names("ok"), draw(st.sampled_from(plain))),))
+        unique = set(cols) <= set(distinct) and draw(st.booleans())
+        table = replace(table, indexes=((cols, unique),))
+    if draw(st.booleans()) and distinct:
+        table = replace(table, checks=((names("ok"), draw(st.sampled_from(distinct))),))
     return table
 
 
@@ -240,7 +255,7 @@ def rename_column(schema: Schema, table_name: str, old: str, new: str) -> Schema
         key: {named(name): v for name, v in row.items()}
         for key, row in schema.rows[table_name].items()
     }
-    return Schema(_with_table(schema, table_name, renamed), rows)
+    return replace(schema, tables=_with_table(schema, table_name, renamed), rows=rows)
 
 
 def swap_columns(schema: Schema, table_name: str, a: str, b: str) -> Schema:
@@ -265,7 +280,7 @@ def rename_table(schema: Schema, old: str, new: str) -> Schema:
         for t in schema.tables
     )
     rows = {(new if name == old else name): table_rows for name, table_rows in schema.rows.items()}
-    return Schema(tables, rows)
+    return replace(schema, tables=tables, rows=rows)
 
 
 def change_column(schema: Schema, table_name: str, name: str, **changes: Any) -> Schema:
@@ -276,7 +291,7 @@ def change_column(schema: Schema, table_name: str, name: str, **changes: Any) ->
         key=replace(table.key, **changes) if table.key.name == name else table.key,
         columns=tuple(replace(c, **changes) if c.name == name else c for c in table.columns),
     )
-    return Schema(_with_table(schema, table_name, changed), schema.rows)
+    return replace(schema, tables=_with_table(schema, table_name, changed), rows=schema.rows)
 
 
 def drop_column(schema: Schema, table_name: str, name: str) -> Schema:
@@ -294,7 +309,7 @@ def drop_column(schema: Schema, table_name: str, name: str) -> Schema:
         key: {k: v for k, v in row.items() if k != name}
         for key, row in schema.rows[table_name].items()
     }
-    return Schema(_with_table(schema, table_name, dropped), rows)
+    return replace(schema, tables=_with_table(schema, table_name, dropped), rows=rows)
 
 
 def add_column(schema: Schema, table_name: str, column: Col) -> Schema:
@@ -305,7 +320,7 @@ def add_column(schema: Schema, table_name: str, column: Col) -> Schema:
         key: {**row, column.name: None} for key, row in schema.rows[table_name].items()
     }
     grown = replace(table, columns=(*table.columns, column))
-    return Schema(_with_table(schema, table_name, grown), rows)
+    return replace(schema, tables=_with_table(schema, table_name, grown), rows=rows)
 
 
 def referenced(schema: Schema, name: str) -> bool:
@@ -347,21 +362,27 @@ def evolution(draw: st.DrawFn, schema: Schema, names: Names) -> Step:
     ]
     if same_kind:
         choices.append("swap")
+    if any(c.kind == "enum" for t in schema.tables for c in t.columns):
+        choices.append("add enum value")
     what = draw(st.sampled_from(choices))
+
+    if what == "add enum value":
+        values = (*schema.enum_values, names("mood"))
+        return Step(what, replace(schema, enum_values=values))
     t = table.name
 
     if what == "add table":
         added = draw(new_table(schema, names))
-        wider = Schema((*schema.tables, added), schema.rows)
+        wider = replace(schema, tables=(*schema.tables, added), rows=schema.rows)
         rows = dict(schema.rows)
         rows[added.name] = fill(wider, added, itertools.count(1000 + len(tables) * 10))
-        return Step(what, Schema(wider.tables, rows))
+        return Step(what, replace(schema, tables=wider.tables, rows=rows))
     if what == "drop table":
         victim = draw(st.sampled_from([n for n in tables if not referenced(schema, n)]))
         rows = {k: v for k, v in schema.rows.items() if k != victim}
         return Step(
             what,
-            Schema(_with_table(schema, victim, None), rows),
+            replace(schema, tables=_with_table(schema, victim, None), rows=rows),
             (f"allow_drop={victim}",),
             drops=True,
         )
@@ -416,27 +437,32 @@ def evolution(draw: st.DrawFn, schema: Schema, names: Names) -> Step:
             cols = tuple(
                 dict.fromkeys([*cols, draw(st.sampled_from([c.name for c in table.all_columns]))])
             )
-        grown = replace(table, indexes=(*table.indexes, (cols, draw(st.booleans()))))
-        return Step(what, Schema(_with_table(schema, t, grown), schema.rows))
+        enums = {c.name for c in table.all_columns if c.kind == "enum"}  # their values repeat
+        unique = not set(cols) & enums and draw(st.booleans())
+        grown = replace(table, indexes=(*table.indexes, (cols, unique)))
+        return Step(what, replace(schema, tables=_with_table(schema, t, grown), rows=schema.rows))
     if what == "add unique":
         firsts = {u[0] for u in table.uniques}
-        free = [c.name for c in table.columns if c.name not in firsts]
+        free = [c.name for c in table.columns if c.name not in firsts and c.kind != "enum"]
         if not free:
             return Step("nothing", schema)
         grown = replace(table, uniques=(*table.uniques, (draw(st.sampled_from(free)),)))
-        return Step(what, Schema(_with_table(schema, t, grown), schema.rows))
+        return Step(what, replace(schema, tables=_with_table(schema, t, grown), rows=schema.rows))
     if what == "add check":
-        checked = draw(st.sampled_from([c.name for c in table.all_columns]))
+        checkable = [c.name for c in table.all_columns if c.kind != "enum"]
+        if not checkable:
+            return Step("nothing", schema)
+        checked = draw(st.sampled_from(checkable))
         grown = replace(table, checks=(*table.checks, (names("ok"), checked)))
-        return Step(what, Schema(_with_table(schema, t, grown), schema.rows))
+        return Step(what, replace(schema, tables=_with_table(schema, t, grown), rows=schema.rows))
     if what == "drop index":
         index = draw(st.sampled_from(table.indexes))
         shrunk = replace(table, indexes=tuple(i for i in table.indexes if i != index))
-        return Step(what, Schema(_with_table(schema, t, shrunk), schema.rows))
+        return Step(what, replace(schema, tables=_with_table(schema, t, shrunk), rows=schema.rows))
     if what == "drop unique":
-        unique = draw(st.sampled_from(table.uniques))
-        shrunk = replace(table, uniques=tuple(u for u in table.uniques if u != unique))
-        return Step(what, Schema(_with_table(schema, t, shrunk), schema.rows))
+        dropped_unique = draw(st.sampled_from(table.uniques))
+        shrunk = replace(table, uniques=tuple(u for u in table.uniques if u != dropped_unique))
+        return Step(what, replace(schema, tables=_with_table(schema, t, shrunk), rows=schema.rows))
     victim_check = draw(st.sampled_from(table.checks))
     shrunk = replace(table, checks=tuple(c for c in table.checks if c != victim_check))
-    return Step(what, Schema(_with_table(schema, t, shrunk), schema.rows))
+    return Step(what, replace(schema, tables=_with_table(schema, t, shrunk), rows=schema.rows))

@@ -96,6 +96,15 @@ class Migrator:
         )
         assert compare_metadata(context, metadata) == []  # what `alembic check` compares
         assert name_drift(inspect(self.connection), metadata) == []
+        labels = self.connection.execute(
+            sa.text(
+                "SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e"
+                " JOIN pg_type t ON t.oid = e.enumtypid WHERE t.typname = :name"
+            ),
+            {"name": ev.ENUM},
+        ).scalar()
+        uses_enum = any(c.kind == "enum" for t in schema.tables for c in t.columns)
+        assert labels == (list(schema.enum_values) if uses_enum else None)
         self.connection.rollback()
 
     def insert_missing_rows(self, schema: ev.Schema) -> None:
@@ -191,3 +200,16 @@ def test_an_added_check_constraint_is_generated(migrator: Migrator) -> None:
     migrator.step(None, ev.Step("create", before))
     checked = ev.Schema((replace(table, checks=(("ok2", "id"),)),), before.rows)
     migrator.step(before, ev.Step("add check", checked))
+
+
+def test_an_enum_column_gains_a_value_and_is_renamed(migrator: Migrator) -> None:
+    # Autogenerate alone neither creates the enum type nor sees a new value;
+    # alembic-postgresql-enum, which env.py loads, does both, and composes with renames.
+    migrator.reset()
+    table = ev.Table("t0", ev.Col("id", "bigint", nullable=False), (ev.Col("c1", "enum"),))
+    created = ev.Schema((table,), {"t0": {1: {"id": 1, "c1": "happy"}, 8: {"id": 8, "c1": "sad"}}})
+    migrator.step(None, ev.Step("create", created))
+    grown = replace(created, enum_values=(*created.enum_values, "calm"))
+    migrator.step(created, ev.Step("add enum value", grown))
+    renamed = ev.rename_column(grown, "t0", "c1", "feeling")
+    migrator.step(grown, ev.Step("rename", renamed, ("rename=t0.c1:feeling",)))
