@@ -326,3 +326,16 @@ def test_a_bad_hint_gets_one_line_naming_it_and_no_file(
         scratch.generate(world(city_name="title"), *hints)
     assert message in str(refused.value)
     assert scratch.revisions() == before
+
+
+def test_the_post_write_hooks_report_nothing_for_a_long_line(
+    scratch: Scratch, cities: MetaData, capfd: pytest.CaptureFixture[str]
+) -> None:
+    model = world()
+    model.tables["country"].append_column(
+        sa.Column("capital_as_written_in_the_language_of_the_country", sa.String(100))
+    )
+    capfd.readouterr()
+    source = scratch.generate(model)
+    assert "capital_as_written_in_the_language_of_the_country" in source
+    assert "E501" not in capfd.readouterr().out  # formatted before it is linted
