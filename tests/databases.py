@@ -1,6 +1,7 @@
 """Scratch databases for the tests, on TEST_DATABASE_URL or a throwaway embedded server."""
 
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -9,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg import sql
 from pydantic import SecretStr
 from sqlalchemy import URL, Engine, create_engine, make_url
 
 from alembic_stuff.db.embedded import THROWAWAY_SETTINGS, EmbeddedPostgres
-from alembic_stuff.settings import Settings
+from alembic_stuff.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 # Inside the project (git-ignored): as root the server's user must be able to reach it.
@@ -85,3 +87,22 @@ def sync_engine(database: URL) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+def copy_migration_environment(destination: Path) -> Path:
+    """Copy alembic.ini, pyproject.toml and alembic/ to `destination`, where revisions may be added.
+
+    Commands started in the copy find its alembic.ini first, so they run its revisions.
+    """
+    for name in ("alembic.ini", "pyproject.toml"):  # pyproject: ruff formats new revisions
+        shutil.copy(ROOT / name, destination / name)
+    shutil.copytree(
+        ROOT / "alembic", destination / "alembic", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return destination
+
+
+def database_environment(monkeypatch: pytest.MonkeyPatch, database: URL) -> None:
+    """Point the process's settings (DATABASE_URL) at `database` for one test."""
+    monkeypatch.setenv("DATABASE_URL", database.render_as_string(hide_password=False))
+    get_settings.cache_clear()
