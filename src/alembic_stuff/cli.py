@@ -246,7 +246,10 @@ def migrations() -> None:
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def migrations_check(paths: tuple[Path, ...]) -> None:
     """Fail on any revision that destroys data without saying why (default: all of them)."""
-    targets = list(paths) or sorted(versions_folder().glob("*.py"))
+    # Relative to where the command was started, as people and editors expect them.
+    targets = list(paths) or [
+        Path(os.path.relpath(path)) for path in sorted(versions_folder().glob("*.py"))
+    ]
     try:
         found = list(destructive.problems(targets))
     except MarkerError as exc:
