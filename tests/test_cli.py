@@ -143,22 +143,13 @@ def wait_for(url: str, process: subprocess.Popen[str], seconds: float = 60) -> N
     pytest.fail(f"{url} did not answer within {seconds} s")
 
 
-@pytest.mark.parametrize(
-    ("stop_signal", "db_up_first"),
-    [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGTERM, True)],
-    ids=["SIGTERM", "SIGINT", "after-db-up"],
-)
-def test_start_serves_the_readme_walkthrough_and_stops_cleanly(
-    embedded_env: EmbeddedPostgres, stop_signal: signal.Signals, db_up_first: bool
-) -> None:
-    if db_up_first:
-        assert CliRunner().invoke(main, ["db", "up"]).exit_code == 0
+def serve_walkthrough_and_stop(environment: dict[str, str], stop_signal: signal.Signals) -> str:
+    """Run `start`, send it the README's walkthrough, stop it with `stop_signal`; its output."""
     api_port = free_port()
-    environment = {**os.environ, "API_PORT": str(api_port)}
     with subprocess.Popen(
         [sys.executable, "-m", "alembic_stuff", "start"],
         cwd=ROOT,
-        env=environment,
+        env={**environment, "API_PORT": str(api_port)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -177,6 +168,30 @@ def test_start_serves_the_readme_walkthrough_and_stops_cleanly(
             process.send_signal(stop_signal)
             output = process.communicate(timeout=30)[0]
     assert process.returncode == 0, output
+    return output
+
+
+def test_start_on_database_url_leaves_that_database_alone(database: URL) -> None:
+    url = database.render_as_string(hide_password=False)
+    output = serve_walkthrough_and_stop({**os.environ, "DATABASE_URL": url}, signal.SIGTERM)
+    where = database.render_as_string(hide_password=True)
+    assert output.rstrip().endswith(
+        f"stopped the API; the database at {where} (DATABASE_URL) is not ours: it runs on"
+    )
+    assert database_revision(database) == HEAD
+
+
+@pytest.mark.parametrize(
+    ("stop_signal", "db_up_first"),
+    [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGTERM, True)],
+    ids=["SIGTERM", "SIGINT", "after-db-up"],
+)
+def test_start_serves_the_readme_walkthrough_and_stops_cleanly(
+    embedded_env: EmbeddedPostgres, stop_signal: signal.Signals, db_up_first: bool
+) -> None:
+    if db_up_first:
+        assert CliRunner().invoke(main, ["db", "up"]).exit_code == 0
+    output = serve_walkthrough_and_stop(dict(os.environ), stop_signal)
     # uvicorn's access log, one line per request.
     assert re.search(r'"GET /country/GB HTTP/1\.1" 404', output), output
     assert re.search(r'"POST /country HTTP/1\.1" 201', output), output
@@ -193,17 +208,28 @@ def test_start_serves_the_readme_walkthrough_and_stops_cleanly(
     assert processes_using(embedded_env.pgdata) == []
 
 
+def rename_revision() -> tuple[str, str]:
+    """The project's rename revision and the one before it."""
+    [rename] = [
+        r
+        for r in SCRIPT.walk_revisions()
+        if r.path.endswith("_rename_country_name_to_common_name.py")
+    ]
+    assert isinstance(rename.down_revision, str)
+    return rename.down_revision, rename.revision
+
+
 def test_alembic_sql_previews_a_range_with_no_database() -> None:
-    result = CliRunner().invoke(main, ["migrations", "sql", "9c4d7e2f1b38:e1a8f3b6c5d2"])
+    before, rename = rename_revision()
+    result = CliRunner().invoke(main, ["migrations", "sql", f"{before}:{rename}"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("SET lock_timeout = '10000ms';")
     assert "ALTER TABLE country RENAME name TO common_name;" in result.output
 
 
 def test_alembic_sql_of_a_downgrade() -> None:
-    result = CliRunner().invoke(
-        main, ["migrations", "sql", "--downgrade", "e1a8f3b6c5d2:9c4d7e2f1b38"]
-    )
+    before, rename = rename_revision()
+    result = CliRunner().invoke(main, ["migrations", "sql", "--downgrade", f"{rename}:{before}"])
     assert result.exit_code == 0, result.output
     assert "ALTER TABLE country RENAME common_name TO name;" in result.output
 

@@ -129,3 +129,11 @@ def test_dockerfile_runs_as_a_user_from_the_lock_file() -> None:
     assert "Pipfile.lock" in dockerfile
     assert "\nUSER app\n" in dockerfile
     assert re.search(r"^FROM python:3\.\d+-slim$", dockerfile, re.MULTILINE)
+
+
+def test_the_readme_gives_both_docker_compose_spellings() -> None:
+    readme = (ROOT / "README.md").read_text()
+    docker = readme.split("\n## Docker\n", 1)[1].split("\n## ", 1)[0]
+    assert "docker compose up -d" in docker  # v2, the docker plugin
+    assert "docker-compose up -d" in docker  # v1, and the original demo's spelling
+    assert "'compose' is not a docker command" in docker  # what to do when v2 is missing

@@ -114,7 +114,7 @@ def start(host: str | None, port: int | None, skip_guard: bool) -> None:
 def _stopped_message(settings: Settings, server: EmbeddedPostgres | None, owned: bool) -> str:
     if server is None:
         where = settings.server_url.render_as_string(hide_password=True)
-        return f"stopped the API; the database at {where} (DATABASE_URL) was not ours to stop"
+        return f"stopped the API; the database at {where} (DATABASE_URL) is not ours: it runs on"
     if owned:
         return "stopped the API and the embedded PostgreSQL it started"
     return (
@@ -166,6 +166,8 @@ def guarded_upgrade(settings: Settings, *, skip_guard: bool = False) -> int:
         current = current_revision(settings)
     except OperationalError as exc:
         raise click.ClickException(unreachable(settings, exc)) from None
+    except CommandError as exc:  # e.g. a database at two heads
+        raise click.ClickException(str(exc)) from None
     if current is not None and current not in {rev.revision for rev in script.walk_revisions()}:
         raise click.ClickException(unknown_revision(current))
     pending = [Path(rev.path) for rev in script.iterate_revisions("heads", current or "base")]
@@ -193,9 +195,9 @@ def unknown_revision(revision: str) -> str:
     """One line for a database at a revision the checkout lacks, with the ways out."""
     return (
         f"the database is at revision {revision}, which this checkout does not have: check out "
-        f"the branch that has it; or, if you know the schema matches a revision here, "
-        f"`pipenv run alembic stamp REVISION`; or, for the embedded development database, "
-        f"`pipenv run db-down --volumes` to start again from empty"
+        "the branch that has it; or, if you know the schema matches a revision here, "
+        "`pipenv run alembic stamp REVISION`; or, for the embedded development database, "
+        "`pipenv run db-down --volumes` to start again from empty"
     )
 
 
