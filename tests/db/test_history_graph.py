@@ -1,5 +1,6 @@
 """The revision-history diagram: branches, merges, labels, heads and the database's revision."""
 
+import os
 import re
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from alembic.script import ScriptDirectory
 
 from alembic_stuff.db.history_graph import history_mermaid
 from alembic_stuff.db.migrations import alembic_config
+from alembic_stuff.settings import Settings
 from tests.databases import ROOT, copy_migration_environment
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
@@ -107,3 +109,29 @@ def test_the_readme_diagrams_are_current_and_the_check_fails_when_stale(tmp_path
     assert re.sub(r"```mermaid\n.*?```", "", redrawn, flags=re.DOTALL) == re.sub(
         r"```mermaid\n.*?```", "", (ROOT / "README.md").read_text(), flags=re.DOTALL
     )
+
+
+def test_current_marks_the_database_revision(settings: Settings) -> None:
+    assert settings.database_url is not None
+    environment = {**os.environ, "DATABASE_URL": settings.database_url.get_secret_value()}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "diagrams.py"), "--current"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=environment,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"  class r_{HEAD} current" in result.stdout.splitlines()
+
+
+def test_current_without_a_database_marks_nothing() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "diagrams.py"), "--current"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "the database is unreachable: no revision marked" in result.stderr
+    assert " current\n" not in result.stdout.split("classDef current")[1]
