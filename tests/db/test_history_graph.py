@@ -4,10 +4,13 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+import hypothesis
 import pytest
 from alembic.script import ScriptDirectory
+from hypothesis import strategies as st
 
 from alembic_stuff.db.history_graph import history_mermaid
 from alembic_stuff.db.migrations import alembic_config
@@ -135,3 +138,50 @@ def test_current_without_a_database_marks_nothing() -> None:
     assert result.returncode == 0, result.stderr
     assert "the database is unreachable: no revision marked" in result.stderr
     assert " current\n" not in result.stdout.split("classDef current")[1]
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[tuple[str, tuple[str, ...]]]:
+    """Revisions in order, each on one earlier revision, or two (a merge), or none (a root)."""
+    count = draw(st.integers(min_value=1, max_value=7))
+    revisions: list[tuple[str, tuple[str, ...]]] = []
+    for index in range(count):
+        earlier = [name for name, _ in revisions]
+        parents: tuple[str, ...] = ()
+        if earlier:
+            size = draw(st.integers(min_value=1, max_value=min(2, len(earlier))))
+            parents = tuple(
+                draw(st.lists(st.sampled_from(earlier), min_size=size, max_size=size, unique=True))
+            )
+        revisions.append((f"{index:04d}abcdef{index:02d}", parents))
+    return revisions
+
+
+@hypothesis.settings(max_examples=20, derandomize=True, deadline=None)
+@hypothesis.given(histories())
+def test_any_history_draws_one_node_per_revision_and_one_arrow_per_parent(
+    history: list[tuple[str, tuple[str, ...]]],
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        project = copy_migration_environment(Path(folder))
+        for path in (project / "alembic" / "versions").glob("*.py"):
+            path.unlink()
+        for name, parents in history:
+            down = None if not parents else parents[0] if len(parents) == 1 else parents
+            add_revision(project, name, down, f"revision {name}")
+        script = ScriptDirectory.from_config(alembic_config(ini_path=project / "alembic.ini"))
+        graph = history_mermaid(script)
+
+    lines = graph.splitlines()
+    nodes = [line for line in lines if re.match(r"  r_\w+\[", line)]
+    assert len(nodes) == len(history)
+    arrows = {line.strip() for line in lines if " --> " in line}
+    expected = {
+        f"{'base' if not parents else f'r_{parent}'} --> r_{name}"
+        for name, parents in history
+        for parent in (parents or ("base",))
+    }
+    assert arrows == expected
+    children = {parent for _, parents in history for parent in parents}
+    heads = sorted(f"r_{name}" for name, _ in history if name not in children)
+    assert f"  class {','.join(heads)} head" in lines
