@@ -30,10 +30,11 @@ from alembic_stuff.db.migrations import (
     timeout_statements,
 )
 from alembic_stuff.models import Base
-from alembic_stuff.settings import Settings, get_settings
+from alembic_stuff.settings import Settings
+from alembic_stuff.settings_errors import settings_or_exit
 
 config = context.config
-settings: Settings = config.attributes.get("settings") or get_settings()
+settings: Settings = config.attributes.get("settings") or settings_or_exit()
 # A caller may compare against other models (the rename scenario tests do).
 target_metadata = config.attributes.get("target_metadata") or Base.metadata
 

@@ -3,6 +3,7 @@ and scratch copies of the migration environment to generate revisions in."""
 
 import argparse
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from alembic import command
 from alembic.config import Config
 from alembic.operations import Operations
@@ -24,7 +26,7 @@ from sqlalchemy import URL, Connection, Engine, MetaData, create_engine, make_ur
 
 from alembic_stuff.db.embedded import THROWAWAY_SETTINGS, EmbeddedPostgres
 from alembic_stuff.db.migrations import alembic_config
-from alembic_stuff.settings import Settings
+from alembic_stuff.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 # Inside the project (git-ignored): as root the server's user must be able to reach it.
@@ -248,3 +250,22 @@ class Scratch:
     def check(self, model: MetaData) -> None:
         """Fail if autogenerate finds a difference between `model` and the database."""
         command.check(self.config(model))
+
+
+def copy_migration_environment(destination: Path) -> Path:
+    """Copy alembic.ini, pyproject.toml and alembic/ to `destination`, where revisions may be added.
+
+    Commands started in the copy find its alembic.ini first, so they run its revisions.
+    """
+    for name in ("alembic.ini", "pyproject.toml"):  # pyproject: ruff formats new revisions
+        shutil.copy(ROOT / name, destination / name)
+    shutil.copytree(
+        ROOT / "alembic", destination / "alembic", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return destination
+
+
+def database_environment(monkeypatch: pytest.MonkeyPatch, database: URL) -> None:
+    """Point the process's settings (DATABASE_URL) at `database` for one test."""
+    monkeypatch.setenv("DATABASE_URL", database.render_as_string(hide_password=False))
+    get_settings.cache_clear()

@@ -8,16 +8,31 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
 from click.testing import CliRunner
+from sqlalchemy import URL, text
 
-from alembic_stuff.cli import main
+from alembic_stuff.cli import main, root_setup_notice
 from alembic_stuff.db.embedded import EmbeddedPostgres
+from alembic_stuff.db.migrations import alembic_config, offline_sql
 from alembic_stuff.settings import get_settings
-from tests.databases import ROOT, SCRATCH_DIR, free_port
+from tests.databases import (
+    ROOT,
+    SCRATCH_DIR,
+    copy_migration_environment,
+    database_environment,
+    free_port,
+    scratch_database,
+    sync_engine,
+)
 from tests.db.test_embedded import processes_using
+
+SCRIPT = ScriptDirectory.from_config(alembic_config())
+HEAD = SCRIPT.get_current_head() or "base"
 
 
 @pytest.fixture
@@ -55,7 +70,23 @@ def test_db_up_and_down(embedded_env: EmbeddedPostgres) -> None:
     gone = runner.invoke(main, ["db", "down", "--volumes"])
     assert gone.exit_code == 0
     assert "was not running" in gone.output
+    assert f"deleted {embedded_env.data_dir}" in gone.output
     assert not embedded_env.data_dir.exists()
+
+    nothing = runner.invoke(main, ["db", "down", "--volumes"])
+    assert nothing.exit_code == 0
+    assert "deleted" not in nothing.output
+    assert f"no data to delete at {embedded_env.data_dir}" in nothing.output
+
+
+def test_psql_with_no_database_running_says_to_start_one(embedded_env: EmbeddedPostgres) -> None:
+    result = CliRunner().invoke(main, ["db", "psql", "-c", "SELECT 1"])
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(
+        f"Error: cannot connect to postgresql://postgres@127.0.0.1:{embedded_env.port}/"
+    )
+    assert "start it with `pipenv run db-up`" in line
 
 
 def test_db_commands_refuse_when_database_url_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,16 +143,13 @@ def wait_for(url: str, process: subprocess.Popen[str], seconds: float = 60) -> N
     pytest.fail(f"{url} did not answer within {seconds} s")
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_start_serves_the_readme_walkthrough_and_stops_cleanly(
-    embedded_env: EmbeddedPostgres, stop_signal: signal.Signals
-) -> None:
+def serve_walkthrough_and_stop(environment: dict[str, str], stop_signal: signal.Signals) -> str:
+    """Run `start`, send it the README's walkthrough, stop it with `stop_signal`; its output."""
     api_port = free_port()
-    environment = {**os.environ, "API_PORT": str(api_port)}
     with subprocess.Popen(
         [sys.executable, "-m", "alembic_stuff", "start"],
         cwd=ROOT,
-        env=environment,
+        env={**environment, "API_PORT": str(api_port)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -140,22 +168,68 @@ def test_start_serves_the_readme_walkthrough_and_stops_cleanly(
             process.send_signal(stop_signal)
             output = process.communicate(timeout=30)[0]
     assert process.returncode == 0, output
-    assert "stopped" in output
+    return output
+
+
+def test_start_on_database_url_leaves_that_database_alone(database: URL) -> None:
+    url = database.render_as_string(hide_password=False)
+    output = serve_walkthrough_and_stop({**os.environ, "DATABASE_URL": url}, signal.SIGTERM)
+    where = database.render_as_string(hide_password=True)
+    assert output.rstrip().endswith(
+        f"stopped the API; the database at {where} (DATABASE_URL) is not ours: it runs on"
+    )
+    assert database_revision(database) == HEAD
+
+
+@pytest.mark.parametrize(
+    ("stop_signal", "db_up_first"),
+    [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGTERM, True)],
+    ids=["SIGTERM", "SIGINT", "after-db-up"],
+)
+def test_start_serves_the_readme_walkthrough_and_stops_cleanly(
+    embedded_env: EmbeddedPostgres, stop_signal: signal.Signals, db_up_first: bool
+) -> None:
+    if db_up_first:
+        assert CliRunner().invoke(main, ["db", "up"]).exit_code == 0
+    output = serve_walkthrough_and_stop(dict(os.environ), stop_signal)
+    # uvicorn's access log, one line per request.
+    assert re.search(r'"GET /country/GB HTTP/1\.1" 404', output), output
+    assert re.search(r'"POST /country HTTP/1\.1" 201', output), output
+    if db_up_first:
+        assert output.rstrip().endswith(
+            "stopped the API; the embedded PostgreSQL it found running (`db-up`) is still "
+            "running: `pipenv run db-down` stops it"
+        )
+        assert embedded_env.is_running()
+        embedded_env.stop()
+    else:
+        assert output.rstrip().endswith("stopped the API and the embedded PostgreSQL it started")
     assert not embedded_env.is_running()
     assert processes_using(embedded_env.pgdata) == []
 
 
+def rename_revision() -> tuple[str, str]:
+    """The project's rename revision and the one before it."""
+    [rename] = [
+        r
+        for r in SCRIPT.walk_revisions()
+        if r.path.endswith("_rename_country_name_to_common_name.py")
+    ]
+    assert isinstance(rename.down_revision, str)
+    return rename.down_revision, rename.revision
+
+
 def test_alembic_sql_previews_a_range_with_no_database() -> None:
-    result = CliRunner().invoke(main, ["migrations", "sql", "9c4d7e2f1b38:e1a8f3b6c5d2"])
+    before, rename = rename_revision()
+    result = CliRunner().invoke(main, ["migrations", "sql", f"{before}:{rename}"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("SET lock_timeout = '10000ms';")
     assert "ALTER TABLE country RENAME name TO common_name;" in result.output
 
 
 def test_alembic_sql_of_a_downgrade() -> None:
-    result = CliRunner().invoke(
-        main, ["migrations", "sql", "--downgrade", "e1a8f3b6c5d2:9c4d7e2f1b38"]
-    )
+    before, rename = rename_revision()
+    result = CliRunner().invoke(main, ["migrations", "sql", "--downgrade", f"{rename}:{before}"])
     assert result.exit_code == 0, result.output
     assert "ALTER TABLE country RENAME common_name TO name;" in result.output
 
@@ -171,3 +245,177 @@ def test_alembic_sql_refuses_an_unknown_revision() -> None:
     result = CliRunner().invoke(main, ["migrations", "sql", "base:nosuchrev"])
     assert result.exit_code == 1
     assert "nosuchrev" in result.output
+
+
+@pytest.fixture
+def database(server_url: URL) -> Iterator[URL]:
+    """An empty scratch database of the test's own."""
+    with scratch_database(server_url) as database:
+        yield database
+
+
+@pytest.fixture
+def sigterm_restored() -> Iterator[None]:
+    """`start` installs a SIGTERM handler; put the worker's own back afterwards."""
+    previous = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+def unknown_revision_id() -> str:
+    known = {revision.revision for revision in SCRIPT.walk_revisions()}
+    candidate = "c0934a74c077"
+    assert candidate not in known
+    return candidate
+
+
+@pytest.mark.usefixtures("sigterm_restored")
+@pytest.mark.parametrize("command", [["start"], ["upgrade"]])
+def test_a_database_at_a_revision_the_checkout_lacks_is_one_line_with_the_ways_out(
+    monkeypatch: pytest.MonkeyPatch, database: URL, command: list[str]
+) -> None:
+    missing = unknown_revision_id()
+    with sync_engine(database) as engine, engine.begin() as connection:
+        connection.execute(
+            text("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)")
+        )
+        connection.execute(text("INSERT INTO alembic_version VALUES (:rev)"), {"rev": missing})
+    database_environment(monkeypatch, database)
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    error = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(error) == 1, result.output
+    assert f"at revision {missing}, which this checkout does not have" in error[0]
+    for way_out in ("check out the branch", "alembic stamp", "db-down --volumes"):
+        assert way_out in error[0]
+
+
+def write_destructive_revision(project: Path) -> Path:
+    """A revision after head in `project` that drops a column and says nothing about it."""
+    path = project / "alembic" / "versions" / "2099_01_01_0000-0badd0000001_drop_official_name.py"
+    path.write_text(
+        "from alembic import op\n\n"
+        'revision = "0badd0000001"\n'
+        f"down_revision = {HEAD!r}\n"
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        "def upgrade() -> None:\n"
+        '    op.drop_column("country", "official_name")\n\n\n'
+        "def downgrade() -> None:\n    pass\n"
+    )
+    return path
+
+
+def database_revision(database: URL) -> str | None:
+    with sync_engine(database) as engine, engine.connect() as connection:
+        exists = connection.execute(text("SELECT to_regclass('alembic_version')")).scalar()
+        if exists is None:
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+@pytest.mark.usefixtures("sigterm_restored")
+@pytest.mark.parametrize("command", [["upgrade"], ["start"]])
+def test_upgrade_and_start_refuse_a_pending_revision_the_guard_fails(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: URL, command: list[str]
+) -> None:
+    project = copy_migration_environment(tmp_path)
+    bad = write_destructive_revision(project)
+    monkeypatch.chdir(project)
+    database_environment(monkeypatch, database)
+
+    refused = CliRunner().invoke(main, command)
+    assert refused.exit_code == 1
+    assert f"{bad}:" in refused.output
+    assert "drops column country.official_name and its values" in refused.output
+    assert "nothing applied" in refused.output
+    assert "--skip-guard" in refused.output
+    assert database_revision(database) is None  # not even the harmless revisions before it
+
+
+def test_skip_guard_applies_them_anyway(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: URL
+) -> None:
+    project = copy_migration_environment(tmp_path)
+    write_destructive_revision(project)
+    monkeypatch.chdir(project)
+    database_environment(monkeypatch, database)
+
+    applied = CliRunner().invoke(main, ["upgrade", "--skip-guard"])
+    assert applied.exit_code == 0, applied.output
+    assert database_revision(database) == "0badd0000001"
+    again = CliRunner().invoke(main, ["upgrade"])  # nothing pending: nothing for the guard
+    assert again.exit_code == 0, again.output
+    assert "the database is at head" in again.output
+
+
+def test_upgrade_applies_what_the_guard_passes(
+    monkeypatch: pytest.MonkeyPatch, database: URL
+) -> None:
+    database_environment(monkeypatch, database)
+    result = CliRunner().invoke(main, ["upgrade"])
+    assert result.exit_code == 0, result.output
+    assert f"upgraded: {len(list(SCRIPT.walk_revisions()))} revision(s) applied" in result.output
+    assert database_revision(database) == HEAD
+
+
+def test_upgrade_with_no_database_is_one_line(embedded_env: EmbeddedPostgres) -> None:
+    result = CliRunner().invoke(main, ["upgrade"])
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert "cannot connect to" in line
+    assert "`pipenv run db-up`" in line
+
+
+def test_alembic_sql_downgrade_shows_the_way_back_from_the_pending_revision(
+    monkeypatch: pytest.MonkeyPatch, database: URL
+) -> None:
+    head = SCRIPT.get_revision(HEAD)
+    assert head is not None
+    previous = head.down_revision
+    assert isinstance(previous, str)
+    database_environment(monkeypatch, database)
+    assert CliRunner().invoke(main, ["upgrade"]).exit_code == 0
+    with sync_engine(database) as engine, engine.begin() as connection:
+        # Step the database back one revision, as the schema-change loop leaves it.
+        connection.execute(text("UPDATE alembic_version SET version_num = :rev"), {"rev": previous})
+
+    result = CliRunner().invoke(main, ["migrations", "sql", "--downgrade"])
+    assert result.exit_code == 0, result.output
+    config = alembic_config(configure_logging=False)
+    assert result.output == offline_sql(config, f"{HEAD}:{previous}", downgrade=True)
+    assert f"version_num='{previous}' WHERE alembic_version.version_num = '{HEAD}'" in result.output
+
+    forward = CliRunner().invoke(main, ["migrations", "sql"])
+    assert forward.output == offline_sql(config, f"{previous}:{HEAD}")
+
+
+def test_plain_alembic_with_a_bad_database_url_is_one_line(tmp_path: Path) -> None:
+    alembic = Path(sys.executable).parent / "alembic"
+    environment = {**os.environ, "DATABASE_URL": "mysql://root@127.0.0.1/app"}
+    result = subprocess.run(
+        [str(alembic), "current"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: invalid setting (DATABASE_URL: Value error, DATABASE_URL must be a postgresql:// "
+        "URL, not mysql://); fix it in .env or the environment"
+    )
+
+
+def test_the_root_notice_says_what_changes_and_how_to_undo_it() -> None:
+    notice = root_setup_notice(service_user_exists=False)
+    if os.geteuid() != 0:
+        assert notice is None
+        return
+    assert notice is not None
+    assert "embedded_postgres" in notice
+    assert "o+x" in notice
+    assert "userdel embedded_postgres" in notice
+    assert "chmod o-x" in notice
+    assert root_setup_notice(service_user_exists=True) is None

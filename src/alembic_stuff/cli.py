@@ -3,6 +3,7 @@
 import argparse
 import logging
 import os
+import pwd
 import signal
 import sys
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from types import FrameType
 from typing import NoReturn
 
 import click
+import psycopg
 import uvicorn
 from alembic import command
 from alembic.script import ScriptDirectory
@@ -19,17 +21,23 @@ from alembic.util import CommandError
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from alembic_stuff.db.embedded import POSTGRES_BIN_PATH, EmbeddedPostgres, EmbeddedPostgresError
+from alembic_stuff.db.embedded import (
+    POSTGRES_BIN_PATH,
+    SERVICE_USER,
+    EmbeddedPostgres,
+    EmbeddedPostgresError,
+)
 from alembic_stuff.db.migrations import (
     alembic_config,
     current_revision,
     head_revision,
     offline_sql,
-    upgrade_to_head,
 )
+from alembic_stuff.paths import project_root
 from alembic_stuff.review import destructive, squawk
 from alembic_stuff.review.markers import MarkerError
 from alembic_stuff.settings import Settings, get_settings
+from alembic_stuff.settings_errors import describe_invalid_settings
 
 
 def embedded_server(settings: Settings) -> EmbeddedPostgres:
@@ -42,13 +50,7 @@ def load_settings() -> Settings:
     try:
         return get_settings()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise click.ClickException(
-            f"invalid setting ({problems}); fix it in .env or the environment"
-        ) from None
+        raise click.ClickException(describe_invalid_settings(exc)) from None
 
 
 @contextmanager
@@ -66,36 +68,149 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
 
 
+SKIP_GUARD = click.option(
+    "--skip-guard",
+    is_flag=True,
+    help="Apply pending revisions even when the destructive-change guard refuses them.",
+)
+
+
 @main.command()
 @click.option("--host", help="Address to serve on (default: API_HOST, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: API_PORT, 8765).")
-def start(host: str | None, port: int | None) -> None:
+@SKIP_GUARD
+def start(host: str | None, port: int | None, skip_guard: bool) -> None:
     """Start the database, upgrade it to head and serve the API until Ctrl-C or SIGTERM."""
     settings = load_settings()
     server = embedded_server(settings) if settings.uses_embedded_database else None
+    owned = False
     # SIGTERM must unwind through `finally` like Ctrl-C does, so the database is stopped.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         with embedded_errors():
             if server is not None:
-                server.start_owned()
+                _announce_root_setup()
+                owned = server.start_owned()
                 server.ensure_database(settings.embedded_database)
         where = settings.server_url.render_as_string(hide_password=True)
         click.echo(f"database: {where}; upgrading to head", err=True)
-        upgrade_to_head(settings)
+        guarded_upgrade(settings, skip_guard=skip_guard)
         uvicorn.run(
             "alembic_stuff.api.app:create_app",
             factory=True,
             host=host or settings.api_host,
             port=port or settings.api_port,
-            access_log=False,
+            # Developers expect a line per request; `bench` serves without it.
+            access_log=True,
         )
     except KeyboardInterrupt:
         pass
     finally:
         if server is not None:
             server.release()
-    click.echo("stopped", err=True)
+    click.echo(_stopped_message(settings, server, owned), err=True)
+
+
+def _stopped_message(settings: Settings, server: EmbeddedPostgres | None, owned: bool) -> str:
+    if server is None:
+        where = settings.server_url.render_as_string(hide_password=True)
+        return f"stopped the API; the database at {where} (DATABASE_URL) is not ours: it runs on"
+    if owned:
+        return "stopped the API and the embedded PostgreSQL it started"
+    return (
+        "stopped the API; the embedded PostgreSQL it found running (`db-up`) is still running: "
+        "`pipenv run db-down` stops it"
+    )
+
+
+def root_setup_notice(service_user_exists: bool) -> str | None:
+    """What the first embedded start as root changes on the machine, or None when nothing new."""
+    if os.geteuid() != 0 or service_user_exists:
+        return None
+    return (
+        f"running as root: PostgreSQL refuses to run as root, so the embedded server runs as "
+        f"a new system user `{SERVICE_USER}`, and every folder from / to the data and the "
+        "server's binaries gets others-traverse (o+x) where it lacks it (listed below). "
+        f"To undo: `userdel {SERVICE_USER}` and `chmod o-x` on those folders (README: "
+        "'Running as root')."
+    )
+
+
+def _announce_root_setup() -> None:
+    try:
+        pwd.getpwnam(SERVICE_USER)
+        exists = True
+    except KeyError:
+        exists = False
+    notice = root_setup_notice(exists)
+    if notice is not None:
+        click.echo(notice, err=True)
+
+
+@main.command()
+@SKIP_GUARD
+def upgrade(skip_guard: bool) -> None:
+    """Upgrade the database to head, once the guard has read every pending revision."""
+    applied = guarded_upgrade(load_settings(), skip_guard=skip_guard)
+    click.echo(
+        f"upgraded: {applied} revision(s) applied" if applied else "the database is at head",
+        err=True,
+    )
+
+
+def guarded_upgrade(settings: Settings, *, skip_guard: bool = False) -> int:
+    """Upgrade to head unless a pending revision destroys data unacknowledged; return how many."""
+    config = alembic_config(settings)
+    script = ScriptDirectory.from_config(config)
+    try:
+        current = current_revision(settings)
+    except OperationalError as exc:
+        raise click.ClickException(unreachable(settings, exc)) from None
+    except CommandError as exc:  # e.g. a database at two heads
+        raise click.ClickException(str(exc)) from None
+    if current is not None and current not in {rev.revision for rev in script.walk_revisions()}:
+        raise click.ClickException(unknown_revision(current))
+    pending = [Path(rev.path) for rev in script.iterate_revisions("heads", current or "base")]
+    if pending and not skip_guard:
+        try:
+            found = list(destructive.problems(pending))
+        except MarkerError as exc:
+            raise click.ClickException(str(exc)) from None
+        for problem in found:
+            click.echo(problem, err=True)
+        if found:
+            raise click.ClickException(
+                f"nothing applied: {len(found)} destructive change(s) without a reason in the "
+                "pending revisions; add the reason the message asks for, or pass --skip-guard "
+                "to apply them anyway"
+            )
+    try:
+        command.upgrade(config, "head")
+    except CommandError as exc:
+        raise click.ClickException(str(exc)) from None
+    return len(pending)
+
+
+def unknown_revision(revision: str) -> str:
+    """One line for a database at a revision the checkout lacks, with the ways out."""
+    return (
+        f"the database is at revision {revision}, which this checkout does not have: check out "
+        "the branch that has it; or, if you know the schema matches a revision here, "
+        "`pipenv run alembic stamp REVISION`; or, for the embedded development database, "
+        "`pipenv run db-down --volumes` to start again from empty"
+    )
+
+
+def unreachable(settings: Settings, exc: Exception) -> str:
+    """One line for a database that does not answer, with what to do."""
+    where = settings.server_url.render_as_string(hide_password=True)
+    hint = (
+        "start it with `pipenv run db-up` (or `pipenv run start`, or set DATABASE_URL)"
+        if settings.uses_embedded_database
+        else "check DATABASE_URL and that the server is running"
+    )
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"cannot connect to {where}: {hint}" + (f" ({detail[0]})" if detail else "")
 
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -133,7 +248,10 @@ def migrations() -> None:
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def migrations_check(paths: tuple[Path, ...]) -> None:
     """Fail on any revision that destroys data without saying why (default: all of them)."""
-    targets = list(paths) or sorted(versions_folder().glob("*.py"))
+    # Relative to where the command was started, as people and editors expect them.
+    targets = list(paths) or [
+        Path(os.path.relpath(path)) for path in sorted(versions_folder().glob("*.py"))
+    ]
     try:
         found = list(destructive.problems(targets))
     except MarkerError as exc:
@@ -148,6 +266,8 @@ def migrations_check(paths: tuple[Path, ...]) -> None:
 @migrations.command("lint")
 def migrations_lint() -> None:
     """Lint every revision's upgrade SQL with squawk (rules and reasons in .squawk.toml)."""
+    # The lint names (and reads) revisions by their path relative to the project folder.
+    os.chdir(project_root())
     try:
         found = list(squawk.lint(alembic_config(load_settings(), configure_logging=False)))
     except (squawk.SquawkNotFoundError, MarkerError) as exc:
@@ -172,7 +292,11 @@ def migrations_sql(revisions: str | None, downgrade: bool) -> None:
     if revisions is None:
         revisions = _pending_range(settings, downgrade)
         if revisions is None:
-            click.echo("-- nothing pending: the database is at head", err=True)
+            click.echo(
+                "-- nothing pending: the database is at head (the way back from its last "
+                "revision: alembic-sql head:-1 --downgrade)",
+                err=True,
+            )
             return
     try:
         config = alembic_config(settings, configure_logging=False)
@@ -187,10 +311,11 @@ def _pending_range(settings: Settings, downgrade: bool) -> str | None:
     except OperationalError:
         click.echo("-- the database is unreachable: showing base:head", err=True)
         current = None
-    if downgrade:
-        return f"{current or 'head'}:-1"
     if current == head_revision():
         return None
+    # The way back from what the pending revisions will do: head down to where the database is.
+    if downgrade:
+        return f"head:{current or 'base'}"
     return f"{current or 'base'}:head"
 
 
@@ -218,6 +343,7 @@ def db_up() -> None:
     settings = load_settings()
     server = _embedded_or_exit(settings)
     with embedded_errors():
+        _announce_root_setup()
         started = server.start_unowned()
         server.ensure_database(settings.embedded_database)
     state = "started" if started else "already running"
@@ -232,13 +358,17 @@ def db_up() -> None:
 def db_down(volumes: bool) -> None:
     """Stop the embedded server; with --volumes, delete its data too."""
     server = _embedded_or_exit(load_settings())
+    # Before stopping: taking the server's lock creates its folder.
+    existed = server.is_initialized()
     with embedded_errors():
         stopped = server.stop()
         if volumes:
             server.destroy()
     click.echo("embedded PostgreSQL " + ("stopped" if stopped else "was not running"))
     if volumes:
-        click.echo(f"deleted {server.data_dir}")
+        click.echo(
+            f"deleted {server.data_dir}" if existed else f"no data to delete at {server.data_dir}"
+        )
 
 
 @db.command("psql", context_settings={"ignore_unknown_options": True})
@@ -248,5 +378,9 @@ def db_psql(psql_args: tuple[str, ...]) -> NoReturn:
     settings = load_settings()
     psql = str(POSTGRES_BIN_PATH / "psql")
     url = settings.server_url.render_as_string(hide_password=False)
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        raise click.ClickException(unreachable(settings, exc)) from None
     sys.stdout.flush()
     os.execv(psql, [psql, url, *psql_args])  # noqa: S606 - psql replaces us, as a shell would

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from alembic_stuff.api import countries, health
 from alembic_stuff.api.errors import install_error_handlers
@@ -33,7 +34,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.database.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI and ReDoc served by the app itself, not from a CDN:
+    # they work offline and behind a firewall.
+    app = FastAPIOffline(
         title="alembic-stuff", description=DESCRIPTION, version="0.1.0", lifespan=lifespan
     )
     app.add_middleware(BodySizeLimit)

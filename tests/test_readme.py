@@ -1,0 +1,300 @@
+"""The README, executed: its command blocks run in a scratch copy of the project, in order.
+
+Setup aside, the Quick start's `start` serves the walkthrough's `curl`s; the schema-change
+loop adds a column with the README's model line, meets the guard with the README's message,
+adds the README's reason and applies, downgrades and reapplies; the rename runs without a
+terminal to the README's hint, then with it, keeping the row the walkthrough created. Every
+command goes through `pipenv run`, as a reader types it. A command the README shows that
+fails, an output that differs from the one it prints, or a block that is gone fails the test.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from textwrap import dedent
+
+import httpx
+import psycopg
+import pytest
+
+from tests.databases import ROOT, SCRATCH_DIR, free_port
+
+README = (ROOT / "README.md").read_text()
+COPY_IGNORED = shutil.ignore_patterns(
+    ".git", ".data", ".env", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"
+)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A fenced block of the README: its language and its text, dedented."""
+
+    language: str
+    text: str
+
+
+def section(heading: str) -> str:
+    """The README's text under `heading`, up to the next heading of the same or a higher level."""
+    level = heading.split(" ")[0]
+    start = README.index(f"\n{heading}\n")
+    following = re.compile(rf"^#{{1,{len(level)}}} ", re.MULTILINE)
+    end = following.search(README, start + len(heading) + 2)
+    return README[start : end.start() if end else len(README)]
+
+
+def blocks(text: str) -> list[Block]:
+    """The fenced blocks of `text`, in order."""
+    found = re.finditer(r"^( *)```(\w*)\n(.*?)^\1```$", text, re.MULTILINE | re.DOTALL)
+    return [Block(m[2], dedent(m[3])) for m in found]
+
+
+def lines(block: Block) -> list[str]:
+    return [line for line in block.text.splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A `$ command` and the last lines it prints, as the README shows them ("..." is any text)."""
+
+    command: str
+    output: list[str]
+
+    def matches(self, actual: str) -> bool:
+        """True when the output ends with the README's lines (it leaves out Alembic's log)."""
+        shown = [line for line in actual.splitlines() if line.strip()][-len(self.output) :]
+        if len(shown) != len(self.output):
+            return False
+        patterns = [re.escape(line).replace(re.escape("..."), ".*") for line in self.output]
+        return all(re.fullmatch(p, a) for p, a in zip(patterns, shown, strict=True))
+
+
+def transcript(block: Block) -> Transcript:
+    first, *output = lines(block)
+    assert first.startswith("$ "), block.text
+    return Transcript(first.removeprefix("$ "), output)
+
+
+@dataclass
+class Project:
+    """A scratch copy of the project, with the environment a reader's shell would have."""
+
+    path: Path
+    environment: dict[str, str]
+    api_port: int
+
+    def run(self, command: str, expect_success: bool = True, stdout_only: bool = False) -> str:
+        """Run one README command line in the copy; return what it printed."""
+        result = subprocess.run(
+            ["bash", "-c", command],
+            cwd=self.path,
+            env=self.environment,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        output = result.stdout + result.stderr
+        succeeded = result.returncode == 0
+        assert succeeded == expect_success, f"$ {command}\nexit {result.returncode}\n{output}"
+        return result.stdout if stdout_only else output
+
+    def server(self, role: str, database: str) -> str:
+        """A URL of the copy's embedded server (it trusts local logins: no password needed)."""
+        return f"postgresql://{role}@127.0.0.1:{self.environment['EMBEDDED_PORT']}/{database}"
+
+    @property
+    def models(self) -> Path:
+        return self.path / "src" / "alembic_stuff" / "models.py"
+
+    def new_revisions(self) -> list[Path]:
+        known = {path.name for path in (ROOT / "alembic" / "versions").glob("*.py")}
+        return sorted(
+            p for p in (self.path / "alembic" / "versions").glob("*.py") if p.name not in known
+        )
+
+
+@pytest.fixture
+def project() -> Iterator[Project]:
+    """The copy, its own embedded database on a free port, deleted afterwards."""
+    pipenv = shutil.which("pipenv")
+    assert pipenv is not None, "pipenv is not on PATH: `pip install pipenv`, as the README says"
+    path = SCRATCH_DIR / f"readme-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(ROOT, path, ignore=COPY_IGNORED)
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PIPENV_", "PYTEST_", "DATABASE_URL", "EMBEDDED_", "API_"))
+    }
+    api_port = free_port()
+    environment.update(
+        # The environment the tests run in, for whichever folder the copy is in.
+        VIRTUAL_ENV=sys.prefix,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}",
+        PIPENV_VERBOSITY="-1",
+        PIPENV_YES="1",
+        PIPENV_NOSPIN="1",
+        # The copy's models, not the installed package's.
+        PYTHONPATH=str(path / "src"),
+        EMBEDDED_PORT=str(free_port()),
+        # Not the default name: "Your own PostgreSQL" creates that one on the same server.
+        EMBEDDED_DATABASE="readme-walkthrough",
+        API_PORT=str(api_port),
+    )
+    copy = Project(path, environment, api_port)
+    try:
+        yield copy
+    finally:
+        copy.run("pipenv run db-down --volumes")
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def serve_and_walk_through(project: Project) -> None:
+    """Quick start's `start` (setup aside), the walkthrough's curls, then Ctrl-C."""
+    [quick_start] = blocks(section("## Quick start"))[:1]
+    start = lines(quick_start)[0].split(" && ")[-1]
+    assert start == "pipenv run start", quick_start
+    process = subprocess.Popen(
+        start.split(),
+        cwd=project.path,
+        env=project.environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{project.api_port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()[0]
+            assert time.monotonic() < deadline, "start did not answer /ready within 60 s"
+            try:
+                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+
+        walkthrough = section("### The walkthrough")
+        outputs = [
+            project.run(line.replace("http://127.0.0.1:8765", base), stdout_only=True)
+            for line in lines(blocks(walkthrough)[0])
+        ]
+        statuses = [int(output.split()[1]) for output in outputs]
+        promised = [int(code) for code in re.findall(r"answers `(\d{3})`", walkthrough)]
+        assert statuses[: len(promised)] == promised, outputs
+        assert statuses == [404, 201, 200], outputs
+        body = re.search(r"`404` with `(\{.*?\})`", walkthrough)
+        assert body is not None
+        assert json.loads(outputs[0].splitlines()[-1]) == json.loads(body[1]), outputs[0]
+        assert re.search(r"^location: ", outputs[1], re.IGNORECASE | re.MULTILINE), outputs[1]
+    finally:
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        output = process.communicate(timeout=60)[0]
+    assert process.returncode == 0, output
+    assert "stopped the API and the embedded PostgreSQL it started" in output
+
+
+def change_the_schema(project: Project) -> None:
+    """The add-a-column loop, block by block."""
+    model_line, first, guard, reason, second = blocks(section("## Changing the schema"))[:5]
+    assert [b.language for b in (model_line, first, guard, reason, second)] == [
+        "python",
+        "sh",
+        "",
+        "python",
+        "sh",
+    ]
+    models = project.models.read_text()
+    anchor = re.search(r"^    official_name: .*\n", models, re.MULTILINE)
+    assert anchor is not None
+    project.models.write_text(
+        models[: anchor.end()] + "    " + model_line.text.strip() + "\n" + models[anchor.end() :]
+    )
+
+    for command in lines(first):
+        project.run(command)
+    [revision] = project.new_revisions()
+    assert revision.name.endswith("_add_capital_to_country.py")
+    assert 'op.add_column("country", sa.Column("capital"' in revision.read_text()
+
+    shown = transcript(guard)
+    refused = project.run(shown.command, expect_success=False)
+    assert shown.matches(refused), f"README shows:\n{shown.output}\nthe guard printed:\n{refused}"
+
+    revision.write_text(revision.read_text() + "\n" + reason.text)
+    outputs = [project.run(command) for command in lines(second)]
+    assert "(head)" in outputs[-1], outputs[-1]
+
+
+def rename_through_the_hint(project: Project) -> None:
+    """The rename: refused without a terminal with the README's hint, then applied with it."""
+    renames = blocks(section("### Renames: no data is dropped unless you say so"))
+    [model_line] = [b for b in renames if b.language == "python"]
+    [refusal] = [b for b in renames if b.language == "" and "< /dev/null" in b.text]
+    [with_hint] = [b for b in renames if b.language == "sh"]
+
+    models = project.models.read_text()
+    common_name = re.search(r"^    common_name: .*$", models, re.MULTILINE)
+    assert common_name is not None
+    project.models.write_text(models.replace(common_name[0], "    " + model_line.text.strip()))
+
+    shown = transcript(refusal)
+    refused = project.run(shown.command, expect_success=False)
+    assert shown.matches(refused), f"README shows:\n{shown.output}\nthe command printed:\n{refused}"
+
+    for command in lines(with_hint):
+        project.run(command)
+    with psycopg.connect(project.server("postgres", "readme-walkthrough")) as connection:
+        row = connection.execute("SELECT display_name FROM country WHERE code = 'GB'").fetchone()
+    assert row == ("United Kingdom",)  # the walkthrough's row, through the rename
+
+
+def own_postgresql(project: Project) -> None:
+    """The roles' SQL as a superuser, migrations as the owner, the API as the app role."""
+    text = section("## Your own PostgreSQL")
+    [roles] = [b for b in blocks(text) if b.language == "sql"]
+    [migrate, serve] = lines(next(b for b in blocks(text) if b.language == "sh"))
+    (project.path / "roles.sql").write_text(roles.text)
+    # The superuser's psql: the project's, on the embedded server `db-up` runs (see Commands).
+    project.run("pipenv run db-up")
+    project.run("pipenv run psql -v ON_ERROR_STOP=1 -f roles.sql")
+
+    here = f"127.0.0.1:{project.environment['EMBEDDED_PORT']}"
+    project.run(migrate.replace("db.example.com", here))
+    assert serve.endswith(" pipenv run start")
+    app_url = serve.split()[0].removeprefix("DATABASE_URL=").replace("db.example.com", here)
+    with psycopg.connect(app_url) as connection:
+        connection.execute(
+            "INSERT INTO country (code, alpha_3, numeric_code, common_name) "
+            "VALUES ('FR', 'FRA', '250', 'France')"
+        )
+        connection.commit()
+        for statement in (
+            "DROP TABLE country",
+            "TRUNCATE country",
+            "CREATE TABLE t (i int)",
+            "ALTER TABLE country ADD COLUMN x int",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                connection.execute(statement)
+            connection.rollback()
+    with psycopg.connect(project.server("alembic_stuff_owner", "alembic-stuff")) as connection:
+        owner = connection.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'country'")
+        assert owner.fetchone() == ("alembic_stuff_owner",)
+    project.run("pipenv run db-down")
+
+
+@pytest.mark.readme
+def test_the_readme_runs_as_written(project: Project) -> None:
+    own_postgresql(project)  # first: it inserts a row by the columns the project has now
+    serve_and_walk_through(project)
+    change_the_schema(project)
+    rename_through_the_hint(project)
