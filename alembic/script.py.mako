@@ -18,7 +18,7 @@ depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 % if context.get("squawk_accepts"):
 
 # Rules of squawk (`pipenv run migrations-lint`) this revision accepts, and why.
-squawk_accepts = ${repr(context.get("squawk_accepts"))}
+squawk_accepts = ${context.get("squawk_accepts")}
 % endif
 
 

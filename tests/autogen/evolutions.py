@@ -323,6 +323,21 @@ def add_column(schema: Schema, table_name: str, column: Col) -> Schema:
     return replace(schema, tables=_with_table(schema, table_name, grown), rows=rows)
 
 
+def reaches(schema: Schema, source: str, target: str) -> bool:
+    """True when table `source` points at `target` through one or more foreign keys."""
+    seen, todo = set(), [source]
+    while todo:
+        table = schema.table(todo.pop())
+        for column in table.columns:
+            ref = column.references
+            if ref == target and table.name != target:
+                return True
+            if ref and ref not in seen and ref != table.name:
+                seen.add(ref)
+                todo.append(ref)
+    return False
+
+
 def referenced(schema: Schema, name: str) -> bool:
     """True when another table's foreign key points at table `name`."""
     return any(c.references == name for t in schema.tables if t.name != name for c in t.columns)
@@ -388,7 +403,9 @@ def evolution(draw: st.DrawFn, schema: Schema, names: Names) -> Step:
         )
     if what == "add column":
         kinds = sorted(KINDS)
-        target = draw(st.sampled_from([None, *tables]))
+        # A cycle of foreign keys between tables needs use_alter in the models: not this test's.
+        targets = [n for n in tables if n == t or not reaches(schema, n, t)]
+        target = draw(st.sampled_from([None, *targets]))
         kind = schema.table(target).key.kind if target else draw(st.sampled_from(kinds))
         return Step(what, add_column(schema, t, Col(names("c"), kind, True, target)))
     if what == "drop column":

@@ -17,7 +17,9 @@ The downgrade is the exact reverse.
 
 from __future__ import annotations
 
+import json
 import logging
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,9 +97,23 @@ def rename_aware(hints: Hints, ask: Ask | None) -> ProcessRevisionDirectiveFn:
         script.downgrade_ops = plan.upgrade_ops.reverse()
         template_args = context.opts.get("template_args")
         if plan.squawk_accepts and isinstance(template_args, dict):
-            template_args["squawk_accepts"] = plan.squawk_accepts
+            # script.py.mako writes it as it is: a dict literal the squawk lint reads.
+            template_args["squawk_accepts"] = marker_source(plan.squawk_accepts)
 
     return process_revision_directives
+
+
+def marker_source(accepts: Mapping[str, str]) -> str:
+    """`accepts` as a dict literal of the revision, with no line longer than ruff allows."""
+    lines = ["{"]
+    for rule, reason in accepts.items():
+        pieces = textwrap.wrap(reason, 80, drop_whitespace=False)
+        lines += [
+            f"    {json.dumps(rule)}: (",
+            *(f"        {json.dumps(piece)}" for piece in pieces),
+            "    ),",
+        ]
+    return "\n".join([*lines, "}"])
 
 
 @dataclass
