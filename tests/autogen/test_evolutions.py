@@ -13,6 +13,8 @@ schema and rows, and the upgrade runs again. Migrations run in-process on one co
 
 import argparse
 import shutil
+import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -42,6 +44,7 @@ class Migrator:
 
     def __init__(self, folder: Path, database: URL, connection: Connection) -> None:
         self.folder, self.database, self.connection = folder, database, connection
+        self.steps: Counter[str] = Counter()
         (folder / "alembic" / "versions").mkdir(parents=True)
         shutil.copy(ROOT / "alembic.ini", folder / "alembic.ini")
         for name in ("env.py", "script.py.mako"):
@@ -66,12 +69,15 @@ class Migrator:
         # Formatting new revisions takes a process each; the proof needs only what they say.
         config.set_section_option("post_write_hooks", "hooks", "")
         config.attributes["target_metadata"] = schema.metadata()
-        if hints is not None:
-            config.cmd_opts = argparse.Namespace(x=list(hints), autogenerate=True)
+        # quiet: no "Generating ..." line for each of hundreds of revisions.
+        config.cmd_opts = argparse.Namespace(
+            x=list(hints or ()), autogenerate=hints is not None, quiet=True
+        )
         return config
 
     def step(self, before: ev.Schema | None, step: ev.Step) -> None:
         """Generate, apply and check one step; undo and redo it where it dropped nothing."""
+        self.steps[step.what] += 1
         config = self.config(step.schema, step.hints)
         undo_to = None if step.drops else before
         shape = snapshot(self.connection) if undo_to else None
@@ -184,7 +190,15 @@ def test_generated_evolutions(migrator: Migrator, batch: int, evolution_examples
     def run(data: st.DataObject) -> None:
         evolve(migrator, data)
 
+    migrator.steps.clear()
+    started = time.monotonic()
     run()
+    kinds = ", ".join(f"{count} {what}" for what, count in migrator.steps.most_common())
+    # Shown by `pipenv run test-evolutions` (pytest -rP): what the search covered.
+    print(
+        f"evolutions batch {batch}: {evolution_examples // 2} examples, "
+        f"{sum(migrator.steps.values())} steps in {time.monotonic() - started:.0f} s ({kinds})"
+    )
 
 
 # Failing examples Hypothesis found, kept by name -----------------------------------------------
