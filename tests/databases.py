@@ -20,6 +20,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from psycopg import sql
 from pydantic import SecretStr
 from sqlalchemy import URL, Connection, Engine, MetaData, create_engine, make_url
@@ -81,6 +82,25 @@ def scratch_database(server: URL) -> Iterator[URL]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+def revision_id(slug: str) -> str:
+    """The id of the project's revision whose file name ends in `slug` (its message).
+
+    Tests of a particular revision find it this way, so a copier's next revision, with an id
+    of its own, breaks none of them.
+    """
+    script = ScriptDirectory.from_config(alembic_config())
+    [revision] = [
+        r.revision for r in script.walk_revisions() if Path(r.path).stem.endswith(f"_{slug}")
+    ]
+    return revision
+
+
+def project_revisions() -> list[str]:
+    """The project's revision ids, oldest first."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return [r.revision for r in reversed(list(script.walk_revisions("base", "heads")))]
 
 
 def settings_for(database: URL, **overrides: Any) -> Settings:

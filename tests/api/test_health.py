@@ -12,9 +12,9 @@ from sqlalchemy import URL
 from alembic_stuff.api.app import create_app
 from alembic_stuff.db.migrations import alembic_config, head_revision
 from alembic_stuff.settings import Settings
-from tests.databases import free_port, scratch_database, settings_for
+from tests.databases import free_port, project_revisions, scratch_database, settings_for
 
-FIRST_REVISION = "5b2e0c1d9a47"
+FIRST_REVISION = project_revisions()[0]
 
 
 @asynccontextmanager

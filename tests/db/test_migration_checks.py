@@ -10,14 +10,14 @@ from sqlalchemy import URL, Engine
 from sqlalchemy.exc import DBAPIError
 
 from alembic_stuff.db.migrations import alembic_config
-from tests.databases import settings_for
+from tests.databases import revision_id, settings_for
 from tests.db import migration_checks as checks
 
 HISTORIES = Path(__file__).parent / "histories"
 
 PROJECT_SEEDS: checks.Seeds = {
-    "5b2e0c1d9a47": [("country", {"code": "GB", "name": "Blighty"})],
-    "9c4d7e2f1b38": [
+    revision_id("create_country_table"): [("country", {"code": "GB", "name": "Blighty"})],
+    revision_id("add_iso_3166_columns"): [
         (
             "country",
             {
@@ -29,7 +29,7 @@ PROJECT_SEEDS: checks.Seeds = {
             },
         )
     ],
-    "e1a8f3b6c5d2": [
+    revision_id("rename_country_name_to_common_name"): [
         (
             "country",
             {

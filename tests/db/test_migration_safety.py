@@ -15,10 +15,10 @@ from alembic import command
 from sqlalchemy import URL, Engine, text
 
 from alembic_stuff.db.migrations import MIGRATION_LOCK_KEY, alembic_config, head_revision
-from tests.databases import ROOT, settings_for
+from tests.databases import ROOT, project_revisions, settings_for
 from tests.db import migration_checks as checks
 
-REVISIONS = ["5b2e0c1d9a47", "9c4d7e2f1b38", "e1a8f3b6c5d2"]
+REVISIONS = project_revisions()
 
 
 def dsn(database: URL) -> str:

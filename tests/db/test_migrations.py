@@ -12,11 +12,11 @@ from sqlalchemy import URL, Engine, inspect
 
 from alembic_stuff.db.migrations import alembic_config, head_revision
 from alembic_stuff.settings import Settings
-from tests.databases import settings_for
+from tests.databases import revision_id, settings_for
 
-CREATE_TABLE = "5b2e0c1d9a47"
-ADD_ISO_COLUMNS = "9c4d7e2f1b38"
-RENAME_NAME = "e1a8f3b6c5d2"
+CREATE_TABLE = revision_id("create_country_table")
+ADD_ISO_COLUMNS = revision_id("add_iso_3166_columns")
+RENAME_NAME = revision_id("rename_country_name_to_common_name")
 
 # The table as the first revision made it, independent of today's model.
 country_v1 = sa.table("country", sa.column("code", sa.String), sa.column("name", sa.String))

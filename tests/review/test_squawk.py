@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from sqlalchemy import URL
 
 from alembic_stuff.cli import main
-from alembic_stuff.db.migrations import alembic_config
+from alembic_stuff.db.migrations import alembic_config, head_revision
 from alembic_stuff.review.squawk import lint
 from tests.databases import ROOT, settings_for
 
@@ -18,13 +18,13 @@ NOWHERE = settings_for(URL.create("postgresql", host="127.0.0.1", port=1, databa
 INDEX_REVISION = '''"""Index country names.
 
 Revision ID: f00000000001
-Revises: e1a8f3b6c5d2
+Revises: {head}
 """
 
 from alembic import op
 
 revision = "f00000000001"
-down_revision = "e1a8f3b6c5d2"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 {marker}
@@ -58,7 +58,7 @@ def project(tmp_path: Path) -> Config:
 def add_revision(config: Config, marker: str = "") -> Path:
     folder = Path(config.get_main_option("script_location") or "") / "versions"
     path = folder / "2026_12_01_0000-f00000000001_index_country_names.py"
-    path.write_text(INDEX_REVISION.format(marker=marker))
+    path.write_text(INDEX_REVISION.format(marker=marker, head=head_revision()))
     return path
 
 
