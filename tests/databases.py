@@ -3,16 +3,18 @@
 import os
 import socket
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 from psycopg import sql
 from pydantic import SecretStr
 from sqlalchemy import URL, Engine, create_engine, make_url
 
+from alembic_stuff.api.app import create_app
 from alembic_stuff.db.embedded import THROWAWAY_SETTINGS, EmbeddedPostgres
 from alembic_stuff.settings import Settings
 
@@ -85,3 +87,13 @@ def sync_engine(database: URL) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+@asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the real app (lifespan, engines, pool) against `settings` and yield a client."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client

@@ -30,6 +30,13 @@ class Settings(BaseSettings):
     # beyond them wait for one: opening and closing overflow connections under load costs
     # more than waiting.
     database_pool_size: int = Field(default=10, ge=1, le=1000)
+    # Bounds on every wait for the database, so that a database that hangs (stopped, or its
+    # host gone) makes the API answer 503 instead of holding requests as long as it hangs:
+    # opening a connection, one statement (enforced by the server), and a whole request
+    # (enforced by the API, whatever it waits for: a free connection, a reply, a lock).
+    database_connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    database_statement_timeout_seconds: float = Field(default=2.0, gt=0)
+    request_timeout_seconds: float = Field(default=5.0, gt=0)
     api_host: str = "127.0.0.1"
     api_port: Port = 8765
     embedded_port: Port = 5555

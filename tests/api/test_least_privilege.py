@@ -8,8 +8,7 @@ from psycopg import errors, sql
 from sqlalchemy import URL
 
 from alembic_stuff.db.migrations import upgrade_to_head
-from tests.api.test_health import serve
-from tests.databases import ROOT, scratch_database, settings_for
+from tests.databases import ROOT, scratch_database, serve, settings_for
 
 ROLES_SQL = ROOT / "docker" / "initdb" / "10-app-role.sql"
 APP_ROLE = "alembic_stuff_app"
