@@ -91,9 +91,27 @@ def sync_engine(database: URL) -> Iterator[Engine]:
 
 @asynccontextmanager
 async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """Run the real app (lifespan, engines, pool) against `settings` and yield a client."""
+    """Run the real app (lifespan, engines, pool) against `settings` and yield a client.
+
+    An exception the app does not handle comes back as the 500 a server would answer.
+    """
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
+
+
+def server_processes(server: EmbeddedPostgres) -> list[int]:
+    """The pids of a running server's postmaster and of every process it started."""
+    postmaster = int((server.pgdata / "postmaster.pid").read_text().split()[0])
+    children = []
+    for entry in Path("/proc").iterdir():
+        try:
+            # The parent's pid follows the state, after the parenthesised command name.
+            ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == postmaster:
+            children.append(int(entry.name))
+    return [postmaster, *children]

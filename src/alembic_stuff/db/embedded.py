@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
@@ -206,13 +206,13 @@ class EmbeddedPostgres:
             self._owner_file.unlink(missing_ok=True)
             return started
 
-    def stop(self) -> bool:
-        """Stop the server if it runs (fast shutdown: sessions end, data is kept)."""
+    def stop(self, mode: Literal["fast", "immediate"] = "fast") -> bool:
+        """Stop the server if it runs (fast: sessions end, data is kept; immediate: a crash)."""
         with self._lock():
             self._owner_file.unlink(missing_ok=True)
             if not self.is_running():
                 return False
-            self._pg_ctl("stop", "--wait", f"--timeout={START_TIMEOUT_SECONDS}", "--mode=fast")
+            self._pg_ctl("stop", "--wait", f"--timeout={START_TIMEOUT_SECONDS}", f"--mode={mode}")
             return True
 
     def destroy(self) -> None:
