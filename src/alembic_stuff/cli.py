@@ -17,6 +17,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from pydantic import ValidationError
+from sqlalchemy import URL
 from sqlalchemy.exc import OperationalError
 
 from alembic_stuff.db.embedded import POSTGRES_BIN_PATH, EmbeddedPostgres, EmbeddedPostgresError
@@ -245,8 +246,22 @@ def db_down(volumes: bool) -> None:
 @click.argument("psql_args", nargs=-1, type=click.UNPROCESSED)
 def db_psql(psql_args: tuple[str, ...]) -> NoReturn:
     """Open psql (shipped with the embedded server) on the configured database."""
-    settings = load_settings()
-    psql = str(POSTGRES_BIN_PATH / "psql")
-    url = settings.server_url.render_as_string(hide_password=False)
+    arguments, environment = psql_command(load_settings(), psql_args)
     sys.stdout.flush()
-    os.execv(psql, [psql, url, *psql_args])  # noqa: S606 - psql replaces us, as a shell would
+    # psql replaces us, as a shell would
+    os.execve(arguments[0], arguments, environment)  # noqa: S606
+
+
+def psql_command(
+    settings: Settings, psql_args: tuple[str, ...] = ()
+) -> tuple[list[str], dict[str, str]]:
+    """Return psql's arguments and environment: the password in PGPASSWORD, never in argv."""
+    url = settings.server_url
+    environment = dict(os.environ)
+    if url.password is not None:
+        environment["PGPASSWORD"] = str(url.password)
+    # URL.set() leaves a part alone when given None: the URL is rebuilt without the password.
+    target = URL.create(
+        url.drivername, url.username, None, url.host, url.port, url.database, url.query
+    ).render_as_string(hide_password=False)
+    return [str(POSTGRES_BIN_PATH / "psql"), target, *psql_args], environment
