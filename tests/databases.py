@@ -2,6 +2,9 @@
 
 import os
 import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -115,3 +118,33 @@ def server_processes(server: EmbeddedPostgres) -> list[int]:
         if ppid == postmaster:
             children.append(int(entry.name))
     return [postmaster, *children]
+
+
+@contextmanager
+def served_api(database: URL, **environment: str) -> Iterator[str]:
+    """Serve the API as `alembic-stuff serve` does, in its own process; yield its base URL.
+
+    `environment` adds settings (e.g. REQUEST_HEAD_TIMEOUT_SECONDS="1").
+    """
+    port = free_port()
+    variables = {
+        **os.environ,
+        "DATABASE_URL": database.render_as_string(hide_password=False),
+        **environment,
+    }
+    command = [sys.executable, "-m", "alembic_stuff", "serve", "--port", str(port)]
+    with subprocess.Popen(command, cwd=ROOT, env=variables, stderr=subprocess.DEVNULL) as server:
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    httpx.get(f"{base}/health", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise RuntimeError("the API did not start") from None
+                    time.sleep(0.1)
+            yield base
+        finally:
+            server.terminate()

@@ -12,7 +12,6 @@ from types import FrameType
 from typing import NoReturn
 
 import click
-import uvicorn
 from alembic import command
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
@@ -20,6 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy import URL
 from sqlalchemy.exc import OperationalError
 
+from alembic_stuff.api.server import serve
 from alembic_stuff.db.embedded import POSTGRES_BIN_PATH, EmbeddedPostgres, EmbeddedPostgresError
 from alembic_stuff.db.migrations import (
     alembic_config,
@@ -84,19 +84,21 @@ def start(host: str | None, port: int | None) -> None:
         where = settings.server_url.render_as_string(hide_password=True)
         click.echo(f"database: {where}; upgrading to head", err=True)
         upgrade_to_head(settings)
-        uvicorn.run(
-            "alembic_stuff.api.app:create_app",
-            factory=True,
-            host=host or settings.api_host,
-            port=port or settings.api_port,
-            access_log=False,
-        )
+        serve(settings, host, port)
     except KeyboardInterrupt:
         pass
     finally:
         if server is not None:
             server.release()
     click.echo("stopped", err=True)
+
+
+@main.command("serve")
+@click.option("--host", help="Address to serve on (default: API_HOST, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: API_PORT, 8765).")
+def serve_command(host: str | None, port: int | None) -> None:
+    """Serve the API only: the database runs, and is migrated, elsewhere (Docker)."""
+    serve(load_settings(), host, port)
 
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:

@@ -1,13 +1,9 @@
 """The API fuzzed from its own OpenAPI schema by schemathesis, against a real server process."""
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 import schemathesis
@@ -20,7 +16,7 @@ from sqlalchemy import URL
 
 from alembic_stuff.api.app import create_app
 from alembic_stuff.db.migrations import upgrade_to_head
-from tests.databases import ROOT, free_port, scratch_database, settings_for
+from tests.databases import scratch_database, served_api, settings_for
 
 # The schema comes from the app itself; no database is touched to produce it.
 SCHEMA = schemathesis.openapi.from_dict(
@@ -51,36 +47,9 @@ def database(server_url: URL) -> Iterator[URL]:
 
 @pytest.fixture(scope="module")
 def base_url(database: URL) -> Iterator[str]:
-    """The app served by uvicorn, in its own process, on the migrated scratch database."""
-    port = free_port()
-    environment = {**os.environ, "DATABASE_URL": database.render_as_string(hide_password=False)}
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "alembic_stuff.api.app:create_app",
-        "--factory",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    with subprocess.Popen(command, cwd=ROOT, env=environment) as server:
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(f"{base}/health", timeout=1)
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        pytest.fail("the API did not start")
-                    time.sleep(0.1)
-            yield base
-        finally:
-            server.terminate()
+    """The app served as `alembic-stuff serve` serves it, on the migrated scratch database."""
+    with served_api(database) as base:
+        yield base
 
 
 # Examples per operation, and stateful scenarios: few in the default run, to keep it fast;
