@@ -29,6 +29,10 @@ CREATE TABLE IF NOT EXISTS alembic_version (
     version_num VARCHAR(32) NOT NULL,
     CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
+-- Tables that exist already (a database migrated before the role was set up), then every
+-- one a later migration creates; alembic_version stays read-only.
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO alembic_stuff_app;
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO alembic_stuff_app;
 REVOKE ALL ON alembic_version FROM alembic_stuff_app;
 GRANT SELECT ON alembic_version TO alembic_stuff_app;
 

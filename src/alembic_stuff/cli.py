@@ -28,14 +28,21 @@ from alembic_stuff.db.migrations import (
     offline_sql,
     upgrade_to_head,
 )
+from alembic_stuff.paths import app_role_sql
 from alembic_stuff.review import destructive, squawk
 from alembic_stuff.review.markers import MarkerError
-from alembic_stuff.settings import Settings, get_settings
+from alembic_stuff.settings import APP_ROLE, Settings, get_settings
 
 
 def embedded_server(settings: Settings) -> EmbeddedPostgres:
     """The embedded server the settings describe."""
     return EmbeddedPostgres(settings.embedded_data_dir, settings.embedded_port)
+
+
+def prepare_embedded_database(server: EmbeddedPostgres, settings: Settings) -> None:
+    """Create the database unless it exists, and the API's own least-privileged role on it."""
+    server.ensure_database(settings.embedded_database)
+    server.ensure_role(settings.embedded_database, APP_ROLE, app_role_sql().read_text())
 
 
 def load_settings() -> Settings:
@@ -80,7 +87,7 @@ def start(host: str | None, port: int | None) -> None:
         with embedded_errors():
             if server is not None:
                 server.start_owned()
-                server.ensure_database(settings.embedded_database)
+                prepare_embedded_database(server, settings)
         where = settings.server_url.render_as_string(hide_password=True)
         click.echo(f"database: {where}; upgrading to head", err=True)
         upgrade_to_head(settings)
@@ -222,7 +229,7 @@ def db_up() -> None:
     server = _embedded_or_exit(settings)
     with embedded_errors():
         started = server.start_unowned()
-        server.ensure_database(settings.embedded_database)
+        prepare_embedded_database(server, settings)
     state = "started" if started else "already running"
     click.echo(f"embedded PostgreSQL {state}: {settings.server_url.render_as_string()}")
     click.echo(f"data: {server.data_dir}  (stop: pipenv run db-down)")
