@@ -85,3 +85,18 @@ def test_a_kept_alive_connection_serves_request_after_request(base_url: str) -> 
         for _ in range(3):
             assert client.get("/health").status_code == 200
             time.sleep(HEAD_TIMEOUT_SECONDS / 2)
+
+
+def test_pipelined_requests_are_all_answered_and_the_connection_then_times_out(
+    base_url: str,
+) -> None:
+    connection = connect(base_url)
+    request = b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n"
+    connection.sendall(request * 3)
+    received = b""
+    started = time.monotonic()
+    with connection:
+        while chunk := connection.recv(65536):
+            received += chunk
+    assert received.count(b"HTTP/1.1 200 OK") == 3
+    assert time.monotonic() - started <= HEAD_TIMEOUT_SECONDS + SLACK_SECONDS

@@ -3,12 +3,13 @@
 `alembic-stuff start` and `alembic-stuff serve` (the Docker image's command) both serve
 through `serve`, so the limits cannot drift apart.
 
-uvicorn's default HTTP parser, httptools, takes a request head of any size (a 64 MB header
-was answered 200, the process grown by 200 MB) and its size limit cannot be set; h11's can.
-And no uvicorn parser bounds how long a client may take to send a request's head: a
+uvicorn's fast parser, httptools, takes a request head of any size (a 64 MB header was
+answered 200, the process grown by 200 MB), and its limit cannot be set; h11's limit can be,
+but applies only to a head that arrives over several reads, and h11 is the slower parser.
+No uvicorn parser bounds how long a client may take to send a request's head either: a
 connection that never sends one, or sends a byte every few seconds, stays open for good.
-`BoundedH11Protocol` adds that deadline, and answers an oversized head with 431 (uvicorn
-answers 400, when it notices).
+`BoundedHttpToolsProtocol` measures each head before the parser sees it, answers one over
+the limit with 431, and closes a connection whose head has not arrived in time.
 """
 
 import asyncio
@@ -17,7 +18,7 @@ import math
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from alembic_stuff.settings import Settings
 
@@ -31,12 +32,10 @@ MAX_CONCURRENCY = 1000
 SHUTDOWN_GRACE_SECONDS = 5
 
 
-class BoundedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a deadline on each request's head, and 431 for a large one.
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with a deadline on each request's head and a size limit.
 
-    h11's own size limit applies only to a head that arrives over several reads: one that
-    arrives whole in a single read (up to 256 KiB) is parsed whatever its size. Each head is
-    therefore measured here, up to its blank line, before h11 sees it.
+    Each head is measured up to its blank line before the parser sees it.
     """
 
     head_timeout_seconds: float = 10.0
@@ -72,8 +71,10 @@ class BoundedH11Protocol(H11Protocol):
 
     def on_response_complete(self) -> None:
         """Finish the response, and give the next request on the connection the same deadline."""
+        answered = self.cycle
         super().on_response_complete()
-        if not self.transport.is_closing():
+        # Unless uvicorn has just started a pipelined request, whose head has arrived already.
+        if not self.transport.is_closing() and self.cycle is answered:
             self._await_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -103,7 +104,7 @@ class BoundedH11Protocol(H11Protocol):
             self._head_deadline.cancel()
             self._head_deadline = None
         body = json.dumps({"detail": "The request's headers are too large."}).encode()
-        # Written as bytes: there is no request yet for h11 to answer.
+        # Written as bytes: there is no request yet for the protocol to answer.
         self.transport.write(
             b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
             b"content-type: application/json\r\n"
@@ -116,12 +117,11 @@ class BoundedH11Protocol(H11Protocol):
 def server_options(settings: Settings) -> dict[str, Any]:
     """Uvicorn's options for serving the app: parser, limits and timeouts."""
 
-    class Protocol(BoundedH11Protocol):
+    class Protocol(BoundedHttpToolsProtocol):
         head_timeout_seconds = settings.request_head_timeout_seconds
 
     return {
         "http": Protocol,
-        "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
         "timeout_keep_alive": KEEP_ALIVE_SECONDS,
         "limit_concurrency": MAX_CONCURRENCY,
         "timeout_graceful_shutdown": math.ceil(settings.request_timeout_seconds)
