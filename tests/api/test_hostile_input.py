@@ -1,5 +1,7 @@
 """Input a client should not send: every one answered with a 4xx in the published shape."""
 
+import re
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -10,7 +12,7 @@ from sqlalchemy import Connection, text
 
 from alembic_stuff.api.dependencies import get_database
 from alembic_stuff.db.database import Database
-from alembic_stuff.schemas import CountryUpdate
+from alembic_stuff.schemas import PRINTABLE, CountryUpdate
 
 # What Python's json module reads as a float that strict JSON cannot write back.
 NON_FINITE = ["NaN", "Infinity", "-Infinity", "1e999"]
@@ -146,3 +148,11 @@ async def test_any_unique_violation_is_a_409_that_echoes_nothing(
     response = await client.post("/insert-twice")
     assert response.status_code == 409
     assert "secret" not in response.text
+
+
+@pytest.mark.parametrize("name", ["\u00a0", " \u3000 ", "\t"])
+def test_a_blank_name_is_refused_by_the_published_pattern_too(name: str) -> None:
+    # Stripped, it would be empty: the schema's pattern refuses it, not only the length check.
+    assert not re.fullmatch(PRINTABLE, name)
+    with pytest.raises(ValidationError):
+        CountryUpdate(common_name=name)
