@@ -41,8 +41,11 @@ def embedded_server(settings: Settings) -> EmbeddedPostgres:
 
 def prepare_embedded_database(server: EmbeddedPostgres, settings: Settings) -> None:
     """Create the database unless it exists, and the API's own least-privileged role on it."""
+    script = app_role_sql()
+    if not script.is_file():
+        raise click.ClickException(f"{script} not found: run this from the project folder")
     server.ensure_database(settings.embedded_database)
-    server.ensure_role(settings.embedded_database, APP_ROLE, app_role_sql().read_text())
+    server.ensure_role(settings.embedded_database, APP_ROLE, script.read_text())
 
 
 def load_settings() -> Settings:
