@@ -24,4 +24,5 @@ RUN pip install --no-deps . \
 
 USER app
 EXPOSE 8765
-CMD ["uvicorn", "alembic_stuff.api.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8765", "--no-access-log"]
+# The same server, limits and timeouts as `pipenv run start` (src/alembic_stuff/api/server.py).
+CMD ["alembic-stuff", "serve", "--host", "0.0.0.0", "--port", "8765"]

@@ -7,13 +7,15 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from alembic import command
@@ -25,6 +27,7 @@ from psycopg import sql
 from pydantic import SecretStr
 from sqlalchemy import URL, Connection, Engine, MetaData, create_engine, make_url
 
+from alembic_stuff.api.app import create_app
 from alembic_stuff.db.embedded import THROWAWAY_SETTINGS, EmbeddedPostgres
 from alembic_stuff.db.migrations import alembic_config
 from alembic_stuff.settings import Settings, get_settings
@@ -289,3 +292,61 @@ def database_environment(monkeypatch: pytest.MonkeyPatch, database: URL) -> None
     """Point the process's settings (DATABASE_URL) at `database` for one test."""
     monkeypatch.setenv("DATABASE_URL", database.render_as_string(hide_password=False))
     get_settings.cache_clear()
+
+
+@asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the real app (lifespan, engines, pool) against `settings` and yield a client.
+
+    An exception the app does not handle comes back as the 500 a server would answer.
+    """
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+def server_processes(server: EmbeddedPostgres) -> list[int]:
+    """The pids of a running server's postmaster and of every process it started."""
+    postmaster = int((server.pgdata / "postmaster.pid").read_text().split()[0])
+    children = []
+    for entry in Path("/proc").iterdir():
+        try:
+            # The parent's pid follows the state, after the parenthesised command name.
+            ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == postmaster:
+            children.append(int(entry.name))
+    return [postmaster, *children]
+
+
+@contextmanager
+def served_api(database: URL, **environment: str) -> Iterator[str]:
+    """Serve the API as `alembic-stuff serve` does, in its own process; yield its base URL.
+
+    `environment` adds settings (e.g. REQUEST_HEAD_TIMEOUT_SECONDS="1").
+    """
+    port = free_port()
+    variables = {
+        **os.environ,
+        "DATABASE_URL": database.render_as_string(hide_password=False),
+        **environment,
+    }
+    command = [sys.executable, "-m", "alembic_stuff", "serve", "--port", str(port)]
+    with subprocess.Popen(command, cwd=ROOT, env=variables, stderr=subprocess.DEVNULL) as server:
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    httpx.get(f"{base}/health", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise RuntimeError("the API did not start") from None
+                    time.sleep(0.1)
+            yield base
+        finally:
+            server.terminate()

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr, ValidationError
+from sqlalchemy import URL
 
 from alembic_stuff.settings import Settings, get_settings
 from tests.databases import ROOT
@@ -23,10 +24,19 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults_use_the_embedded_database() -> None:
     settings = make()
     assert settings.uses_embedded_database
-    assert (
-        settings.server_url.render_as_string()
-        == "postgresql://postgres@127.0.0.1:5555/alembic-stuff"
+    # The owner migrates; the API connects as its own role; the passwords are in a file.
+    passfile = str(ROOT / ".data" / "postgres" / "pgpass")
+    assert settings.server_url == URL.create(
+        "postgresql",
+        username="postgres",
+        host="127.0.0.1",
+        port=5555,
+        database="alembic-stuff",
+        query={"passfile": passfile},
     )
+    assert settings.app_url.username == "alembic_stuff_app"
+    assert settings.app_url.query == {"passfile": passfile}
+    assert settings.app_url.password is None
     assert settings.embedded_data_dir == ROOT / ".data" / "postgres"
     assert settings.api_host == "127.0.0.1"
     assert settings.api_port == 8765

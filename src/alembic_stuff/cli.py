@@ -14,13 +14,14 @@ from typing import NoReturn
 
 import click
 import psycopg
-import uvicorn
 from alembic import command
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from pydantic import ValidationError
+from sqlalchemy import URL
 from sqlalchemy.exc import OperationalError
 
+from alembic_stuff.api.server import serve
 from alembic_stuff.db.embedded import (
     POSTGRES_BIN_PATH,
     SERVICE_USER,
@@ -33,16 +34,25 @@ from alembic_stuff.db.migrations import (
     head_revision,
     offline_sql,
 )
-from alembic_stuff.paths import project_root
+from alembic_stuff.paths import app_role_sql, project_root
 from alembic_stuff.review import destructive, squawk
 from alembic_stuff.review.markers import MarkerError
-from alembic_stuff.settings import Settings, get_settings
+from alembic_stuff.settings import APP_ROLE, Settings, get_settings
 from alembic_stuff.settings_errors import describe_invalid_settings
 
 
 def embedded_server(settings: Settings) -> EmbeddedPostgres:
     """The embedded server the settings describe."""
     return EmbeddedPostgres(settings.embedded_data_dir, settings.embedded_port)
+
+
+def prepare_embedded_database(server: EmbeddedPostgres, settings: Settings) -> None:
+    """Create the database unless it exists, and the API's own least-privileged role on it."""
+    script = app_role_sql()
+    if not script.is_file():
+        raise click.ClickException(f"{script} not found: run this from the project folder")
+    server.ensure_database(settings.embedded_database)
+    server.ensure_role(settings.embedded_database, APP_ROLE, script.read_text())
 
 
 def load_settings() -> Settings:
@@ -91,18 +101,11 @@ def start(host: str | None, port: int | None, skip_guard: bool) -> None:
             if server is not None:
                 _announce_root_setup()
                 owned = server.start_owned()
-                server.ensure_database(settings.embedded_database)
+                prepare_embedded_database(server, settings)
         where = settings.server_url.render_as_string(hide_password=True)
         click.echo(f"database: {where}; upgrading to head", err=True)
         guarded_upgrade(settings, skip_guard=skip_guard)
-        uvicorn.run(
-            "alembic_stuff.api.app:create_app",
-            factory=True,
-            host=host or settings.api_host,
-            port=port or settings.api_port,
-            # Developers expect a line per request; `bench` serves without it.
-            access_log=True,
-        )
+        serve(settings, host, port)
     except KeyboardInterrupt:
         pass
     finally:
@@ -211,6 +214,14 @@ def unreachable(settings: Settings, exc: Exception) -> str:
     )
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return f"cannot connect to {where}: {hint}" + (f" ({detail[0]})" if detail else "")
+
+
+@main.command("serve")
+@click.option("--host", help="Address to serve on (default: API_HOST, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: API_PORT, 8765).")
+def serve_command(host: str | None, port: int | None) -> None:
+    """Serve the API only: the database runs, and is migrated, elsewhere (Docker)."""
+    serve(load_settings(), host, port)
 
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -345,7 +356,7 @@ def db_up() -> None:
     with embedded_errors():
         _announce_root_setup()
         started = server.start_unowned()
-        server.ensure_database(settings.embedded_database)
+        prepare_embedded_database(server, settings)
     state = "started" if started else "already running"
     click.echo(f"embedded PostgreSQL {state}: {settings.server_url.render_as_string()}")
     click.echo(f"data: {server.data_dir}  (stop: pipenv run db-down)")
@@ -376,11 +387,28 @@ def db_down(volumes: bool) -> None:
 def db_psql(psql_args: tuple[str, ...]) -> NoReturn:
     """Open psql (shipped with the embedded server) on the configured database."""
     settings = load_settings()
-    psql = str(POSTGRES_BIN_PATH / "psql")
-    url = settings.server_url.render_as_string(hide_password=False)
+    arguments, environment = psql_command(settings, psql_args)
     try:
-        psycopg.connect(url, connect_timeout=3).close()
+        psycopg.connect(
+            settings.server_url.render_as_string(hide_password=False), connect_timeout=3
+        ).close()
     except psycopg.OperationalError as exc:
         raise click.ClickException(unreachable(settings, exc)) from None
     sys.stdout.flush()
-    os.execv(psql, [psql, url, *psql_args])  # noqa: S606 - psql replaces us, as a shell would
+    # psql replaces us, as a shell would
+    os.execve(arguments[0], arguments, environment)  # noqa: S606
+
+
+def psql_command(
+    settings: Settings, psql_args: tuple[str, ...] = ()
+) -> tuple[list[str], dict[str, str]]:
+    """Return psql's arguments and environment: the password in PGPASSWORD, never in argv."""
+    url = settings.server_url
+    environment = dict(os.environ)
+    if url.password is not None:
+        environment["PGPASSWORD"] = str(url.password)
+    # URL.set() leaves a part alone when given None: the URL is rebuilt without the password.
+    target = URL.create(
+        url.drivername, url.username, None, url.host, url.port, url.database, url.query
+    ).render_as_string(hide_password=False)
+    return [str(POSTGRES_BIN_PATH / "psql"), target, *psql_args], environment

@@ -21,3 +21,13 @@ def project_root(start: Path | None = None) -> Path:
 def alembic_ini(start: Path | None = None) -> Path:
     """Return the path of the project's alembic.ini."""
     return project_root(start) / ALEMBIC_INI
+
+
+def embedded_passfile(data_dir: Path) -> Path:
+    """The embedded server's password file (PostgreSQL's .pgpass format), beside its data."""
+    return data_dir / "pgpass"
+
+
+def app_role_sql(start: Path | None = None) -> Path:
+    """The script that creates the API's least-privileged role and its grants."""
+    return project_root(start) / "docker" / "initdb" / "10-app-role.sql"

@@ -38,8 +38,15 @@ CountryCode = Annotated[
         }
     ),
 ]
-# Printable text only: PostgreSQL cannot store NUL, and no name needs a control character.
-PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+# Printable text only: PostgreSQL cannot store NUL, and no name needs a control character
+# (C0, DEL, C1), a line or paragraph separator, or a bidirectional embedding, override or
+# isolate, which make text display in an order other than the one it is stored in
+# ("Trojan Source", CVE-2021-42574). The marks U+200E and U+200F stay: right-to-left names
+# need them, and they reorder nothing around them. And at least one character that is not
+# whitespace: surrounding whitespace is stripped, and the published pattern must not admit a
+# name (a lone no-break space) that stripping leaves empty.
+_NOT_IN_NAMES = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+PRINTABLE = rf"^[^{_NOT_IN_NAMES}]*[^\s{_NOT_IN_NAMES}][^{_NOT_IN_NAMES}]*$"
 CommonName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=PRINTABLE)
 ]

@@ -9,10 +9,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from alembic_stuff.paths import project_root
+from alembic_stuff.paths import embedded_passfile, project_root
 
 APP_DRIVER = "postgresql+asyncpg"
 MIGRATION_DRIVER = "postgresql+psycopg"
+# The embedded server's roles: the owner, which migrates, and the API's own, which may only
+# read and write rows (docker/initdb/10-app-role.sql), as in Docker.
+EMBEDDED_OWNER = "postgres"
+APP_ROLE = "alembic_stuff_app"
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -30,6 +34,16 @@ class Settings(BaseSettings):
     # beyond them wait for one: opening and closing overflow connections under load costs
     # more than waiting.
     database_pool_size: int = Field(default=10, ge=1, le=1000)
+    # Bounds on every wait for the database, so that a database that hangs (stopped, or its
+    # host gone) makes the API answer 503 instead of holding requests as long as it hangs:
+    # opening a connection, one statement (enforced by the server), and a whole request
+    # (enforced by the API, whatever it waits for: a free connection, a reply, a lock).
+    database_connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    database_statement_timeout_seconds: float = Field(default=2.0, gt=0)
+    request_timeout_seconds: float = Field(default=5.0, gt=0)
+    # How long a client may take to send a request's line and headers (idle connections and
+    # ones that trickle a byte at a time are closed then).
+    request_head_timeout_seconds: float = Field(default=10.0, gt=0)
     api_host: str = "127.0.0.1"
     api_port: Port = 8765
     embedded_port: Port = 5555
@@ -71,19 +85,26 @@ class Settings(BaseSettings):
     def server_url(self) -> URL:
         """The database's URL with no driver named: the form users write and psql reads."""
         if self.database_url is None:
-            return URL.create(
-                "postgresql",
-                username="postgres",
-                host="127.0.0.1",
-                port=self.embedded_port,
-                database=self.embedded_database,
-            )
+            return self._embedded_url(EMBEDDED_OWNER)
         return make_url(self.database_url.get_secret_value()).set(drivername="postgresql")
 
     @property
     def app_url(self) -> URL:
-        """The URL the API's async engine connects with (asyncpg)."""
-        return self.server_url.set(drivername=APP_DRIVER)
+        """The URL the API's async engine connects with (asyncpg): the app role if embedded."""
+        url = self.server_url if self.database_url else self._embedded_url(APP_ROLE)
+        return url.set(drivername=APP_DRIVER)
+
+    def _embedded_url(self, role: str) -> URL:
+        # The passwords are in the server's password file, which libpq and asyncpg both read:
+        # none is in the URL, so none is printed with it.
+        return URL.create(
+            "postgresql",
+            username=role,
+            host="127.0.0.1",
+            port=self.embedded_port,
+            database=self.embedded_database,
+            query={"passfile": str(embedded_passfile(self.embedded_data_dir))},
+        )
 
     @property
     def migration_url(self) -> URL:

@@ -1,22 +1,22 @@
 """The API fuzzed from its own OpenAPI schema by schemathesis, against a real server process."""
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
+import psycopg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.stateful import run_state_machine_as_test
+from schemathesis.checks import CHECKS as CHECK_REGISTRY
+from schemathesis.checks import load_all_checks
 from schemathesis.core.result import Err
 from sqlalchemy import URL
 
 from alembic_stuff.api.app import create_app
 from alembic_stuff.db.migrations import upgrade_to_head
-from tests.databases import ROOT, free_port, scratch_database, settings_for
+from tests.databases import scratch_database, served_api, settings_for
 
 # The schema comes from the app itself; no database is touched to produce it.
 SCHEMA = schemathesis.openapi.from_dict(
@@ -34,42 +34,38 @@ def _operations() -> dict[str, Any]:
 
 
 OPERATIONS = _operations()
+load_all_checks()
 
 
 @pytest.fixture(scope="module")
-def base_url(server_url: URL) -> Iterator[str]:
-    """The app served by uvicorn, in its own process, on a migrated scratch database."""
+def database(server_url: URL) -> Iterator[URL]:
+    """A migrated scratch database for the served app."""
     with scratch_database(server_url) as database:
         upgrade_to_head(settings_for(database), configure_logging=False)
-        port = free_port()
-        environment = {**os.environ, "DATABASE_URL": database.render_as_string(hide_password=False)}
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "alembic_stuff.api.app:create_app",
-            "--factory",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
-        with subprocess.Popen(command, cwd=ROOT, env=environment) as server:
-            try:
-                base = f"http://127.0.0.1:{port}"
-                deadline = time.monotonic() + 30
-                while True:
-                    try:
-                        httpx.get(f"{base}/health", timeout=1)
-                        break
-                    except httpx.TransportError:
-                        if time.monotonic() > deadline or server.poll() is not None:
-                            pytest.fail("the API did not start")
-                        time.sleep(0.1)
-                yield base
-            finally:
-                server.terminate()
+        yield database
+
+
+@pytest.fixture(scope="module")
+def base_url(database: URL) -> Iterator[str]:
+    """The app served as `alembic-stuff serve` serves it, on the migrated scratch database."""
+    with served_api(database) as base:
+        yield base
+
+
+# Examples per operation, and stateful scenarios: few in the default run, to keep it fast;
+# `pipenv run test-fuzz` (and CI) runs 300 of each.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "50"))
+SCENARIOS = int(os.environ.get("FUZZ_SCENARIOS", "10"))
+# Every check schemathesis has (all are on by default; named here so that stays true).
+CHECKS = CHECK_REGISTRY.get_all()
+FUZZ_SETTINGS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    # The same examples on every run, so CI is repeatable; change the code, and they change.
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 
 
 # schemathesis's own pytest integration fails on pytest 9, so each operation's strategy is
@@ -79,15 +75,26 @@ def test_no_5xx_and_every_response_matches_the_schema(label: str, base_url: str)
     operation = OPERATIONS[label]
 
     @given(case=operation.as_strategy())
-    @settings(
-        max_examples=100,
-        deadline=None,
-        # The same examples on every run, so CI is repeatable; change the code, and they change.
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-    )
+    @FUZZ_SETTINGS
     def call(case: Any) -> None:
-        case.call_and_validate(base_url=base_url)
+        case.call_and_validate(base_url=base_url, checks=CHECKS)
 
     call()
+
+
+def test_stateful_sequences_never_fail_a_check(base_url: str, database: URL) -> None:
+    # Sequences schemathesis chains through the API's links (create, then read, change and
+    # delete what was created), each from an empty table: Hypothesis replays a sequence and
+    # needs the same answers to the same requests.
+    class Sequences(SCHEMA.as_state_machine()):  # type: ignore[misc]
+        def setup(self) -> None:
+            with psycopg.connect(database.render_as_string(hide_password=False)) as connection:
+                connection.execute("DELETE FROM country")
+
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"base_url": base_url}
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+
+    run_state_machine_as_test(Sequences, settings=settings(FUZZ_SETTINGS, max_examples=SCENARIOS))

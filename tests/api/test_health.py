@@ -1,30 +1,15 @@
 """Liveness and readiness, on databases at known revisions."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import httpx
 import psycopg
 import pytest
 from alembic import command
 from sqlalchemy import URL
 
-from alembic_stuff.api.app import create_app
 from alembic_stuff.db.migrations import alembic_config, head_revision
-from alembic_stuff.settings import Settings
-from tests.databases import free_port, project_revisions, scratch_database, settings_for
+from tests.databases import free_port, project_revisions, scratch_database, serve, settings_for
 
 FIRST_REVISION = project_revisions()[0]
-
-
-@asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """Run the real app (lifespan, engine, sessions) against `settings` and yield a client."""
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
 
 
 async def test_health(client: httpx.AsyncClient) -> None:

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import URL, Connection, text
+from sqlalchemy.exc import IntegrityError
 
 from alembic_stuff.db.database import Database
 from alembic_stuff.db.migrations import upgrade_to_head
@@ -99,3 +100,22 @@ async def test_an_async_unit_of_work_is_refused_with_a_reason(database: Database
     for run in (database.run, database.transaction):
         with pytest.raises(TypeError, match="written_async is async: a unit of work is a plain"):
             _ = await run(written_async)  # mypy flags this too: an unused coroutine
+
+
+def insert_twice(connection: Connection, name: str) -> None:
+    for _ in range(2):
+        connection.execute(
+            text(
+                "INSERT INTO country (code, alpha_3, numeric_code, common_name)"
+                " VALUES ('ZZ', 'ZZZ', '999', :name)"
+            ),
+            {"name": name},
+        )
+
+
+async def test_an_error_names_the_statement_but_not_the_values_sent(database: Database) -> None:
+    # Errors are logged with their message: the values came from a request's body.
+    with pytest.raises(IntegrityError) as failure:
+        await database.run(insert_twice, "a-name-from-a-request")
+    assert "INSERT INTO country" in str(failure.value)
+    assert "a-name-from-a-request" not in str(failure.value)

@@ -7,7 +7,7 @@ the async driver, and cover what HTTP cannot reach (the schema refuses it first)
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Connection, create_engine
+from sqlalchemy import Connection, create_engine, text
 
 from alembic_stuff.errors import ConflictError, InvalidInputError, NotFoundError
 from alembic_stuff.schemas import CountryCreate, CountryUpdate
@@ -71,3 +71,17 @@ def test_missing_countries_are_not_found(connection: Connection) -> None:
         countries.update_country(connection, "ZZ", CountryUpdate(common_name="Nowhere"))
     with pytest.raises(NotFoundError):
         countries.delete_country(connection, "ZZ")
+
+
+def test_a_conflict_on_any_unique_column_is_a_conflict_error(connection: Connection) -> None:
+    # GB's alpha-3 code taken by another row: what a second request re-creating a deleted
+    # country at the same moment as the first meets, without the timing.
+    connection.execute(
+        text(
+            "INSERT INTO country (code, alpha_3, numeric_code, common_name)"
+            " VALUES ('XG', 'GBR', '999', 'Other')"
+        )
+    )
+    with pytest.raises(ConflictError):
+        countries.create_country(connection, CountryCreate(code="GB"))
+    assert connection.scalar(text("SELECT count(*) FROM country")) == 1

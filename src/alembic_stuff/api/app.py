@@ -1,6 +1,7 @@
 """The FastAPI application factory."""
 
 import gc
+import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
@@ -9,10 +10,20 @@ from fastapi_offline import FastAPIOffline
 
 from alembic_stuff.api import countries, health
 from alembic_stuff.api.errors import install_error_handlers
-from alembic_stuff.api.limits import BodySizeLimit
+from alembic_stuff.api.limits import (
+    BodySizeLimit,
+    DeadlineExceededError,
+    RequestDeadline,
+    finish_within,
+)
 from alembic_stuff.db.database import Database
 from alembic_stuff.db.migrations import head_revision
 from alembic_stuff.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+# How long closing the pool's connections may take at shutdown.
+SHUTDOWN_SECONDS = 2.0
 
 DESCRIPTION = """
 The alembic-stuff demonstration API: ISO 3166-1 countries in PostgreSQL, with a schema carried
@@ -32,7 +43,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with _garbage_collector_tuned_for_serving():
                 yield
         finally:
-            await app.state.database.dispose()
+            # A hung database never answers the goodbye of a graceful close: shutting down
+            # must not wait on it.
+            try:
+                await finish_within(SHUTDOWN_SECONDS, app.state.database.dispose())
+            except DeadlineExceededError:
+                log.warning("the database did not answer at shutdown; its connections are dropped")
 
     # /docs and /redoc with Swagger UI and ReDoc served by the app itself, not from a CDN:
     # they work offline and behind a firewall.
@@ -40,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="alembic-stuff", description=DESCRIPTION, version="0.1.0", lifespan=lifespan
     )
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(RequestDeadline, seconds=settings.request_timeout_seconds)
     install_error_handlers(app)
     app.include_router(countries.router)
     app.include_router(health.router)

@@ -29,15 +29,28 @@ CodePath = Annotated[
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     status.HTTP_404_NOT_FOUND: {"model": Message, "description": "No such country."}
 }
+# OpenAPI links: what a client (or schemathesis' stateful tests) can do with a country just
+# created, by its code.
+_BY_CREATED_CODE = {"code": "$response.body#/code"}
+CREATED_LINKS = {
+    name: {"operationId": operation, "parameters": _BY_CREATED_CODE}
+    for name, operation in [
+        ("ReadCountry", "read_country"),
+        ("UpdateCountry", "update_country"),
+        ("DeleteCountry", "delete_country"),
+    ]
+}
 
 
-@router.get("/country/{code}", response_model=CountryRead, responses=NOT_FOUND)
+@router.get(
+    "/country/{code}", response_model=CountryRead, responses=NOT_FOUND, operation_id="read_country"
+)
 async def read_country(code: CodePath, database: DatabaseDep) -> CountryRow:
     """Return one country."""
     return await database.run(countries.get_country, code)
 
 
-@router.get("/countries", response_model=CountryPage)
+@router.get("/countries", response_model=CountryPage, operation_id="list_countries")
 async def list_countries(
     database: DatabaseDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = 20,
@@ -56,7 +69,11 @@ async def list_countries(
     "/country",
     status_code=status.HTTP_201_CREATED,
     response_model=CountryRead,
-    responses={status.HTTP_409_CONFLICT: {"model": Message, "description": "It exists already."}},
+    responses={
+        status.HTTP_201_CREATED: {"links": CREATED_LINKS},
+        status.HTTP_409_CONFLICT: {"model": Message, "description": "It exists already."},
+    },
+    operation_id="create_country",
 )
 async def create_country(
     database: DatabaseDep,
@@ -72,7 +89,12 @@ async def create_country(
     return country
 
 
-@router.patch("/country/{code}", response_model=CountryRead, responses=NOT_FOUND)
+@router.patch(
+    "/country/{code}",
+    response_model=CountryRead,
+    responses=NOT_FOUND,
+    operation_id="update_country",
+)
 async def update_country(
     code: CodePath, changes: CountryUpdate, database: DatabaseDep
 ) -> CountryRow:
@@ -85,6 +107,7 @@ async def update_country(
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=NOT_FOUND,
+    operation_id="delete_country",
 )
 async def delete_country(code: CodePath, database: DatabaseDep) -> None:
     """Delete a country."""

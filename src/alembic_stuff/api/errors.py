@@ -1,10 +1,17 @@
 """The one place domain and infrastructure errors become HTTP responses."""
 
 import logging
+import math
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException
+from starlette.routing import compile_path
 
 from alembic_stuff.errors import ConflictError, DomainError, InvalidInputError, NotFoundError
 
@@ -15,6 +22,46 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     ConflictError: 409,
     InvalidInputError: 422,
 }
+# Seconds a client is asked to wait before retrying a request the database could not serve.
+RETRY_AFTER_SECONDS = 2
+UNAVAILABLE_DETAIL = "The database is unavailable; try again shortly."
+
+# SQLSTATEs that say "not now" rather than "not ever": the server is shutting down, starting,
+# in recovery or full, the connection broke, or a statement or lock wait hit its timeout.
+# asyncpg reports several of them (CannotConnectNowError during a restart) as a plain
+# DBAPIError that SQLAlchemy does not mark as a disconnect.
+_UNAVAILABLE_CLASSES = ("08",)  # connection_exception
+_UNAVAILABLE_STATES = {
+    "53300",  # too_many_connections
+    "55P03",  # lock_not_available (lock_timeout)
+    "57014",  # query_canceled (statement_timeout)
+    "57P01",  # admin_shutdown
+    "57P02",  # crash_shutdown
+    "57P03",  # cannot_connect_now
+    "57P05",  # idle_session_timeout
+}
+UNIQUE_VIOLATION = "23505"
+
+
+def unavailable_response() -> JSONResponse:
+    """The 503 every request the database cannot serve right now gets."""
+    return JSONResponse(
+        {"detail": UNAVAILABLE_DETAIL},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when `exc` says the database cannot serve now, and retrying later may succeed."""
+    if isinstance(exc, OSError):  # refused, reset, or a connect or request deadline passed
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+        return True
+    state = getattr(exc.orig, "sqlstate", None) or ""
+    return state.startswith(_UNAVAILABLE_CLASSES) or state in _UNAVAILABLE_STATES
 
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
@@ -22,25 +69,75 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=status)
 
 
-async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    if (
-        isinstance(exc, DBAPIError)
-        and not isinstance(exc, OperationalError | InterfaceError)
-        and not exc.connection_invalidated
-    ):
+async def _database_error(_: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, IntegrityError) and getattr(exc.orig, "sqlstate", None) == UNIQUE_VIOLATION:
+        # A use case turns the conflicts it expects into ConflictError; this is the net
+        # under any it did not foresee. The message names no value from the request.
+        return JSONResponse({"detail": "It conflicts with an existing record."}, status_code=409)
+    if not is_unavailable(exc):
         raise exc  # a real fault: the server-error handler answers 500 and logs it
-    log.warning("database unavailable: %s", exc)
-    return JSONResponse(
-        {"detail": "The database is unavailable; try again shortly."},
-        status_code=503,
-        headers={"Retry-After": "5"},
-    )
+    log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+    return unavailable_response()
+
+
+def _json_safe(value: Any) -> Any:
+    """`value` with NaN and the infinities as strings, which strict JSON cannot carry."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
+    # FastAPI's own handler echoes each error's input back, and Python's json module reads
+    # NaN, Infinity and 1e999 into floats that the response cannot write back out.
+    errors = cast(RequestValidationError, exc).errors()
+    return JSONResponse({"detail": _json_safe(jsonable_encoder(errors))}, status_code=422)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    exc = cast(HTTPException, error)
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+        # FastAPI answers 400 for a body json cannot decode (invalid UTF-8) or nests too
+        # deeply to parse; malformed JSON is a 422 everywhere else, in the published shape.
+        problem = {
+            "type": "json_invalid",
+            "loc": ["body"],
+            "msg": "JSON decode error",
+            "input": {},
+            "ctx": {"error": f"{type(exc.__cause__).__name__}: not UTF-8 or nested too deeply"},
+        }
+        return JSONResponse({"detail": [problem]}, status_code=422)
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route matching the path only; a path
+        # served by several routes (GET, PATCH, DELETE /country/{code}) allows them all.
+        allowed = _allowed_methods(request.app, request.scope["path"])
+        if allowed:
+            return JSONResponse(
+                {"detail": exc.detail}, status_code=405, headers={"Allow": ", ".join(allowed)}
+            )
+    return await http_exception_handler(request, exc)
+
+
+def _allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the published schema lists for `path` (and HEAD wherever GET is)."""
+    for template, operations in app.openapi()["paths"].items():
+        if compile_path(template)[0].match(path):
+            methods = {method.upper() for method in operations}
+            return sorted(methods | {"HEAD"} if "GET" in methods else methods)
+    return []
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map domain errors to 4xx and an unreachable database to 503."""
+    """Map domain errors to 4xx, an unavailable database to 503, and keep every error JSON."""
     app.add_exception_handler(DomainError, _domain_error)
-    # DBAPIError: asyncpg reports a connection lost mid-query as a plain DBAPIError, marked
-    # connection_invalidated, and the pool has then already been invalidated.
-    for kind in (OperationalError, InterfaceError, DBAPIError, ConnectionError):
-        app.add_exception_handler(kind, _database_unavailable)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(HTTPException, _http_error)
+    # DBAPIError: asyncpg reports a connection lost mid-query, or refused while the server
+    # starts or stops, as a plain DBAPIError. OSError: a refused connection or a passed
+    # deadline, raised before there is any connection for SQLAlchemy to wrap it with.
+    for kind in (DBAPIError, OSError):
+        app.add_exception_handler(kind, _database_error)

@@ -9,8 +9,13 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 from alembic_stuff.api.dependencies import DatabaseDep
+from alembic_stuff.api.limits import finish_within
 
 router = APIRouter(tags=["health"])
+
+# A probe must answer quickly whatever the database does: an orchestrator's probe gives up
+# after a second or so, and an answer it never gets tells it nothing.
+READY_TIMEOUT_SECONDS = 1.5
 
 
 class Health(BaseModel):
@@ -58,7 +63,9 @@ async def ready(
     current: str | None = None
     detail: str | None = None
     try:
-        current = await database.run(_current_revision)
+        current = await finish_within(READY_TIMEOUT_SECONDS, database.run(_current_revision))
+    except TimeoutError:
+        detail = f"the database did not answer within {READY_TIMEOUT_SECONDS:g} s"
     except ProgrammingError:
         detail = "the database has no alembic_version table: run the migrations"
     except (DBAPIError, OSError) as exc:

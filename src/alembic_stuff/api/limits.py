@@ -1,8 +1,22 @@
-"""A cap on request body size, so that no request can make the app buffer without bound."""
+"""Caps on what one request may take: its body's size, and its time.
+
+No request can make the app buffer without bound, or hold a client (and a worker's share of
+the pool) for as long as a hung database hangs.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from alembic_stuff.api.errors import RETRY_AFTER_SECONDS
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -46,3 +60,77 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+class DeadlineExceededError(TimeoutError):
+    """The awaited work did not finish in time; it was cancelled and is being cleaned up."""
+
+
+# Cancelled work still cleaning up: referenced so that it is not garbage-collected midway.
+_cleaning_up: set[asyncio.Task[Any]] = set()
+
+
+async def finish_within(seconds: float, work: Awaitable[T]) -> T:
+    """Return `work`'s result, or raise DeadlineExceededError once `seconds` have passed.
+
+    On the deadline the work is cancelled, but not waited for: SQLAlchemy closes a connection
+    cancelled mid-statement gracefully, waiting up to two seconds more for a server that may
+    be the very thing that hangs. The cleanup goes on in the background; the caller answers.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if task in done:
+        return task.result()
+    task.cancel()
+    _cleaning_up.add(task)
+    task.add_done_callback(_forget)
+    raise DeadlineExceededError(f"no answer within {seconds:g} s")
+
+
+def _forget(task: asyncio.Task[Any]) -> None:
+    _cleaning_up.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("cancelled work ended with %r", task.exception())
+
+
+class RequestDeadline:
+    """Answer 503 with Retry-After to a request not answered within `seconds`.
+
+    Whatever the request waits for (a pooled connection, a connection being opened, a
+    statement's reply, a lock) is cancelled at the deadline.
+    """
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; answer 503 if it has not started its response by the deadline."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = abandoned = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if abandoned:  # answered already: the cancelled request must not answer too
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await finish_within(self.seconds, self.app(scope, receive, guarded_send))
+        except DeadlineExceededError:
+            abandoned = True
+            if started:  # too late for another status: the client sees the response cut
+                raise
+            response = JSONResponse(
+                {"detail": f"No answer within {self.seconds:g} s; try again shortly."},
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+            await response(scope, receive, send)

@@ -49,12 +49,25 @@ class Database:
     @classmethod
     def connect(cls, settings: Settings) -> "Database":
         """Create the engines for `settings` (connections are opened lazily, on first use)."""
-        pool = {"pool_size": settings.database_pool_size, "max_overflow": 0}
-        engine = create_async_engine(settings.app_url, **pool)
+        options: dict[str, Any] = {
+            "pool_size": settings.database_pool_size,
+            "max_overflow": 0,
+            # Errors are logged; the values a request sent are not theirs to print.
+            "hide_parameters": True,
+            "connect_args": {
+                # asyncpg's own default waits a minute for a server that accepts the TCP
+                # connection but never answers (a stopped or overloaded one).
+                "timeout": settings.database_connect_timeout_seconds,
+                "server_settings": {
+                    "statement_timeout": _ms(settings.database_statement_timeout_seconds)
+                },
+            },
+        }
+        engine = create_async_engine(settings.app_url, **options)
         # An autocommit connection never holds a transaction, so there is nothing to roll
         # back when it goes back to its pool: no reset on return.
         autocommit_engine = create_async_engine(
-            settings.app_url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, **pool
+            settings.app_url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, **options
         )
         for each in (engine, autocommit_engine):
             _ping_connections_that_sat_idle(each)
@@ -106,6 +119,10 @@ class Database:
         """Close every pooled connection."""
         for engine in self.engines:
             await engine.dispose()
+
+
+def _ms(seconds: float) -> str:
+    return f"{max(1, round(seconds * 1000))}ms"
 
 
 def _on(opener: Opener, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -4,6 +4,10 @@ The server keeps its data in a folder of the project (git-ignored), listens on l
 and is shared by everything that needs it: `start`, `db-up`, Alembic, psql and the tests'
 throwaway clusters. PostgreSQL's own `postmaster.pid` lock makes a second server on the same
 data impossible; a file lock here makes two commands that start it at once agree on who did.
+
+Every role logs in with a password (SCRAM), never by trust: any local user can reach a port
+on loopback. The passwords are random, made here, and kept in a password file beside the
+data, readable by its owner only, in the .pgpass format libpq and asyncpg both read.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import importlib.util
 import logging
 import os
 import pwd
+import secrets
 import shutil
 import stat
 import subprocess
@@ -22,11 +27,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
 from sqlalchemy import URL
+
+from alembic_stuff.paths import embedded_passfile
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,13 @@ log = logging.getLogger(__name__)
 SERVICE_USER = "embedded_postgres"
 SUPERUSER = "postgres"
 START_TIMEOUT_SECONDS = 60
+
+# Every TCP connection authenticates with a password; no unix socket is served at all.
+HBA_CONF = """\
+# Written by alembic-stuff: every connection logs in with a password (SCRAM), none by trust.
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+"""
 
 # Throwaway clusters (tests, benchmarks) trade crash safety for speed: their data is
 # deleted afterwards anyway. Never used for the development database.
@@ -79,10 +93,23 @@ class EmbeddedPostgres:
     def _owner_file(self) -> Path:
         return self.data_dir / "owner.pid"
 
-    def url(self, database: str = SUPERUSER) -> URL:
-        """Return a driver-less URL for `database` on this server, as the superuser."""
+    @property
+    def passfile(self) -> Path:
+        """The roles' passwords, in PostgreSQL's .pgpass format (mode 0600)."""
+        return embedded_passfile(self.data_dir)
+
+    def url(self, database: str = SUPERUSER, role: str = SUPERUSER) -> URL:
+        """Return a driver-less URL for `database` on this server, as `role` (the superuser).
+
+        It names the password file rather than holding a password.
+        """
         return URL.create(
-            "postgresql", username=SUPERUSER, host=self.host, port=self.port, database=database
+            "postgresql",
+            username=role,
+            host=self.host,
+            port=self.port,
+            database=database,
+            query={"passfile": str(self.passfile)},
         )
 
     def is_initialized(self) -> bool:
@@ -116,20 +143,37 @@ class EmbeddedPostgres:
         )
         staging.mkdir()
         self._chown(staging)
-        self._run(
-            "initdb",
-            "--pgdata",
-            str(staging),
-            "--username",
-            SUPERUSER,
-            "--auth",
-            "trust",
-            "--encoding",
-            "UTF8",
-            "--no-locale",
-            "--no-instructions",
-            *(arg for setting in settings for arg in ("--set", setting)),
-        )
+        password = secrets.token_urlsafe(24)
+        # initdb reads the superuser's password from a file (the service user's, briefly).
+        password_file = self.data_dir / "initdb.pwfile"
+        password_file.unlink(missing_ok=True)
+        descriptor = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(password + "\n")
+        self._chown(password_file)
+        try:
+            self._run(
+                "initdb",
+                "--pgdata",
+                str(staging),
+                "--username",
+                SUPERUSER,
+                "--auth",
+                "scram-sha-256",
+                "--pwfile",
+                str(password_file),
+                "--encoding",
+                "UTF8",
+                "--no-locale",
+                "--no-instructions",
+                *(arg for setting in settings for arg in ("--set", setting)),
+            )
+        finally:
+            password_file.unlink(missing_ok=True)
+        (staging / "pg_hba.conf").write_text(HBA_CONF)
+        # Remembered before the cluster counts as initialised: a run killed in between
+        # redoes initdb, with a new password, rather than leave one nobody knows.
+        self._remember_password(SUPERUSER, password)
         staging.rename(self.pgdata)
 
     def start(self) -> bool:
@@ -138,6 +182,8 @@ class EmbeddedPostgres:
             self.initialize()
             if self.is_running():
                 self._check_port()
+                if SUPERUSER not in self._passwords():
+                    self._require_passwords()
                 return False
             self._wait_until_reaped()
             self.log_file.touch()
@@ -152,6 +198,8 @@ class EmbeddedPostgres:
             )
             if result.returncode != 0:
                 raise EmbeddedPostgresError(self._start_failure())
+            if SUPERUSER not in self._passwords():
+                self._require_passwords()
             return True
 
     def _check_port(self) -> None:
@@ -206,13 +254,13 @@ class EmbeddedPostgres:
             self._owner_file.unlink(missing_ok=True)
             return started
 
-    def stop(self) -> bool:
-        """Stop the server if it runs (fast shutdown: sessions end, data is kept)."""
+    def stop(self, mode: Literal["fast", "immediate"] = "fast") -> bool:
+        """Stop the server if it runs (fast: sessions end, data is kept; immediate: a crash)."""
         with self._lock():
             self._owner_file.unlink(missing_ok=True)
             if not self.is_running():
                 return False
-            self._pg_ctl("stop", "--wait", f"--timeout={START_TIMEOUT_SECONDS}", "--mode=fast")
+            self._pg_ctl("stop", "--wait", f"--timeout={START_TIMEOUT_SECONDS}", f"--mode={mode}")
             return True
 
     def destroy(self) -> None:
@@ -235,6 +283,61 @@ class EmbeddedPostgres:
             except psycopg.errors.DuplicateDatabase:
                 return False
             return True
+
+    def ensure_role(self, database: str, role: str, setup_sql: str) -> None:
+        """Run `setup_sql`, which creates `role` and its grants, on `database`; set its password.
+
+        The password is made once, kept in the password file, and set again on every call, so
+        that it holds whatever the script set.
+        """
+        with self._lock():
+            password = self._passwords().get(role) or secrets.token_urlsafe(24)
+            with psycopg.connect(
+                self.url(database).render_as_string(hide_password=False), autocommit=True
+            ) as conn:
+                conn.execute(setup_sql.encode())
+                conn.execute(
+                    sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                        sql.Identifier(role), sql.Literal(password)
+                    )
+                )
+            self._remember_password(role, password)
+
+    def _passwords(self) -> dict[str, str]:
+        try:
+            lines = self.passfile.read_text().splitlines()
+        except FileNotFoundError:
+            return {}
+        # host:port:database:role:password, written by _remember_password with wildcards.
+        return {
+            fields[3]: fields[4]
+            for fields in (line.split(":", 4) for line in lines)
+            if len(fields) == 5
+        }
+
+    def _remember_password(self, role: str, password: str) -> None:
+        passwords = {**self._passwords(), role: password}
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        staging = self.passfile.with_name(f"{self.passfile.name}.{os.getpid()}")
+        staging.unlink(missing_ok=True)
+        descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.writelines(f"*:*:*:{name}:{secret}\n" for name, secret in passwords.items())
+        staging.replace(self.passfile)
+
+    def _require_passwords(self) -> None:
+        """Move a cluster made before passwords were required (trust) to SCRAM passwords."""
+        log.info("giving the embedded PostgreSQL's superuser a password; trust auth ends")
+        password = secrets.token_urlsafe(24)
+        with psycopg.connect(self.url().render_as_string(hide_password=False)) as conn:
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(SUPERUSER), sql.Literal(password)
+                )
+            )
+        self._remember_password(SUPERUSER, password)
+        (self.pgdata / "pg_hba.conf").write_text(HBA_CONF)
+        self._pg_ctl("reload")
 
     def log_tail(self, lines: int = 15) -> str:
         """Return the last lines of the server's log, for error messages."""

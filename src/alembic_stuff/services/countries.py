@@ -36,11 +36,13 @@ _by_code = select(*_columns).where(_code_is)
 _first_page = select(*_columns).order_by(_table.c.code).limit(bindparam("limit"))
 _page_after = _first_page.where(_table.c.code > bindparam("after"))
 # ON CONFLICT DO NOTHING: a duplicate (even one racing in from another request) comes back as
-# no row rather than as an error that would poison the transaction.
+# no row rather than as an error that would poison the transaction. No conflict target, so
+# that it covers every unique constraint: with only `code` as the target, a country re-created
+# by two requests at once after a DELETE could still violate the unique `alpha_3`.
 _insert = (
     insert(_table)
     .values({name: bindparam(name) for name in _names})
-    .on_conflict_do_nothing(index_elements=[_table.c.code])
+    .on_conflict_do_nothing()
     .returning(*_columns)
 )
 _delete = delete(_table).where(_code_is).returning(_table.c.code)
