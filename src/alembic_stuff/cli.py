@@ -34,7 +34,7 @@ from alembic_stuff.db.migrations import (
     head_revision,
     offline_sql,
 )
-from alembic_stuff.paths import app_role_sql, project_root
+from alembic_stuff.paths import app_role_sql
 from alembic_stuff.review import destructive, squawk
 from alembic_stuff.review.markers import MarkerError
 from alembic_stuff.settings import APP_ROLE, Settings, get_settings
@@ -277,8 +277,6 @@ def migrations_check(paths: tuple[Path, ...]) -> None:
 @migrations.command("lint")
 def migrations_lint() -> None:
     """Lint every revision's upgrade SQL with squawk (rules and reasons in .squawk.toml)."""
-    # The lint names (and reads) revisions by their path relative to the project folder.
-    os.chdir(project_root())
     try:
         found = list(squawk.lint(alembic_config(load_settings(), configure_logging=False)))
     except (squawk.SquawkNotFoundError, MarkerError) as exc:

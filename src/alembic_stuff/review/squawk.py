@@ -45,7 +45,7 @@ def lint(config: Config) -> Iterator[str]:
     with tempfile.TemporaryDirectory() as folder:
         for revision in revisions(config):
             path = _shown(Path(revision.path))
-            accepted = read_marker(path, SQUAWK_ACCEPTS)
+            accepted = read_marker(Path(revision.path), SQUAWK_ACCEPTS)
             for rule, reason in accepted.items():
                 if not is_reason(reason):
                     yield f"{path}: {SQUAWK_ACCEPTS}[{rule!r}] needs a reason, not {reason!r}"
