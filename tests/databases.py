@@ -38,6 +38,22 @@ SCRATCH_DIR = ROOT / ".data" / "tests"
 SCRATCH_PREFIX = "alembic_stuff_test_"
 
 
+def processes_using(data_dir: Path) -> list[int]:
+    """The pids of live processes whose command line names `data_dir`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (entry / "stat").read_text().split()[2]
+        except OSError:
+            continue
+        if str(data_dir) in cmdline and state != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
 def free_port() -> int:
     """Return a loopback TCP port nothing listens on right now."""
     with socket.socket() as probe:

@@ -26,10 +26,10 @@ from tests.databases import (
     copy_migration_environment,
     database_environment,
     free_port,
+    processes_using,
     scratch_database,
     sync_engine,
 )
-from tests.db.test_embedded import processes_using
 
 SCRIPT = ScriptDirectory.from_config(alembic_config())
 HEAD = SCRIPT.get_current_head() or "base"

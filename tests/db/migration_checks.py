@@ -6,6 +6,7 @@ broken histories in histories/, where each must fail.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +23,8 @@ Seeds = Mapping[str, Sequence[tuple[str, Row]]]
 """Rows to insert once the database is at a revision: {revision: [(table, row), ...]}."""
 
 VERSION_TABLE = "alembic_version"
+# Histories broken on purpose: each check must fail on the one broken for it.
+HISTORIES = Path(__file__).parent / "histories"
 
 
 def revisions(config: Config) -> list[str]:

@@ -7,13 +7,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from alembic_stuff.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
-from tests.databases import throwaway_server
+from tests.databases import processes_using, throwaway_server
 
 
 @pytest.fixture(scope="module")
@@ -51,22 +50,6 @@ def answers(server: EmbeddedPostgres) -> bool:
 
 def postmaster_pid(server: EmbeddedPostgres) -> int:
     return int((server.pgdata / "postmaster.pid").read_text().split()[0])
-
-
-def processes_using(data_dir: Path) -> list[int]:
-    """The pids of live processes whose command line names `data_dir`."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = (entry / "stat").read_text().split()[2]
-        except OSError:
-            continue
-        if str(data_dir) in cmdline and state != "Z":
-            pids.append(int(entry.name))
-    return pids
 
 
 def dead_pid() -> int:

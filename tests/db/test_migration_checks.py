@@ -1,7 +1,6 @@
 """The migration checks pass on the project's history and fail on histories broken to match."""
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from alembic.config import Config
@@ -12,8 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from alembic_stuff.db.migrations import alembic_config
 from tests.databases import revision_id, settings_for
 from tests.db import migration_checks as checks
-
-HISTORIES = Path(__file__).parent / "histories"
+from tests.db.migration_checks import HISTORIES
 
 PROJECT_SEEDS: checks.Seeds = {
     revision_id("create_country_table"): [("country", {"code": "GB", "name": "Blighty"})],

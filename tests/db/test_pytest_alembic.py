@@ -19,7 +19,7 @@ from sqlalchemy import URL, Engine
 
 from alembic_stuff.db.migrations import alembic_config as project_alembic_config
 from tests.databases import settings_for
-from tests.db.test_migration_checks import HISTORIES
+from tests.db.migration_checks import HISTORIES
 
 __all__ = [
     "alembic_runner",
