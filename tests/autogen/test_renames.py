@@ -361,15 +361,14 @@ def test_interactive_no_to_both_writes_nothing(renamed_project: Path, database: 
     assert Scratch(renamed_project, database).new_revisions() == []
 
 
-def test_without_a_terminal_the_command_refuses_and_writes_nothing(
-    renamed_project: Path, database: URL
-) -> None:
+def without_a_terminal(project: Path, database: URL, *command: str) -> tuple[int, str]:
+    """Run a command of the scratch project with no terminal; return its status and output."""
     result = subprocess.run(
-        [sys.executable, "-m", "alembic_stuff", "revision", "-m", "rename"],
-        cwd=renamed_project,
+        [sys.executable, "-m", *command],
+        cwd=project,
         env={
             **os.environ,
-            "PYTHONPATH": str(renamed_project / "src"),
+            "PYTHONPATH": str(project / "src"),
             "DATABASE_URL": database.render_as_string(hide_password=False),
         },
         stdin=subprocess.DEVNULL,
@@ -377,10 +376,19 @@ def test_without_a_terminal_the_command_refuses_and_writes_nothing(
         text=True,
         check=False,
     )
-    assert result.returncode == 1
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_without_a_terminal_the_command_refuses_and_writes_nothing(
+    renamed_project: Path, database: URL
+) -> None:
+    status, output = without_a_terminal(
+        renamed_project, database, "alembic_stuff", "revision", "-m", "rename"
+    )
+    assert status == 1
     assert (
         "country.common_name -> country.display_name: a likely rename; add -x "
-        "rename=country.common_name:display_name" in result.stderr
+        "rename=country.common_name:display_name" in output
     )
     assert Scratch(renamed_project, database).new_revisions() == []
 
@@ -388,20 +396,9 @@ def test_without_a_terminal_the_command_refuses_and_writes_nothing(
 def test_plain_alembic_refuses_once_and_writes_nothing(
     renamed_project: Path, database: URL
 ) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "alembic", "revision", "--autogenerate", "-m", "rename"],
-        cwd=renamed_project,
-        env={
-            **os.environ,
-            "PYTHONPATH": str(renamed_project / "src"),
-            "DATABASE_URL": database.render_as_string(hide_password=False),
-        },
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
+    status, output = without_a_terminal(
+        renamed_project, database, "alembic", "revision", "--autogenerate", "-m", "rename"
     )
-    assert result.returncode != 0
-    output = result.stdout + result.stderr
+    assert status != 0
     assert output.count("no revision written") == 1, output
     assert Scratch(renamed_project, database).new_revisions() == []
