@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from alembic_stuff.autogen import AUTOGENERATE_PLUGINS
 from alembic_stuff.autogen.hints import Hints
 from alembic_stuff.autogen.renames import rename_aware
+from alembic_stuff.autogen.schemas import modelled_schemas
 from alembic_stuff.db.migrations import (
     MigrationLockTimeoutError,
     acquire_migration_lock,
@@ -69,6 +70,8 @@ def migrate(connection: Connection) -> None:
             target_metadata=target_metadata,
             compare_type=True,
             autogenerate_plugins=AUTOGENERATE_PLUGINS,
+            include_schemas=True,
+            include_name=modelled_schemas(target_metadata),
             transaction_per_migration=True,
             process_revision_directives=_rename_aware_when_generating(),
         )

@@ -26,6 +26,7 @@ import httpx
 import psycopg
 import pytest
 
+from alembic_stuff.paths import embedded_passfile
 from tests.databases import ROOT, SCRATCH_DIR, free_port
 
 README = (ROOT / "README.md").read_text()
@@ -108,8 +109,10 @@ class Project:
         return result.stdout if stdout_only else output
 
     def server(self, role: str, database: str) -> str:
-        """A URL of the copy's embedded server (it trusts local logins: no password needed)."""
-        return f"postgresql://{role}@127.0.0.1:{self.environment['EMBEDDED_PORT']}/{database}"
+        """A URL of the copy's embedded server, its password in the server's password file."""
+        passfile = embedded_passfile(self.path / ".data" / "postgres")
+        port = self.environment["EMBEDDED_PORT"]
+        return f"postgresql://{role}@127.0.0.1:{port}/{database}?passfile={passfile}"
 
     @property
     def models(self) -> Path:
@@ -258,6 +261,11 @@ def own_postgresql(project: Project) -> None:
     (project.path / "roles.sql").write_text(roles.text)
     # The superuser's psql: the project's, on the embedded server `db-up` runs (see Commands).
     project.run("pipenv run db-up")
+    # db-up gave the embedded server the project's app role; a server of your own has none.
+    project.run(
+        "pipenv run psql -v ON_ERROR_STOP=1"
+        " -c 'DROP OWNED BY alembic_stuff_app' -c 'DROP ROLE alembic_stuff_app'"
+    )
     project.run("pipenv run psql -v ON_ERROR_STOP=1 -f roles.sql")
 
     here = f"127.0.0.1:{project.environment['EMBEDDED_PORT']}"
@@ -279,7 +287,8 @@ def own_postgresql(project: Project) -> None:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 connection.execute(statement)
             connection.rollback()
-    with psycopg.connect(project.server("alembic_stuff_owner", "alembic-stuff")) as connection:
+    owner_url = migrate.split()[0].removeprefix("DATABASE_URL=").replace("db.example.com", here)
+    with psycopg.connect(owner_url) as connection:
         owner = connection.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'country'")
         assert owner.fetchone() == ("alembic_stuff_owner",)
     project.run("pipenv run db-down")

@@ -52,18 +52,21 @@ class Hints:
                 raise HintError(f"-x {argument}: {USAGE}")
             for item in items:
                 if key.strip() == ALLOW_DROP:
-                    if not _is_name(item, parts=(1, 2)):
+                    if not _is_name(item, parts=(1, 2, 3)):  # [schema.]table[.column]
                         raise HintError(f"-x allow_drop={item}: {USAGE}")
-                    drops.add(item)
+                    drops.add(".".join(_names(item)))
                     continue
                 old, colon, new = item.partition(":")
                 if not colon or not _is_name(old, parts=(1, 2)) or not _is_name(new, parts=(1,)):
                     raise HintError(f"-x rename={item}: {USAGE}")
-                table, dot, column = old.rpartition(".")
-                if dot:
-                    _add(columns, (table, column), new, f"rename={item}")
+                *table, column = _names(old)
+                [new] = _names(new)
+                if column == new:
+                    raise HintError(f"-x rename={item}: renames {column} to itself")
+                if table:
+                    _add(columns, (table[0], column), new, f"rename={item}")
                 else:
-                    _add(tables, old, new, f"rename={item}")
+                    _add(tables, column, new, f"rename={item}")
         return cls(tables, columns, frozenset(drops))
 
     def describe_table(self, old: str) -> str:
@@ -75,14 +78,27 @@ class Hints:
         return f"-x rename={key[0]}.{key[1]}:{self.columns[key]}"
 
 
+def _names(text: str) -> list[str]:
+    """The dotted parts of a hint, without the spaces around them."""
+    return [name.strip() for name in text.split(".")]
+
+
 def _is_name(text: str, *, parts: tuple[int, ...]) -> bool:
-    names = text.split(".")
-    return len(names) in parts and all(name and not name.isspace() for name in names)
+    names = _names(text)
+    return len(names) in parts and all(names)
 
 
 def _add(renames: dict[_Key, str], old: _Key, new: str, hint: str) -> None:
     if old in renames and renames[old] != new:
         raise HintError(f"-x {hint}: already renamed to {renames[old]} by another hint")
-    if new in renames.values() and renames.get(old) != new:
+    # Two renames to one name collide only within one table (a table name, for tables).
+    siblings = [
+        target for key, target in renames.items() if key != old and _table(key) == _table(old)
+    ]
+    if new in siblings:
         raise HintError(f"-x {hint}: another hint already renames something to {new}")
     renames[old] = new
+
+
+def _table(key: str | tuple[str, str]) -> str | None:
+    return key[0] if isinstance(key, tuple) else None

@@ -13,18 +13,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from alembic.operations import MigrateOperation
 from sqlalchemy import (
     CheckConstraint,
     Column,
+    Constraint,
     ForeignKeyConstraint,
+    Index,
     MetaData,
     Table,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Inspector
+from sqlalchemy.engine import Dialect, Inspector
 from sqlalchemy.exc import NoReferencedTableError
 
 from alembic_stuff.autogen.operations import RenameConstraintOp, RenameIndexOp
@@ -68,7 +71,11 @@ def in_database(inspector: Inspector, table: str) -> list[Named]:
             found.append(Named("uq", table, uq["name"], (tuple(uq["column_names"]),)))
     for ix in inspector.get_indexes(table):
         columns = ix["column_names"]
-        if ix["name"] and not ix.get("duplicates_constraint") and None not in columns:
+        options = ix.get("dialect_options", {})
+        # Partial, expression, covering or non-btree indexes are not matched by their columns.
+        plain = not options.get("postgresql_where") and not options.get("postgresql_include")
+        plain = plain and options.get("postgresql_using", "btree") == "btree"
+        if ix["name"] and not ix.get("duplicates_constraint") and None not in columns and plain:
             found.append(Named("ix", table, ix["name"], (tuple(columns), ix["unique"])))
     for fk in inspector.get_foreign_keys(table):
         if fk["name"]:
@@ -84,17 +91,18 @@ def in_database(inspector: Inspector, table: str) -> list[Named]:
     return found
 
 
-def in_model(table: Table) -> list[Named]:
-    """The table's constraints and indexes that the model names."""
+def in_model(table: Table, dialect: Dialect) -> list[Named]:
+    """The table's constraints and indexes that the model names, by their database names."""
     found: list[Named] = []
+    name = partial(database_name, dialect=dialect)
     if table.primary_key.name:
-        found.append(Named("pk", table.name, str(table.primary_key.name), ()))
+        found.append(Named("pk", table.name, name(table.primary_key), ()))
     for constraint in table.constraints:
         if not constraint.name:
             continue
         if isinstance(constraint, UniqueConstraint):
             columns = tuple(column.name for column in constraint.columns)
-            found.append(Named("uq", table.name, str(constraint.name), (columns,)))
+            found.append(Named("uq", table.name, name(constraint), (columns,)))
         elif isinstance(constraint, ForeignKeyConstraint):
             try:
                 referred = constraint.referred_table.name
@@ -102,17 +110,24 @@ def in_model(table: Table) -> list[Named]:
                 continue
             columns = tuple(column.name for column in constraint.columns)
             targets = tuple(element.column.name for element in constraint.elements)
-            found.append(
-                Named("fk", table.name, str(constraint.name), (columns, referred, targets))
-            )
+            found.append(Named("fk", table.name, name(constraint), (columns, referred, targets)))
         elif isinstance(constraint, CheckConstraint):
-            found.append(Named("ck", table.name, str(constraint.name), ()))
+            found.append(Named("ck", table.name, name(constraint), ()))
     for index in table.indexes:
-        # An expression index covers no plain columns to match by; it is left alone.
         covered = tuple(e.name if isinstance(e, Column) else None for e in index.expressions)
-        if index.name and None not in covered:
-            found.append(Named("ix", table.name, str(index.name), (covered, bool(index.unique))))
+        options = index.dialect_options["postgresql"]
+        plain = options["where"] is None and not options["include"]
+        plain = plain and options["using"] in {None, False, "btree"}
+        if index.name and None not in covered and plain:
+            found.append(Named("ix", table.name, name(index), (covered, bool(index.unique))))
     return found
+
+
+def database_name(item: Constraint | Index, dialect: Dialect) -> str:
+    """The name the database gives it, shortened past the length limit as SQLAlchemy's DDL does."""
+    preparer = dialect.identifier_preparer
+    rendered = preparer.format_constraint(item)
+    return preparer.unformat_identifiers(rendered)[0] if rendered else str(item.name)
 
 
 def pairs(
@@ -120,39 +135,65 @@ def pairs(
 ) -> Iterator[tuple[Named | None, Named | None]]:
     """Each database object with the model's counterpart; None where one side has none.
 
-    Check constraints cover what cannot be compared reliably (reflected SQL is normalised),
-    so a check is matched by name, allowing for `renamed_tables` ({old: new}) in it.
+    An object the models name exactly is matched first; then by what it covers. Check
+    constraints cover what cannot be compared reliably (reflected SQL is normalised), so a
+    check is matched by name, allowing for `renamed_tables` ({old: new}) in it. Tables
+    outside the default schema are left alone.
     """
     present = set(inspector.get_table_names())
-    for table in metadata.tables.values():
-        if table.name not in present:
+    for table in sorted(metadata.tables.values(), key=lambda t: t.name):
+        if table.schema is not None or table.name not in present:
             continue
-        database, model = in_database(inspector, table.name), in_model(table)
+        unmatched = in_database(inspector, table.name)
+        model = sorted(in_model(table, inspector.dialect), key=lambda n: (n.kind, n.name))
         old_table = next((o for o, n in renamed_tables.items() if n == table.name), None)
-        unmatched = list(database)
+        matched: dict[Named, Named | None] = {}
         for wanted in model:
-            match = _match(wanted, unmatched, old_table)
-            if match is not None:
-                unmatched.remove(match)
-            yield match, wanted
+            exact = next((c for c in unmatched if _same(c, wanted) and c.name == wanted.name), None)
+            if exact is not None:
+                matched[wanted] = exact
+                unmatched.remove(exact)
+        for wanted in model:
+            if wanted not in matched:
+                matched[wanted] = _match(wanted, unmatched, old_table)
+                found = matched[wanted]
+                if found is not None:
+                    unmatched.remove(found)
+        for wanted in model:
+            yield matched[wanted], wanted
         for leftover in unmatched:
             yield leftover, None
 
 
+def _same(found: Named, wanted: Named) -> bool:
+    return found.kind == wanted.kind and (found.kind == "ck" or found.covers == wanted.covers)
+
+
 def _match(wanted: Named, candidates: list[Named], old_table: str | None) -> Named | None:
-    same_kind = [c for c in candidates if c.kind == wanted.kind]
-    exact = next((c for c in same_kind if c.name == wanted.name), None)
     if wanted.kind == "ck":
-        if exact is not None or old_table is None:
-            return exact
+        if old_table is None:
+            return None
         return next(
-            (c for c in same_kind if c.name.replace(old_table, wanted.table, 1) == wanted.name),
+            (
+                c
+                for c in candidates
+                if c.kind == "ck" and wanted.name in _renamed(c.name, old_table, wanted.table)
+            ),
             None,
         )
-    covering = [c for c in same_kind if c.covers == wanted.covers]
-    if exact is not None and exact in covering:
-        return exact
+    covering = [c for c in candidates if _same(c, wanted)]
     return covering[0] if len(covering) == 1 else None
+
+
+def _renamed(name: str, old: str, new: str) -> set[str]:
+    """`name` with one whole-word occurrence of `old` (between underscores) replaced by `new`."""
+    words = name.split("_")
+    size = len(old.split("_"))
+    return {
+        "_".join([*words[:i], new, *words[i + size :]])
+        for i in range(len(words) - size + 1)
+        if "_".join(words[i : i + size]) == old
+    }
 
 
 def convention_renames(

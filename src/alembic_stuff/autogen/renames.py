@@ -324,29 +324,23 @@ class _Planner:
 
     def _decide_drops(self, diff: UpgradeOps) -> None:
         decisions = self.decisions
-        drops, _ = _table_changes(diff)
-        for name in drops:
-            decisions.decide_drop(
-                name,
-                f"table {name}",
-                self.table_candidates,
-            )
-        for table_ops in _table_ops(diff):
-            table = table_ops.table_name
+        dropped: set[str] = set()
+        for op in diff.ops:
+            if isinstance(op, DropTableOp):
+                name = _qualified(op.schema, op.table_name)
+                dropped.add(name)
+                decisions.decide_drop(name, f"table {name}", self.table_candidates)
+        for table_ops in _table_ops(diff, every_schema=True):
+            table = _qualified(table_ops.schema, table_ops.table_name)
             for op in table_ops.ops:
                 if isinstance(op, DropColumnOp):
+                    name = f"{table}.{op.column_name}"
+                    dropped.add(name)
                     decisions.decide_drop(
-                        f"{table}.{op.column_name}",
-                        f"{table}.{op.column_name} "
-                        f"({type_name(op.to_column().type, self.dialect)})",
+                        name,
+                        f"{name} ({type_name(op.to_column().type, self.dialect)})",
                         self.column_candidates.get(table, []),
                     )
-        dropped = set(drops) | {
-            f"{t.table_name}.{op.column_name}"
-            for t in _table_ops(diff)
-            for op in t.ops
-            if isinstance(op, DropColumnOp)
-        }
         for name in sorted(decisions.hints.allow_drop - dropped):
             decisions.problems.append(f"-x allow_drop={name}: nothing of that name is dropped")
         decisions.refuse_if_undecided()
@@ -365,13 +359,23 @@ def _table_hint_problem(
 
 
 def _table_changes(diff: UpgradeOps) -> tuple[dict[str, DropTableOp], dict[str, CreateTableOp]]:
-    drops = {op.table_name: op for op in diff.ops if isinstance(op, DropTableOp)}
-    creates = {op.table_name: op for op in diff.ops if isinstance(op, CreateTableOp)}
+    """Dropped and created tables of the default schema: the ones renames are looked for in."""
+    drops = {o.table_name: o for o in diff.ops if isinstance(o, DropTableOp) and not o.schema}
+    creates = {o.table_name: o for o in diff.ops if isinstance(o, CreateTableOp) and not o.schema}
     return drops, creates
 
 
-def _table_ops(diff: UpgradeOps) -> Iterable[ModifyTableOps]:
-    return [op for op in diff.ops if isinstance(op, ModifyTableOps)]
+def _table_ops(diff: UpgradeOps, *, every_schema: bool = False) -> Iterable[ModifyTableOps]:
+    """The changes to existing tables of the default schema (or of every schema)."""
+    return [
+        op
+        for op in diff.ops
+        if isinstance(op, ModifyTableOps) and (every_schema or op.schema is None)
+    ]
+
+
+def _qualified(schema: str | None, table: str) -> str:
+    return f"{schema}.{table}" if schema else table
 
 
 def _target_metadata(context: MigrationContext) -> MetaData:
