@@ -393,8 +393,7 @@ def db_psql(psql_args: tuple[str, ...]) -> NoReturn:
     except psycopg.OperationalError as exc:
         raise click.ClickException(unreachable(settings, exc)) from None
     sys.stdout.flush()
-    # psql replaces us, as a shell would
-    os.execve(arguments[0], arguments, environment)  # noqa: S606
+    os.execve(arguments[0], arguments, environment)  # noqa: S606 - psql replaces us, as a shell would
 
 
 def psql_command(

@@ -143,7 +143,7 @@ def forget_backfill(name: str) -> None:
         return
     connection = op.get_bind()
     if connection.execute(text("SELECT to_regclass(:t)"), {"t": _progress_table()}).scalar():
-        forget = f"DELETE FROM {_progress_table()} WHERE name = :name"  # noqa: S608
+        forget = f"DELETE FROM {_progress_table()} WHERE name = :name"  # noqa: S608 - quoted names
         connection.execute(text(forget), {"name": name})
 
 
@@ -310,7 +310,7 @@ class _Job:
         )
         last_key, done, finished = self.connection.execute(
             text(
-                f"SELECT last_key, rows_done, finished_at IS NOT NULL "  # noqa: S608
+                f"SELECT last_key, rows_done, finished_at IS NOT NULL "  # noqa: S608 - quoted names
                 f"FROM {_progress_table()} WHERE name = :name"
             ),
             {"name": self.label},
@@ -391,5 +391,5 @@ def _batch_statement(
         FROM last
         WHERE progress.name = :name
         RETURNING (SELECT count(*) FROM batch), progress.rows_done, progress.last_key
-    """  # noqa: S608
+    """  # noqa: S608 - quoted names
     return " ".join(statement.split())
