@@ -22,7 +22,7 @@ from sqlalchemy.exc import OperationalError
 
 from alembic_stuff.db.history_graph import history_mermaid
 from alembic_stuff.db.migrations import alembic_config, current_revision
-from alembic_stuff.settings import get_settings
+from alembic_stuff.settings_errors import settings_or_exit
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_BASE = "alembic_stuff.models:Base"
@@ -82,7 +82,7 @@ def main() -> None:
 
     if options.current:
         try:
-            current = current_revision(get_settings())
+            current = current_revision(settings_or_exit())
         except OperationalError:
             print("-- the database is unreachable: no revision marked", file=sys.stderr)
             current = None

@@ -241,6 +241,22 @@ def test_alembic_sql_defaults_to_everything_when_the_database_is_unreachable() -
     assert "CREATE TABLE country" in result.output
 
 
+@pytest.mark.parametrize("revisions", ["::", "a:b:c", "head"])
+def test_alembic_sql_refuses_a_malformed_range_in_one_line(revisions: str) -> None:
+    result = CliRunner().invoke(main, ["migrations", "sql", revisions])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {revisions}: write the range as FROM:TO, e.g. base:head (or head:-1 --downgrade)\n"
+    )
+
+
+def test_alembic_sql_downgrade_with_the_database_unreachable_asks_for_a_range() -> None:
+    result = CliRunner().invoke(main, ["migrations", "sql", "--downgrade"])
+    assert result.exit_code == 1
+    assert "the database is unreachable, so what is pending is unknown" in result.output
+    assert "DROP TABLE" not in result.output
+
+
 def test_alembic_sql_refuses_an_unknown_revision() -> None:
     result = CliRunner().invoke(main, ["migrations", "sql", "base:nosuchrev"])
     assert result.exit_code == 1

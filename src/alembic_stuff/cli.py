@@ -110,7 +110,8 @@ def start(host: str | None, port: int | None, skip_guard: bool) -> None:
         pass
     finally:
         if server is not None:
-            server.release()
+            with embedded_errors():
+                server.release()
     click.echo(_stopped_message(settings, server, owned), err=True)
 
 
@@ -307,6 +308,10 @@ def migrations_sql(revisions: str | None, downgrade: bool) -> None:
                 err=True,
             )
             return
+    if revisions.count(":") != 1:
+        raise click.ClickException(
+            f"{revisions}: write the range as FROM:TO, e.g. base:head (or head:-1 --downgrade)"
+        )
     try:
         config = alembic_config(settings, configure_logging=False)
         click.echo(offline_sql(config, revisions, downgrade=downgrade), nl=False)
@@ -318,6 +323,11 @@ def _pending_range(settings: Settings, downgrade: bool) -> str | None:
     try:
         current = current_revision(settings)
     except OperationalError:
+        if downgrade:  # the way back from what is pending depends on where the database is
+            raise click.ClickException(
+                "the database is unreachable, so what is pending is unknown: give the range, "
+                "e.g. `alembic-sql head:-1 --downgrade`"
+            ) from None
         click.echo("-- the database is unreachable: showing base:head", err=True)
         current = None
     if current == head_revision():

@@ -63,6 +63,7 @@ async def test_an_unreachable_database_is_503_not_a_crash() -> None:
         country = await client.get("/country/GB")
         health = await client.get("/health")
     assert ready.status_code == 503
+    assert ready.headers["retry-after"] == "2"
     assert ready.json()["detail"].startswith("the database is unreachable")
     assert country.status_code == 503
     assert country.json() == {"detail": "The database is unavailable; try again shortly."}

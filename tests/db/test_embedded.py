@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import psycopg
 import pytest
@@ -182,3 +183,20 @@ def test_concurrent_first_starts_create_one_service_user() -> None:
         assert uids == {pwd.getpwnam(name).pw_uid}
     finally:
         subprocess.run(["userdel", name], check=False, capture_output=True)
+
+
+def test_a_frozen_server_is_left_running_in_bounded_time_with_one_line() -> None:
+    server = replace(throwaway_server(), stop_timeout_seconds=1)
+    server.start_owned()
+    frozen = processes_using(server.pgdata)
+    try:
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(EmbeddedPostgresError, match=r"did not stop within 2 s and is left"):
+            server.release()
+        assert time.monotonic() - started < 10  # two bounded waits, not pg_ctl's 60 s
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        server.destroy()

@@ -140,6 +140,19 @@ def test_current_without_a_database_marks_nothing() -> None:
     assert " current\n" not in result.stdout.split("classDef current")[1]
 
 
+def test_current_with_an_invalid_database_url_is_one_line() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "diagrams.py"), "--current"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "DATABASE_URL": "garbage"},
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: invalid setting (DATABASE_URL: ")
+    assert "Traceback" not in result.stderr
+
+
 @st.composite
 def histories(draw: st.DrawFn) -> list[tuple[str, tuple[str, ...]]]:
     """Revisions in order, each on one earlier revision, or two (a merge), or none (a root)."""

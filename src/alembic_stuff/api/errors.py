@@ -81,11 +81,14 @@ async def _database_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 def _json_safe(value: Any) -> Any:
-    """`value` with NaN and the infinities as strings, which strict JSON cannot carry."""
+    """`value` as strict UTF-8 JSON can carry it: non-finite numbers and lone surrogates as text."""
+    # json reads an escaped lone surrogate into a str that UTF-8 cannot encode.
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
+        return {_json_safe(key): _json_safe(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_json_safe(item) for item in value]
     return value
@@ -123,11 +126,10 @@ async def _http_error(request: Request, error: Exception) -> Response:
 
 
 def _allowed_methods(app: FastAPI, path: str) -> list[str]:
-    """The methods the published schema lists for `path` (and HEAD wherever GET is)."""
+    """The methods the published schema lists for `path`."""
     for template, operations in app.openapi()["paths"].items():
         if compile_path(template)[0].match(path):
-            methods = {method.upper() for method in operations}
-            return sorted(methods | {"HEAD"} if "GET" in methods else methods)
+            return sorted(method.upper() for method in operations)
     return []
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 from alembic_stuff.api.dependencies import DatabaseDep
+from alembic_stuff.api.errors import RETRY_AFTER_SECONDS
 from alembic_stuff.api.limits import finish_within
 
 router = APIRouter(tags=["health"])
@@ -79,5 +80,9 @@ async def ready(
         detail=detail,
     )
     if detail is not None:
-        return JSONResponse(body.model_dump(), status_code=503)
+        return JSONResponse(
+            body.model_dump(),
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     return body

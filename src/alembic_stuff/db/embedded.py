@@ -78,6 +78,8 @@ class EmbeddedPostgres:
     port: int
     host: str = "127.0.0.1"
     extra_settings: Sequence[str] = field(default=())
+    stop_timeout_seconds: float = 5.0
+    """How long `release` waits for a fast stop, then for an immediate one."""
 
     @property
     def pgdata(self) -> Path:
@@ -242,10 +244,25 @@ class EmbeddedPostgres:
             return False
 
     def release(self) -> None:
-        """Stop the server if this process owns it (see `start_owned`)."""
+        """Stop the server if this process owns it (see `start_owned`), in bounded time.
+
+        A server that does not stop in time (a frozen or hung postmaster) is left running,
+        and the error says so; `db down` stops it once it answers.
+        """
         with self._lock():
-            if _read_pid(self._owner_file) == os.getpid():
-                self.stop()
+            if _read_pid(self._owner_file) != os.getpid():
+                return
+            try:
+                self.stop(timeout_seconds=self.stop_timeout_seconds)
+            except EmbeddedPostgresError:
+                try:
+                    self.stop(mode="immediate", timeout_seconds=self.stop_timeout_seconds)
+                except EmbeddedPostgresError:
+                    raise EmbeddedPostgresError(
+                        f"the embedded PostgreSQL did not stop within "
+                        f"{2 * self.stop_timeout_seconds:g} s and is left running: "
+                        "`pipenv run db-down` stops it once it answers"
+                    ) from None
 
     def start_unowned(self) -> bool:
         """Start or reuse the server and leave it running until `stop`; True if it started it."""
@@ -254,13 +271,18 @@ class EmbeddedPostgres:
             self._owner_file.unlink(missing_ok=True)
             return started
 
-    def stop(self, mode: Literal["fast", "immediate"] = "fast") -> bool:
+    def stop(
+        self,
+        mode: Literal["fast", "immediate"] = "fast",
+        timeout_seconds: float = START_TIMEOUT_SECONDS,
+    ) -> bool:
         """Stop the server if it runs (fast: sessions end, data is kept; immediate: a crash)."""
         with self._lock():
             self._owner_file.unlink(missing_ok=True)
             if not self.is_running():
                 return False
-            self._pg_ctl("stop", "--wait", f"--timeout={START_TIMEOUT_SECONDS}", f"--mode={mode}")
+            wait = f"--timeout={max(1, round(timeout_seconds))}"
+            self._pg_ctl("stop", "--wait", wait, f"--mode={mode}")
             return True
 
     def destroy(self) -> None:
