@@ -19,9 +19,14 @@ SLACK_SECONDS = 2.0
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    """The API served with a 1 s deadline for request heads; /health needs no database."""
+    """The API served with 1 s deadlines for request heads and requests; /health needs no
+    database."""
     nowhere = URL.create("postgresql", username="nobody", host="127.0.0.1", port=1, database="x")
-    with served_api(nowhere, REQUEST_HEAD_TIMEOUT_SECONDS=str(HEAD_TIMEOUT_SECONDS)) as base:
+    with served_api(
+        nowhere,
+        REQUEST_HEAD_TIMEOUT_SECONDS=str(HEAD_TIMEOUT_SECONDS),
+        REQUEST_TIMEOUT_SECONDS=str(HEAD_TIMEOUT_SECONDS),
+    ) as base:
         yield base
 
 
@@ -100,3 +105,16 @@ def test_pipelined_requests_are_all_answered_and_the_connection_then_times_out(
             received += chunk
     assert received.count(b"HTTP/1.1 200 OK") == 3
     assert time.monotonic() - started <= HEAD_TIMEOUT_SECONDS + SLACK_SECONDS
+
+
+def test_a_body_that_stops_arriving_is_408_not_a_server_error(base_url: str) -> None:
+    with connect(base_url) as connection:
+        connection.sendall(
+            b"POST /country HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"code": "FR"}'
+        )
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert b"The request body did not arrive within 1 s." in answer

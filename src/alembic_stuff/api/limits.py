@@ -101,7 +101,8 @@ class RequestDeadline:
     """Answer 503 with Retry-After to a request not answered within `seconds`.
 
     Whatever the request waits for (a pooled connection, a connection being opened, a
-    statement's reply, a lock) is cancelled at the deadline.
+    statement's reply, a lock) is cancelled at the deadline. A request whose body has not
+    all arrived by then is the client's delay, not the server's: 408, and the connection closes.
     """
 
     def __init__(self, app: ASGIApp, seconds: float) -> None:
@@ -114,6 +115,17 @@ class RequestDeadline:
             await self.app(scope, receive, send)
             return
         started = abandoned = False
+        headers = dict(scope.get("headers", []))
+        body_arrived = headers.get(b"content-length", b"0") in {b"0", b""} and (
+            b"transfer-encoding" not in headers
+        )
+
+        async def watched_receive() -> Message:
+            nonlocal body_arrived
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_arrived = True
+            return message
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
@@ -123,11 +135,19 @@ class RequestDeadline:
             await send(message)
 
         try:
-            await finish_within(self.seconds, self.app(scope, receive, guarded_send))
+            await finish_within(self.seconds, self.app(scope, watched_receive, guarded_send))
         except DeadlineExceededError:
             abandoned = True
             if started:  # too late for another status: the client sees the response cut
                 raise
+            if not body_arrived:
+                late = JSONResponse(
+                    {"detail": f"The request body did not arrive within {self.seconds:g} s."},
+                    status_code=408,
+                    headers={"Connection": "close"},
+                )
+                await late(scope, receive, send)
+                return
             response = JSONResponse(
                 {"detail": f"No answer within {self.seconds:g} s; try again shortly."},
                 status_code=503,
