@@ -437,6 +437,8 @@ def evolution(draw: st.DrawFn, schema: Schema, names: Names) -> Step:
         other = schema.table(draw(st.sampled_from(tables)))
         first = draw(st.sampled_from([table.key.name, *plain]))
         choices_2 = [c.name for c in other.all_columns if (other.name, c.name) != (t, first)]
+        if not choices_2:  # one table left, with its key alone
+            return Step("nothing", schema)
         second = draw(st.sampled_from(choices_2))
         a, b = names("r"), names("r")
         renamed = rename_column(rename_column(schema, t, first, a), other.name, second, b)

@@ -227,3 +227,29 @@ def test_an_enum_column_gains_a_value_and_is_renamed(migrator: Migrator) -> None
     migrator.step(created, ev.Step("add enum value", grown))
     renamed = ev.rename_column(grown, "t0", "c1", "feeling")
     migrator.step(grown, ev.Step("rename", renamed, ("rename=t0.c1:feeling",)))
+
+
+def test_a_table_left_with_its_key_alone_evolves_on(migrator: Migrator) -> None:
+    # Found by a 5,000-example search: the generator drew a second column to rename from a
+    # table that had only its key left.
+    key = ev.Col("id", "bigint", nullable=False)
+    table = ev.Table("t0", key, (ev.Col("c1", "bigint", nullable=False),))
+    created = ev.Schema((table,), {"t0": {1: {"id": 1, "c1": 701}}})
+    bare = ev.drop_column(created, "t0", "c1")
+    checks = settings(
+        max_examples=10, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+
+    @seed(0)
+    @checks
+    @given(data=st.data())
+    def run(data: st.DataObject) -> None:
+        migrator.reset()
+        migrator.step(None, ev.Step("create", created))
+        migrator.step(created, ev.Step("drop column", bare, ("allow_drop=t0.c1",), drops=True))
+        names = ev.Names()
+        for _ in ("t0", "c1"):  # taken: new names start at 2
+            names("taken")
+        migrator.step(bare, data.draw(ev.evolution(bare, names), label="step"))
+
+    run()
