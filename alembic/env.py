@@ -4,43 +4,36 @@ The database comes from the project's settings (DATABASE_URL, or the embedded se
 it is unset), never from alembic.ini. Online migrations hold a PostgreSQL advisory lock, so
 several replicas can run `alembic upgrade head` at once, and run one transaction per
 revision, so a failure leaves the database at the last revision that succeeded.
-Autogenerate is rename-aware: no column or table is dropped unless someone said so (see
-alembic_stuff/autogen/renames.py for the -x rename and -x allow_drop hints).
+Autogenerate is rename-aware: no column or table is dropped unless someone said so (the
+-x rename and -x allow_drop hints). The lock, the timeouts and the rename-aware autogenerate
+come from the migration toolkit (toolkit/, the `alembic_toolkit` package); failures reach the
+caller as its typed errors, which the `alembic` command prints as one line.
 """
 
-import sys
 from logging.config import fileConfig
 
 import alembic_postgresql_enum  # noqa: F401 - registers autogenerate's enum comparisons
 from alembic import context
-from alembic.runtime.environment import ProcessRevisionDirectiveFn
+from alembic_toolkit.environment import autogenerate_options, guarded_migration
+from alembic_toolkit.errors import DatabaseUnreachableError
+from alembic_toolkit.timeouts import timeout_statements
 from sqlalchemy import Connection, Engine, create_engine, pool
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 
-# Importing the hook also registers op.rename_index and op.rename_constraint for revisions.
-from alembic_stuff.autogen import AUTOGENERATE_PLUGINS
-from alembic_stuff.autogen.hints import Hints
-from alembic_stuff.autogen.renames import rename_aware
-from alembic_stuff.autogen.schemas import modelled_schemas
-from alembic_stuff.db.migrations import (
-    MigrationLockTimeoutError,
-    acquire_migration_lock,
-    release_migration_lock,
-    set_migration_timeouts,
-    timed_out,
-    timeout_statements,
-)
+from alembic_stuff.db.migrations import MIGRATION_LOCK_KEY, migration_limits
 from alembic_stuff.models import Base
 from alembic_stuff.settings import Settings
-from alembic_stuff.settings_errors import settings_or_exit
+from alembic_stuff.settings_errors import checked_settings
 
 config = context.config
-settings: Settings = config.attributes.get("settings") or settings_or_exit()
-# A caller may compare against other models (the rename scenario tests do).
-target_metadata = config.attributes.get("target_metadata") or Base.metadata
-
+# Logging first: Alembic logs an error it prints as well, and alembic.ini silences that copy.
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+settings: Settings = config.attributes.get("settings") or checked_settings()
+limits = migration_limits(settings)
+# A caller may compare against other models (the rename scenario tests do).
+target_metadata = config.attributes.get("target_metadata") or Base.metadata
 
 
 def run_migrations_offline() -> None:
@@ -54,7 +47,7 @@ def run_migrations_offline() -> None:
         transaction_per_migration=True,
     )
     # The script bounds its own waits, as online migrations do.
-    for statement in timeout_statements(settings):
+    for statement in timeout_statements(limits):
         context.execute(statement)
     with context.begin_transaction():
         context.run_migrations()
@@ -62,29 +55,15 @@ def run_migrations_offline() -> None:
 
 def migrate(connection: Connection) -> None:
     """Run the migrations on `connection` under the migration lock."""
-    acquire_migration_lock(connection, settings.migration_lock_wait_seconds)
-    try:
-        set_migration_timeouts(connection, settings)
+    with guarded_migration(connection, lock_key=MIGRATION_LOCK_KEY, limits=limits):
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
-            compare_type=True,
-            autogenerate_plugins=AUTOGENERATE_PLUGINS,
-            include_schemas=True,
-            include_name=modelled_schemas(target_metadata),
             transaction_per_migration=True,
-            process_revision_directives=_rename_aware_when_generating(),
+            **autogenerate_options(config, target_metadata),
         )
-        try:
-            with context.begin_transaction():
-                context.run_migrations()
-        except DBAPIError as exc:
-            error = timed_out(exc, connection, settings)
-            if error is None:
-                raise
-            raise error from None
-    finally:
-        release_migration_lock(connection)
+        with context.begin_transaction():
+            context.run_migrations()
 
 
 def run_migrations_online() -> None:
@@ -98,29 +77,13 @@ def run_migrations_online() -> None:
     try:
         connection = engine.connect()
     except OperationalError as exc:
-        raise SystemExit(_unreachable(exc)) from exc
+        raise DatabaseUnreachableError(_unreachable(exc)) from None
     try:
         with connection:
             migrate(connection)
-    except MigrationLockTimeoutError as exc:
-        raise SystemExit(f"error: {exc}") from exc
     finally:
         if given is None:
             engine.dispose()
-
-
-def _rename_aware_when_generating() -> ProcessRevisionDirectiveFn | None:
-    """The rename hook for `revision --autogenerate`; `alembic check` only reports drift."""
-    if not getattr(config.cmd_opts, "autogenerate", False):
-        return None
-    return rename_aware(
-        Hints.parse(context.get_x_argument()),
-        ask=_ask if sys.stdin.isatty() else None,
-    )
-
-
-def _ask(question: str) -> bool:
-    return input(question).strip().lower() in {"y", "yes"}
 
 
 def _unreachable(exc: OperationalError) -> str:
@@ -130,7 +93,7 @@ def _unreachable(exc: OperationalError) -> str:
         if settings.uses_embedded_database
         else "check DATABASE_URL and that the server is running"
     )
-    return f"error: cannot connect to {where}: {hint}. ({str(exc.orig).strip().splitlines()[0]})"
+    return f"cannot connect to {where}: {hint}. ({str(exc.orig).strip().splitlines()[0]})"
 
 
 if context.is_offline_mode():

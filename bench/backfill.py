@@ -12,11 +12,11 @@ import time
 
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
+from alembic_toolkit.zerodowntime import StreamProgress, backfill
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from alembic_stuff.settings import Settings
-from alembic_stuff.zerodowntime import StreamProgress, backfill
 from bench.run import database
 
 BATCH_SIZES = (1_000, 10_000)

@@ -22,7 +22,7 @@ from sqlalchemy.exc import OperationalError
 
 from alembic_stuff.db.history_graph import history_mermaid
 from alembic_stuff.db.migrations import alembic_config, current_revision
-from alembic_stuff.settings_errors import settings_or_exit
+from alembic_stuff.settings_errors import InvalidSettingsError, checked_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_BASE = "alembic_stuff.models:Base"
@@ -82,7 +82,9 @@ def main() -> None:
 
     if options.current:
         try:
-            current = current_revision(settings_or_exit())
+            current = current_revision(checked_settings())
+        except InvalidSettingsError as exc:
+            sys.exit(f"error: {exc}")
         except OperationalError:
             print("-- the database is unreachable: no revision marked", file=sys.stderr)
             current = None

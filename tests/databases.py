@@ -181,7 +181,7 @@ _SCRATCH_REVISION = '''"""A revision written by a test."""
 import sqlalchemy as sa
 from alembic import op
 
-from alembic_stuff import zerodowntime as zd
+from alembic_toolkit import zerodowntime as zd
 
 revision = "{revision}"
 down_revision = {down_revision!r}
@@ -202,7 +202,7 @@ def scratch_alembic_project(folder: Path, revisions: list[tuple[str, str, str]])
     """Write an Alembic project with `revisions` (id, upgrade body, downgrade body), in order.
 
     Returns its alembic.ini; run it with `alembic_subprocess`. The revisions may use
-    `sa`, `op` and `zd` (alembic_stuff.zerodowntime).
+    `sa`, `op` and `zd` (alembic_toolkit.zerodowntime).
     """
     (folder / "versions").mkdir(parents=True)
     (folder / "env.py").write_text(_SCRATCH_ENV)
@@ -292,11 +292,12 @@ class Scratch:
 
 
 def copy_migration_environment(destination: Path) -> Path:
-    """Copy alembic.ini, pyproject.toml and alembic/ to `destination`, where revisions may be added.
+    """Copy alembic.ini and its neighbours, and alembic/, to `destination` for added revisions.
 
-    Commands started in the copy find its alembic.ini first, so they run its revisions.
+    Commands started in the copy find its alembic.ini first, so they run its revisions; ruff
+    formats new ones by pyproject.toml, and squawk reads .squawk.toml beside alembic.ini.
     """
-    for name in ("alembic.ini", "pyproject.toml"):  # pyproject: ruff formats new revisions
+    for name in ("alembic.ini", "pyproject.toml", ".squawk.toml"):
         shutil.copy(ROOT / name, destination / name)
     shutil.copytree(
         ROOT / "alembic", destination / "alembic", ignore=shutil.ignore_patterns("__pycache__")

@@ -17,6 +17,9 @@ import psycopg
 from alembic import command
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
+from alembic_toolkit.preview import offline_sql
+from alembic_toolkit.review import destructive, squawk
+from alembic_toolkit.review.markers import MarkerError
 from pydantic import ValidationError
 from sqlalchemy import URL
 from sqlalchemy.exc import OperationalError
@@ -28,15 +31,8 @@ from alembic_stuff.db.embedded import (
     EmbeddedPostgres,
     EmbeddedPostgresError,
 )
-from alembic_stuff.db.migrations import (
-    alembic_config,
-    current_revision,
-    head_revision,
-    offline_sql,
-)
+from alembic_stuff.db.migrations import alembic_config, current_revision, head_revision
 from alembic_stuff.paths import app_role_sql
-from alembic_stuff.review import destructive, squawk
-from alembic_stuff.review.markers import MarkerError
 from alembic_stuff.settings import APP_ROLE, Settings, get_settings
 from alembic_stuff.settings_errors import describe_invalid_settings
 

@@ -1,5 +1,6 @@
 """Invalid settings as one line a user can act on, for the CLI and for plain `alembic`."""
 
+from alembic.util import CommandError
 from pydantic import ValidationError
 
 from alembic_stuff.settings import Settings, get_settings
@@ -14,9 +15,13 @@ def describe_invalid_settings(exc: ValidationError) -> str:
     return f"invalid setting ({problems}); fix it in .env or the environment"
 
 
-def settings_or_exit() -> Settings:
-    """The process's settings; exit with one line (no traceback) when they are invalid."""
+class InvalidSettingsError(CommandError):
+    """A setting is invalid; `alembic` prints this as one line ("FAILED: ...") and exits."""
+
+
+def checked_settings() -> Settings:
+    """The process's settings; `InvalidSettingsError` (one line, no traceback) when invalid."""
     try:
         return get_settings()
     except ValidationError as exc:
-        raise SystemExit(f"error: {describe_invalid_settings(exc)}") from None
+        raise InvalidSettingsError(describe_invalid_settings(exc)) from None

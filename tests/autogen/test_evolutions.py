@@ -25,12 +25,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic_toolkit.autogen import AUTOGENERATE_PLUGINS
+from alembic_toolkit.autogen.names import name_drift
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from sqlalchemy import URL, Connection, create_engine, inspect
 
-from alembic_stuff.autogen import AUTOGENERATE_PLUGINS
-from alembic_stuff.autogen.names import name_drift
 from alembic_stuff.db.migrations import alembic_config
 from tests.autogen import evolutions as ev
 from tests.databases import ROOT, scratch_database, settings_for

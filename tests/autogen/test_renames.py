@@ -21,9 +21,9 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.util import CommandError
+from alembic_toolkit.autogen.hints import HintError, Hints
 from sqlalchemy import URL, Engine, MetaData, inspect
 
-from alembic_stuff.autogen.hints import HintError, Hints
 from alembic_stuff.db.base import NAMING_CONVENTION
 from alembic_stuff.db.migrations import alembic_config
 from tests.databases import ROOT, Scratch, scratch_database, settings_for, sync_engine

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from alembic_toolkit.autogen.names import name_drift
 from sqlalchemy import Connection, Engine, inspect
 
-from alembic_stuff.autogen.names import name_drift
 from alembic_stuff.models import Country
 
 Row = Mapping[str, object]

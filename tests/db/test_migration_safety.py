@@ -12,6 +12,7 @@ from collections import Counter
 import psycopg
 import pytest
 from alembic import command
+from alembic_toolkit.errors import MigrationLockTimeoutError
 from sqlalchemy import URL, Engine, text
 
 from alembic_stuff.db.migrations import MIGRATION_LOCK_KEY, alembic_config, head_revision
@@ -88,7 +89,9 @@ def test_the_lock_wait_is_bounded_and_says_why(database: URL, engine: Engine) ->
     with psycopg.connect(dsn(database), autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
         settings = settings_for(database, migration_lock_wait_seconds=0.5)
-        with pytest.raises(SystemExit, match=r"held the migration lock .* for over 0\.5 s"):
+        with pytest.raises(
+            MigrationLockTimeoutError, match=r"held the migration lock .* for over 0\.5 s"
+        ):
             command.upgrade(alembic_config(settings, configure_logging=False), "head")
     assert current(engine) is None
 

@@ -4,10 +4,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from alembic_toolkit.review.destructive import findings, problems
 from click.testing import CliRunner
 
 from alembic_stuff.cli import main
-from alembic_stuff.review.destructive import findings, problems
 from tests.databases import ROOT
 
 VERSIONS = ROOT / "alembic" / "versions"

@@ -1,17 +1,16 @@
 """squawk's lint of every revision's upgrade SQL."""
 
-import shutil
 from pathlib import Path
 
 import pytest
 from alembic.config import Config
+from alembic_toolkit.review.squawk import lint
 from click.testing import CliRunner
 from sqlalchemy import URL
 
 from alembic_stuff.cli import main
 from alembic_stuff.db.migrations import alembic_config, head_revision
-from alembic_stuff.review.squawk import lint
-from tests.databases import ROOT, settings_for
+from tests.databases import copy_migration_environment, settings_for
 
 NOWHERE = settings_for(URL.create("postgresql", host="127.0.0.1", port=1, database="none"))
 
@@ -48,11 +47,8 @@ def test_the_project_history_passes_with_no_database() -> None:
 @pytest.fixture
 def project(tmp_path: Path) -> Config:
     """A scratch copy of the migration environment."""
-    shutil.copy(ROOT / "alembic.ini", tmp_path / "alembic.ini")
-    shutil.copytree(
-        ROOT / "alembic", tmp_path / "alembic", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    return alembic_config(NOWHERE, ini_path=tmp_path / "alembic.ini", configure_logging=False)
+    ini = copy_migration_environment(tmp_path) / "alembic.ini"
+    return alembic_config(NOWHERE, ini_path=ini, configure_logging=False)
 
 
 def add_revision(config: Config, marker: str = "") -> Path:

@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic import op
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from sqlalchemy import URL, Engine, text
-
-from alembic_stuff.zerodowntime import (
+from alembic_toolkit.zerodowntime import (
     StreamProgress,
     ZeroDowntimeError,
     backfill,
     forget_backfill,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import URL, Engine, text
+
 from tests.databases import alembic_subprocess, migration_operations, scratch_alembic_project
 
 ROWS = 20_000

@@ -1,10 +1,7 @@
 """Concurrent indexes and NOT VALID constraints: idempotent, and clean after a failed attempt."""
 
 import pytest
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import IntegrityError
-
-from alembic_stuff.zerodowntime import (
+from alembic_toolkit.zerodowntime import (
     ZeroDowntimeError,
     add_check_constraint,
     add_foreign_key,
@@ -13,6 +10,9 @@ from alembic_stuff.zerodowntime import (
     drop_index_concurrently,
     index_state,
 )
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
+
 from tests.databases import migration_operations
 
 

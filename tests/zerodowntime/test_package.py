@@ -1,41 +1,8 @@
-"""The package stands alone, and its progress reporting on a terminal."""
+"""The zero-downtime helpers' progress reporting on a terminal."""
 
-import ast
 import io
-import sys
-from pathlib import Path
 
-import alembic_stuff.zerodowntime
-from alembic_stuff.zerodowntime import StreamProgress
-
-PACKAGE = Path(alembic_stuff.zerodowntime.__file__).parent
-ALLOWED = {"alembic", "sqlalchemy", "click"}
-
-
-def imported_modules(source: Path) -> set[str]:
-    tree = ast.parse(source.read_text())
-    modules: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            modules.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            modules.add(node.module)
-    return modules
-
-
-def test_it_imports_only_itself_alembic_sqlalchemy_click_and_the_standard_library() -> None:
-    sources = sorted(PACKAGE.glob("*.py"))
-    assert len(sources) > 5
-    for source in sources:
-        for module in imported_modules(source):
-            top = module.split(".")[0]
-            if module.startswith("alembic_stuff."):
-                assert module.startswith("alembic_stuff.zerodowntime"), (source.name, module)
-            else:
-                assert top in ALLOWED or top in sys.stdlib_module_names, (
-                    source.name,
-                    module,
-                )
+from alembic_toolkit.zerodowntime import StreamProgress
 
 
 class Terminal(io.StringIO):

@@ -7,11 +7,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from sqlalchemy import Connection, Engine, text
-
-from alembic_stuff.zerodowntime import (
+from alembic_toolkit.zerodowntime import (
     StreamProgress,
     ZeroDowntimeError,
     backfill,
@@ -19,6 +15,10 @@ from alembic_stuff.zerodowntime import (
     drop_sync_triggers,
     sync_names,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Connection, Engine, text
+
 from tests.databases import migration_operations
 
 KEYS = 4

@@ -30,8 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect, Inspector
 from sqlalchemy.exc import NoReferencedTableError
 
-from alembic_stuff.autogen.operations import RenameConstraintOp, RenameIndexOp
-from alembic_stuff.autogen.steps import rename_steps
+from alembic_toolkit.autogen.operations import RenameConstraintOp, RenameIndexOp
+from alembic_toolkit.autogen.steps import rename_steps
 
 KINDS = {
     "pk": "primary key",

@@ -32,19 +32,21 @@ from alembic import op
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
-from alembic_stuff.zerodowntime.errors import ZeroDowntimeError
-from alembic_stuff.zerodowntime.progress import Progress, StreamProgress
-from alembic_stuff.zerodowntime.sql import (
+from alembic_toolkit.sqlstate import (
     DEADLOCK_DETECTED,
     LOCK_NOT_AVAILABLE,
     QUERY_CANCELED,
     SERIALIZATION_FAILURE,
+    sqlstate,
+)
+from alembic_toolkit.zerodowntime.errors import ZeroDowntimeError
+from alembic_toolkit.zerodowntime.progress import Progress, StreamProgress
+from alembic_toolkit.zerodowntime.sql import (
     first_line,
     qualified,
     quote,
     seconds_setting,
     session_settings,
-    sqlstate,
 )
 
 PROGRESS_SCHEMA = "zerodowntime"

@@ -14,9 +14,9 @@ from alembic import op
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
-from alembic_stuff.zerodowntime.errors import ZeroDowntimeError
-from alembic_stuff.zerodowntime.locks import LockRetries, with_lock_retries
-from alembic_stuff.zerodowntime.sql import (
+from alembic_toolkit.zerodowntime.errors import ZeroDowntimeError
+from alembic_toolkit.zerodowntime.locks import LockRetries, with_lock_retries
+from alembic_toolkit.zerodowntime.sql import (
     first_line,
     qualified,
     quote,

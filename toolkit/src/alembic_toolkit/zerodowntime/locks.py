@@ -25,8 +25,9 @@ from alembic import op
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from alembic_stuff.zerodowntime.errors import ZeroDowntimeError
-from alembic_stuff.zerodowntime.sql import LOCK_NOT_AVAILABLE, seconds_setting, sqlstate
+from alembic_toolkit.sqlstate import LOCK_NOT_AVAILABLE, sqlstate
+from alembic_toolkit.zerodowntime.errors import ZeroDowntimeError
+from alembic_toolkit.zerodowntime.sql import seconds_setting
 
 T = TypeVar("T")
 

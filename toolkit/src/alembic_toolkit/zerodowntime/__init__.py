@@ -1,7 +1,7 @@
 """Zero-downtime schema changes for Alembic revisions: the building blocks of expand/contract.
 
 Call them from a revision's `upgrade()` or `downgrade()`; they act through Alembic's `op`.
-This package imports nothing from the rest of alembic_stuff (only alembic, sqlalchemy and the
+This package imports nothing from the project using it (only alembic, sqlalchemy and the
 standard library), so it can be copied into any project whose migrations run on PostgreSQL.
 
 - `with_lock_retries`: DDL under a short lock_timeout, retried with backoff, failing in one
@@ -14,21 +14,21 @@ standard library), so it can be copied into any project whose migrations run on 
   releases write them.
 """
 
-from alembic_stuff.zerodowntime.backfill import BackfillResult, backfill, forget_backfill
-from alembic_stuff.zerodowntime.constraints import (
+from alembic_toolkit.zerodowntime.backfill import BackfillResult, backfill, forget_backfill
+from alembic_toolkit.zerodowntime.constraints import (
     add_check_constraint,
     add_foreign_key,
     constraint_state,
 )
-from alembic_stuff.zerodowntime.errors import ZeroDowntimeError
-from alembic_stuff.zerodowntime.indexes import (
+from alembic_toolkit.zerodowntime.errors import ZeroDowntimeError
+from alembic_toolkit.zerodowntime.indexes import (
     create_index_concurrently,
     drop_index_concurrently,
     index_state,
 )
-from alembic_stuff.zerodowntime.locks import LockRetries, with_lock_retries
-from alembic_stuff.zerodowntime.progress import Progress, StreamProgress
-from alembic_stuff.zerodowntime.sync import create_sync_triggers, drop_sync_triggers, sync_names
+from alembic_toolkit.zerodowntime.locks import LockRetries, with_lock_retries
+from alembic_toolkit.zerodowntime.progress import Progress, StreamProgress
+from alembic_toolkit.zerodowntime.sync import create_sync_triggers, drop_sync_triggers, sync_names
 
 __all__ = [
     "BackfillResult",

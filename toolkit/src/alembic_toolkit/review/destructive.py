@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from alembic_stuff.review.markers import DESTROYS_DATA, is_reason, read_marker
+from alembic_toolkit.review.markers import DESTROYS_DATA, is_reason, read_marker
 
 OP_NAMES = {"op", "batch_op"}
 RAW_DESTRUCTION = re.compile(r"\b(DROP\s+(TABLE|COLUMN)|TRUNCATE|DELETE\s+FROM)\b", re.IGNORECASE)

@@ -3,7 +3,7 @@
 Without `include_schemas`, autogenerate looks at the default schema only, so a model table in
 another schema looks missing on every run and is created again in every revision. With it
 alone, it would compare every schema in the database, other tools' included (the backfill
-progress of `alembic_stuff.zerodowntime` lives in a schema of its own).
+progress of `alembic_toolkit.zerodowntime` lives in a schema of its own).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Small SQL building blocks shared by the helpers: quoting names, reading SQLSTATEs."""
+"""Small SQL building blocks shared by the helpers: quoting and generating names, settings."""
 
 import hashlib
 from collections.abc import Iterator, Mapping
@@ -9,11 +9,6 @@ from sqlalchemy.exc import DBAPIError
 
 # PostgreSQL truncates identifiers to 63 bytes; longer generated names get a hash suffix.
 MAX_IDENTIFIER = 63
-
-LOCK_NOT_AVAILABLE = "55P03"
-QUERY_CANCELED = "57014"
-DEADLOCK_DETECTED = "40P01"
-SERIALIZATION_FAILURE = "40001"
 
 
 def quote(dialect: Dialect, name: str) -> str:
@@ -27,12 +22,6 @@ def qualified(dialect: Dialect, name: str, schema: str | None) -> str:
     if schema is None:
         return quoted
     return f"{dialect.identifier_preparer.quote_schema(schema)}.{quoted}"
-
-
-def sqlstate(error: DBAPIError) -> str | None:
-    """The SQLSTATE of a driver error (None when the driver gives none)."""
-    state = getattr(error.orig, "sqlstate", None)
-    return state if isinstance(state, str) else None
 
 
 def first_line(error: DBAPIError) -> str:

@@ -14,8 +14,8 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import TextClause
 
-from alembic_stuff.zerodowntime.errors import ZeroDowntimeError
-from alembic_stuff.zerodowntime.sql import (
+from alembic_toolkit.zerodowntime.errors import ZeroDowntimeError
+from alembic_toolkit.zerodowntime.sql import (
     first_line,
     qualified,
     seconds_setting,

@@ -5,7 +5,8 @@ its revision and a revision can accept a rule for itself with a reason:
 
     squawk_accepts = {"renaming-column": "why this is fine here"}
 
-Rules excluded for every revision, each with its reason, are in .squawk.toml.
+Rules excluded for every revision, each with its reason, are in the project's .squawk.toml
+(next to alembic.ini unless another file is given).
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
 
-from alembic_stuff.db.migrations import offline_sql
-from alembic_stuff.paths import project_root
-from alembic_stuff.review.markers import SQUAWK_ACCEPTS, is_reason, read_marker
+from alembic_toolkit.preview import offline_sql
+from alembic_toolkit.review.markers import SQUAWK_ACCEPTS, is_reason, read_marker
 
 
 class SquawkNotFoundError(RuntimeError):
@@ -35,13 +35,16 @@ def revisions(config: Config) -> list[Script]:
     return list(reversed(list(script.walk_revisions("base", "heads"))))
 
 
-def lint(config: Config) -> Iterator[str]:
+def lint(config: Config, settings_file: Path | None = None) -> Iterator[str]:
     """Yield squawk's findings, one line each, for the upgrade SQL of every revision."""
     squawk = shutil.which("squawk")
     if squawk is None:
-        raise SquawkNotFoundError("squawk is not installed: run `pipenv run setup`")
-    settings_file = project_root() / ".squawk.toml"
-    project_wide: list[str] = tomllib.loads(settings_file.read_text()).get("excluded_rules", [])
+        raise SquawkNotFoundError("squawk is not installed: install the squawk-cli package")
+    if settings_file is None and config.config_file_name is not None:
+        settings_file = Path(config.config_file_name).parent / ".squawk.toml"
+    project_wide: list[str] = []
+    if settings_file is not None and settings_file.is_file():
+        project_wide = tomllib.loads(settings_file.read_text()).get("excluded_rules", [])
     with tempfile.TemporaryDirectory() as folder:
         for revision in revisions(config):
             path = _shown(Path(revision.path))
@@ -53,7 +56,9 @@ def lint(config: Config) -> Iterator[str]:
             start = down if isinstance(down, str) else "base"
             sql_file = Path(folder) / f"{path.stem}.sql"
             sql_file.write_text(offline_sql(config, f"{start}:{revision.revision}"))
-            command = [squawk, "--reporter", "gcc", f"--config={settings_file}"]
+            command = [squawk, "--reporter", "gcc"]
+            if settings_file is not None and settings_file.is_file():
+                command.append(f"--config={settings_file}")
             # --exclude replaces the configuration's list rather than adding to it.
             excluded = sorted(set(project_wide) | set(accepted))
             if excluded:
@@ -69,8 +74,8 @@ def lint(config: Config) -> Iterator[str]:
 
 
 def _shown(path: Path) -> Path:
-    """`path` relative to the project, as people and editors expect it."""
+    """`path` relative to the working folder, as people and editors expect it."""
     try:
-        return path.relative_to(project_root())
+        return path.relative_to(Path.cwd())
     except ValueError:
         return path

@@ -19,7 +19,7 @@ from sqlalchemy import Column, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
-from alembic_stuff.autogen.hints import Hints
+from alembic_toolkit.autogen.hints import Hints
 
 Ask = Callable[[str], bool]
 """Ask the person at the terminal a yes/no question; True for yes."""

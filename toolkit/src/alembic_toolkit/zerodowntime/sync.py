@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from alembic import op
 from sqlalchemy import Connection, Dialect, text
 
-from alembic_stuff.zerodowntime.errors import ZeroDowntimeError
-from alembic_stuff.zerodowntime.locks import LockRetries, with_lock_retries
-from alembic_stuff.zerodowntime.sql import generated_name, qualified, quote
+from alembic_toolkit.zerodowntime.errors import ZeroDowntimeError
+from alembic_toolkit.zerodowntime.locks import LockRetries, with_lock_retries
+from alembic_toolkit.zerodowntime.sql import generated_name, qualified, quote
 
 
 @dataclass(frozen=True)

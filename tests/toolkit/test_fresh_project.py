@@ -1,0 +1,189 @@
+"""The toolkit in a project that is not this one: a fresh `alembic init`, toolkit installed by path.
+
+A new virtual environment gets the toolkit from toolkit/ with pip, as another project would
+install it (its other dependencies, Alembic, SQLAlchemy and the drivers, come from this
+environment through a .pth file, so nothing is downloaded). The project is Alembic's own
+template, generic or async, plus the lines the README tells a user to add. Then, on a real
+database: a rename hint, the destructive-change guard and the migration lock.
+"""
+
+import os
+import re
+import site
+import subprocess
+import sys
+import textwrap
+import venv
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from alembic_toolkit.lock import lock_key
+from sqlalchemy import URL
+
+from tests.databases import scratch_database
+
+TOOLKIT = Path(__file__).resolve().parents[2] / "toolkit"
+
+MODELS = """
+from sqlalchemy import Column, Integer, MetaData, String, Table
+
+metadata = MetaData()
+item = Table(
+    "item",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("{title}", String(80), nullable=False),
+)
+"""
+
+# Alembic's templates as they are; the lines added are the README's, read from it.
+TEMPLATE_CONFIGURE = {
+    "generic": """        context.configure(
+            connection=connection, target_metadata=target_metadata
+        )
+
+        with context.begin_transaction():
+            context.run_migrations()
+""",
+    "async": """    context.configure(connection=connection, target_metadata=target_metadata)
+
+    with context.begin_transaction():
+        context.run_migrations()
+""",
+}
+INDENT = {"generic": 8, "async": 4}
+README_SECTION = "## Use the toolkit in your own Alembic project"
+DRIVERS = {"generic": "postgresql+psycopg", "async": "postgresql+asyncpg"}
+
+
+@pytest.fixture(scope="module")
+def toolkit_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new environment's Python, with the toolkit installed in it from its folder."""
+    folder = tmp_path_factory.mktemp("venv")
+    venv.create(folder, with_pip=False)
+    python = folder / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    # Third-party packages from this environment: dependencies, not the toolkit (an editable
+    # install is activated by its own .pth file, which a path listed here does not run).
+    Path(purelib, "dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    install = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
+    install += ["--no-build-isolation", "--target", purelib, str(TOOLKIT)]
+    subprocess.run(install, check=True, capture_output=True)
+    return python
+
+
+@pytest.fixture
+def database(server_url: URL) -> Iterator[URL]:
+    with scratch_database(server_url) as url:
+        yield url
+
+
+def run(python: Path, project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a module of the new environment in `project`, no terminal attached."""
+    environment = {**os.environ, "PYTHONPATH": str(project)}
+    return subprocess.run(
+        [str(python), *args],
+        cwd=project,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def readme_python_blocks() -> list[str]:
+    """The README section's Python blocks, dedented: the imports, then the wrapped configure."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    text = readme[readme.index(README_SECTION) :]
+    text = text[: text.index("\n## ", len(README_SECTION))]
+    return [textwrap.dedent(block) for block in re.findall(r"```python\n(.*?)```", text, re.DOTALL)]
+
+
+def fresh_project(python: Path, folder: Path, template: str, database: URL) -> Path:
+    """`alembic init -t template`, the models, and the README's lines in env.py."""
+    assert (
+        run(python, folder, "-m", "alembic", "init", "-t", template, "migrations").returncode == 0
+    )
+    (folder / "models.py").write_text(MODELS.format(title="title"))
+    ini = folder / "alembic.ini"
+    url = database.set(drivername=DRIVERS[template]).render_as_string(hide_password=False)
+    # alembic.ini interpolates "%": the URL's escapes are doubled.
+    ini.write_text(
+        ini.read_text().replace("driver://user:pass@localhost/dbname", url.replace("%", "%%"))
+    )
+    env = folder / "migrations" / "env.py"
+    source = env.read_text()
+    before = TEMPLATE_CONFIGURE[template]
+    assert before in source, "Alembic's template changed: update the lines the README gives"
+    imports, configure = readme_python_blocks()
+    # The test's own choices: its models, and a short wait for the lock the test holds.
+    imports += "from models import metadata\n"
+    imports = imports.replace("lock_wait_seconds=60", "lock_wait_seconds=1")
+    configure = textwrap.indent(configure, " " * INDENT[template]).replace("myproject", "fresh")
+    source = source.replace("target_metadata = None", "target_metadata = metadata")
+    source = source.replace(
+        "from alembic import context\n", f"from alembic import context\n{imports}"
+    )
+    env.write_text(source.replace(before, configure))
+    return folder
+
+
+@pytest.mark.parametrize("template", ["generic", "async"])
+def test_rename_hint_guard_and_lock_in_a_fresh_alembic_project(
+    toolkit_python: Path, tmp_path: Path, template: str, database: URL
+) -> None:
+    project = fresh_project(toolkit_python, tmp_path, template, database)
+    alembic = ["-m", "alembic"]
+
+    first = run(toolkit_python, project, *alembic, "revision", "--autogenerate", "-m", "item")
+    assert first.returncode == 0, first.stderr
+    assert run(toolkit_python, project, *alembic, "upgrade", "heads").returncode == 0
+    dsn = database.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute("INSERT INTO item (id, title) VALUES (1, 'kept')")
+
+    # The model's column is renamed: without a hint nobody can answer, so nothing is written.
+    (project / "models.py").write_text(MODELS.format(title="name"))
+    refused = run(toolkit_python, project, *alembic, "revision", "--autogenerate", "-m", "rename")
+    assert refused.returncode != 0
+    assert "-x rename=item.title:name" in refused.stderr
+    assert len(list((project / "migrations" / "versions").glob("*.py"))) == 1
+
+    hinted = [*alembic, "-x", "rename=item.title:name", "revision", "--autogenerate", "-m", "rn"]
+    assert run(toolkit_python, project, *hinted).returncode == 0
+    [renaming] = (project / "migrations" / "versions").glob("*_rn.py")
+    assert "new_column_name='name'" in renaming.read_text().replace('"', "'")
+    assert "drop_column" not in renaming.read_text()
+
+    # The migration lock: while another session holds it, the upgrade waits, then says why.
+    with psycopg.connect(dsn, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("fresh"),))
+        locked = run(toolkit_python, project, *alembic, "upgrade", "heads")
+    assert locked.returncode != 0
+    assert "another process has held the migration lock" in locked.stderr
+    assert "Traceback" not in locked.stderr
+
+    assert run(toolkit_python, project, *alembic, "upgrade", "heads").returncode == 0
+    with psycopg.connect(dsn) as connection:
+        assert connection.execute("SELECT id, name FROM item").fetchall() == [(1, "kept")]
+
+    # The guard: a revision that drops a column without saying why is refused, by name.
+    guard = ["-m", "alembic_toolkit"]
+    assert run(toolkit_python, project, *guard, "guard").returncode == 0
+    assert run(toolkit_python, project, *alembic, "revision", "-m", "drop").returncode == 0
+    [dropping] = (project / "migrations" / "versions").glob("*_drop.py")
+    source = dropping.read_text()
+    dropping.write_text(source.replace("    pass\n", "    op.drop_column('item', 'name')\n", 1))
+    refused_drop = run(toolkit_python, project, *guard, "guard")
+    assert refused_drop.returncode != 0
+    assert dropping.name in refused_drop.stdout
+    assert "FAILED: 1 destructive change(s) without a reason" in refused_drop.stdout

@@ -1,0 +1,41 @@
+"""The drops left once the renames are tried: each one decided, or the revision refused."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from alembic.operations.ops import DropColumnOp, DropTableOp, UpgradeOps
+from sqlalchemy import Dialect
+
+from alembic_toolkit.autogen.decisions import Candidate, Decisions, type_name
+from alembic_toolkit.autogen.trial import qualified, table_ops
+
+
+def decide_drops(
+    decisions: Decisions,
+    diff: UpgradeOps,
+    dialect: Dialect,
+    table_candidates: list[Candidate],
+    column_candidates: Mapping[str, list[Candidate]],
+) -> None:
+    """Ask about, or check the hints for, every drop; refuse if one stays undecided."""
+    dropped: set[str] = set()
+    for op in diff.ops:
+        if isinstance(op, DropTableOp):
+            name = qualified(op.schema, op.table_name)
+            dropped.add(name)
+            decisions.decide_drop(name, f"table {name}", table_candidates)
+    for changes in table_ops(diff, every_schema=True):
+        table = qualified(changes.schema, changes.table_name)
+        for op in changes.ops:
+            if isinstance(op, DropColumnOp):
+                name = f"{table}.{op.column_name}"
+                dropped.add(name)
+                decisions.decide_drop(
+                    name,
+                    f"{name} ({type_name(op.to_column().type, dialect)})",
+                    column_candidates.get(table, []),
+                )
+    for name in sorted(decisions.hints.allow_drop - dropped):
+        decisions.problems.append(f"-x allow_drop={name}: nothing of that name is dropped")
+    decisions.refuse_if_undecided()

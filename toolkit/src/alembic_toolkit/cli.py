@@ -1,0 +1,50 @@
+"""The `alembic-toolkit` command: Alembic's own command line, plus `guard` and `lint`.
+
+Alembic's `CommandLine.register_command` adds them, so every Alembic option (`-c`, `-n`,
+`-x`) and command works as it does with `alembic`.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from alembic.config import CommandLine, Config
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+
+from alembic_toolkit.review import destructive, squawk
+from alembic_toolkit.review.markers import MarkerError
+
+
+def guard(config: Config) -> None:
+    """Fail on any revision that destroys data without saying why."""
+    paths = [Path(script.path) for script in ScriptDirectory.from_config(config).walk_revisions()]
+    try:
+        found = list(destructive.problems(sorted(paths)))
+    except MarkerError as exc:
+        raise CommandError(str(exc)) from None
+    for problem in found:
+        print(problem)
+    if found:
+        raise CommandError(f"{len(found)} destructive change(s) without a reason")
+    print(f"guard: {len(paths)} revision(s), no unacknowledged data loss")
+
+
+def lint(config: Config) -> None:
+    """Lint every revision's upgrade SQL with squawk (rules excluded in .squawk.toml)."""
+    try:
+        found = list(squawk.lint(config))
+    except (squawk.SquawkNotFoundError, MarkerError) as exc:
+        raise CommandError(str(exc)) from None
+    for problem in found:
+        print(problem)
+    if found:
+        raise CommandError(f"squawk: {len(found)} finding(s)")
+    print("lint: squawk finds nothing")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command line."""
+    command_line = CommandLine(prog="alembic-toolkit")
+    command_line.register_command(guard)
+    command_line.register_command(lint)
+    command_line.main(argv)

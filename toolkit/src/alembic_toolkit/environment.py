@@ -1,0 +1,85 @@
+"""What an Alembic `env.py` takes from the toolkit, in a few lines.
+
+    from alembic_toolkit.environment import autogenerate_options, guarded_migration
+
+    def run_migrations_online() -> None:
+        with engine.connect() as connection:
+            with guarded_migration(connection, lock_key=lock_key("myproject"), limits=LIMITS):
+                context.configure(
+                    connection=connection,
+                    target_metadata=target_metadata,
+                    transaction_per_migration=True,
+                    **autogenerate_options(context.config, target_metadata),
+                )
+                with context.begin_transaction():
+                    context.run_migrations()
+
+`guarded_migration` holds the advisory lock and the timeouts; `autogenerate_options` makes
+`alembic revision --autogenerate` rename-aware (`-x rename=...`, `-x allow_drop=...`).
+"""
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from alembic import context
+from alembic.config import Config
+from sqlalchemy import Connection, MetaData
+from sqlalchemy.exc import DBAPIError
+
+from alembic_toolkit.autogen import AUTOGENERATE_PLUGINS
+from alembic_toolkit.autogen.decisions import Ask
+from alembic_toolkit.autogen.hints import Hints
+from alembic_toolkit.autogen.renames import rename_aware
+from alembic_toolkit.autogen.schemas import modelled_schemas
+from alembic_toolkit.lock import migration_lock
+from alembic_toolkit.timeouts import MigrationLimits, apply_timeouts, timed_out
+
+
+@contextmanager
+def guarded_migration(
+    connection: Connection, *, lock_key: int, limits: MigrationLimits
+) -> Iterator[None]:
+    """Run the block under the migration lock and `limits`; a cancelled statement is one line."""
+    with migration_lock(connection, lock_key, limits):
+        apply_timeouts(connection, limits)
+        try:
+            yield
+        except DBAPIError as exc:
+            error = timed_out(exc, connection, limits)
+            if error is None:
+                raise
+            raise error from None
+
+
+def autogenerate_options(config: Config, target_metadata: MetaData) -> dict[str, Any]:
+    """Keyword arguments for `context.configure`: what autogenerate compares, and how it writes.
+
+    Check constraints are compared, only the models' schemas are looked at, and when the
+    `alembic revision --autogenerate` command runs, no column or table is dropped unless the
+    person at the terminal, or a `-x` hint, said so. A program calling `command.revision`
+    passes `process_revision_directives=rename_aware(...)` to it instead.
+    """
+    options: dict[str, Any] = {
+        "compare_type": True,
+        "autogenerate_plugins": AUTOGENERATE_PLUGINS,
+        "include_schemas": True,
+        "include_name": modelled_schemas(target_metadata),
+    }
+    if getattr(config.cmd_opts, "autogenerate", False):
+        options["process_revision_directives"] = rename_aware(
+            Hints.parse(context.get_x_argument()), ask=terminal_ask()
+        )
+    return options
+
+
+def terminal_ask() -> Ask | None:
+    """A yes/no question at the terminal, or None where nobody can answer (CI, a pipe)."""
+    if not sys.stdin.isatty():
+        return None
+
+    def ask(question: str) -> bool:
+        return input(question).strip().lower() in {"y", "yes"}
+
+    return ask

@@ -1,0 +1,20 @@
+"""The errors the toolkit raises to whoever runs the migrations: typed, each one line.
+
+Each is a subclass of Alembic's `CommandError`, so the `alembic` command prints it as one
+line ("FAILED: ...") and exits 1, while a program calling `alembic.command` can catch the
+kind it cares about.
+"""
+
+from alembic.util import CommandError
+
+
+class MigrationLockTimeoutError(CommandError):
+    """Another process held the migration lock for longer than the configured wait."""
+
+
+class MigrationTimeoutError(CommandError):
+    """A revision waited too long for a table lock, or ran too long, and was rolled back."""
+
+
+class DatabaseUnreachableError(CommandError):
+    """The migrations could not connect to their database."""
