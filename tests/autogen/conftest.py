@@ -1,6 +1,5 @@
 """Fixtures for autogenerate: a scratch copy of the migration environment to write revisions in."""
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -8,18 +7,13 @@ import pytest
 from sqlalchemy import URL
 
 from alembic_stuff.db.migrations import upgrade_to_head
-from tests.databases import ROOT, scratch_database, settings_for
+from tests.databases import copy_migration_environment, scratch_database, settings_for
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A scratch copy of the migration environment, where new revisions may be written."""
-    for name in ("alembic.ini", "pyproject.toml"):  # pyproject: ruff formats new revisions
-        shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(
-        ROOT / "alembic", tmp_path / "alembic", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    return tmp_path
+    return copy_migration_environment(tmp_path)
 
 
 @pytest.fixture
