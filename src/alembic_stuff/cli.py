@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy import URL
 from sqlalchemy.exc import OperationalError
 
-from alembic_stuff.api.server import serve
+from alembic_stuff.api.server import PortTakenError, ensure_port_free, listen_address, serve
 from alembic_stuff.db.migrations import (
     alembic_config,
     current_revision,
@@ -116,6 +116,7 @@ SKIP_GUARD = click.option(
 def start(host: str | None, port: int | None, skip_guard: bool) -> None:
     """Start the database, upgrade it to head and serve the API until Ctrl-C or SIGTERM."""
     settings = load_settings()
+    port_free_or_exit(settings, host, port)
     server = embedded_server(settings) if settings.uses_embedded_database else None
     owned = False
     # SIGTERM must unwind through `finally` like Ctrl-C does, so the database is stopped.
@@ -250,7 +251,17 @@ def unreachable(settings: Settings, exc: Exception) -> str:
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: API_PORT, 8765).")
 def serve_command(host: str | None, port: int | None) -> None:
     """Serve the API only: the database runs, and is migrated, elsewhere (Docker)."""
-    serve(load_settings(), host, port)
+    settings = load_settings()
+    port_free_or_exit(settings, host, port)
+    serve(settings, host, port)
+
+
+def port_free_or_exit(settings: Settings, host: str | None, port: int | None) -> None:
+    """Stop with one line, before anything starts, when the API's port is taken."""
+    try:
+        ensure_port_free(*listen_address(settings, host, port))
+    except PortTakenError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
