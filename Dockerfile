@@ -1,7 +1,7 @@
 # The demo API's image: the locked production dependencies, the package, and the migrations.
 # The development dependencies (the embedded PostgreSQL, the test and lint tools) stay out:
 # `pipenv requirements` lists Pipfile.lock's production packages only. Checked without a
-# Docker engine by tests/test_image.py (`pipenv run pytest -m image tests/test_image.py`).
+# Docker engine by tests/test_image.py (`pipenv run test-image`).
 
 # pipenv only turns the lock into a requirements file: it, and what it depends on, stay in
 # this stage and never reach the image.

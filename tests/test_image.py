@@ -1,11 +1,11 @@
 """The Docker image, checked as far as a machine without a Docker engine allows.
 
 The static tests (every run) read the Dockerfile and Pipfile.lock: the production install
-leaves the development dependencies out. The `image` tests (`pipenv run pytest -m image
-tests/test_image.py`, a few minutes: they install every production dependency from the
-package index) repeat the Dockerfile's install steps in a scratch virtual environment outside
-the checkout, migrate a scratch database with the installed `alembic`, as the compose file's
-`migrate` service does, and serve the API with the installed `alembic-stuff serve`.
+leaves the development dependencies out. The `image` tests (`pipenv run test-image`, a few
+minutes: they install every production dependency from the package index) repeat the
+Dockerfile's install steps in a scratch virtual environment outside the checkout, migrate a
+scratch database with the installed `alembic`, as the compose file's `migrate` service does,
+and serve the API with the installed `alembic-stuff serve`.
 """
 
 import json
