@@ -20,9 +20,10 @@ down_revision = "5b1e7c2a9d01"
 branch_labels = ("expand",)
 depends_on = None
 
-# No attempt waits longer than 50 ms: the requests queued behind it wait no longer than that
-# plus the statement; after 40 attempts (about 20 s) the revision fails, naming the blocker.
-RETRIES = zd.LockRetries(attempts=40, lock_timeout=0.05, max_lock_timeout=0.05, max_backoff=0.5)
+# No attempt waits longer than 30 ms: the requests queued behind it wait no longer than that
+# plus the statement and its commit; after 60 attempts (about 30 s) the revision fails,
+# naming the blocker.
+RETRIES = zd.LockRetries(attempts=60, lock_timeout=0.03, max_lock_timeout=0.03, max_backoff=0.5)
 
 
 def upgrade() -> None:

@@ -19,7 +19,7 @@ down_revision = "7c3f9a1b2e45"
 branch_labels = None
 depends_on = None
 
-RETRIES = zd.LockRetries(attempts=40, lock_timeout=0.05, max_lock_timeout=0.05, max_backoff=0.5)
+RETRIES = zd.LockRetries(attempts=60, lock_timeout=0.03, max_lock_timeout=0.03, max_backoff=0.5)
 
 
 def upgrade() -> None:

@@ -18,7 +18,7 @@ down_revision = "5b1e7c2a9d01"
 branch_labels = ("contract",)
 depends_on = "8a4b6c2d0e17"
 
-RETRIES = zd.LockRetries(attempts=40, lock_timeout=0.05, max_lock_timeout=0.05, max_backoff=0.5)
+RETRIES = zd.LockRetries(attempts=60, lock_timeout=0.03, max_lock_timeout=0.03, max_backoff=0.5)
 SYNC = zd.sync_names("item", "label", "name")
 
 
