@@ -53,12 +53,13 @@ def main(argv: list[str] | None = None) -> None:
         naive_plan = Plan(rows=args.rows, rate=args.rate, before=5.0, together=3.0, after=2.0)
     out = args.out or (DATA / "benchmarks.md" if args.smoke else ROOT / "docs" / "benchmarks.md")
 
+    busy = os.getloadavg()[0]
     with database("zero_downtime") as url:
         outcome = prove(url, plan, "expand-contract", log=True)
     with database("zero_downtime_naive") as url:
         naive = prove(url, naive_plan, "naive", log=True)
 
-    section = render(outcome, naive)
+    section = render(outcome, naive, f"{busy:.1f} to {os.getloadavg()[0]:.1f}")
     out.parent.mkdir(parents=True, exist_ok=True)
     write_section(out, section)
     chart(outcome, out.parent / "zero-downtime.png")
@@ -108,7 +109,7 @@ def free_port() -> int:
         return port
 
 
-def render(outcome: Outcome, naive: Outcome) -> str:
+def render(outcome: Outcome, naive: Outcome, load_average: str) -> str:
     """The report's section, as Markdown."""
     plan = outcome.plan
     single = outcome.single_update_rows_per_second or float("nan")
@@ -129,7 +130,9 @@ def render(outcome: Outcome, naive: Outcome) -> str:
         START,
         "## Zero-downtime rename under load (`pipenv run bench --zero-downtime`)",
         "",
-        f"Measured {measured} on {os.cpu_count()} cores shared with other work. The recipe of "
+        f"Measured {measured} on {os.cpu_count()} cores shared with other work (load average "
+        f"{load_average} over the run: the latencies are the machine's as much as the app's). "
+        "The recipe of "
         "[docs/zero-downtime-rename.md](zero-downtime-rename.md) renames `item.label` to "
         f"`item.name` on a table of {plan.rows:,} rows while release N (reads and writes "
         "`label`) and release N+1 (reads and writes `name`) are served by two uvicorn "
@@ -215,7 +218,8 @@ def chart(outcome: Outcome, path: Path) -> None:
     latency.set_ylabel("latency (ms)")
     series = outcome.locks.get("series")
     if isinstance(series, list) and series:
-        locks.plot([t - origin for t, _ in series], [wait for _, wait in series], linewidth=0.8)
+        shown = [(t - origin, wait) for t, wait in series if t >= origin]
+        locks.plot([t for t, _ in shown], [wait for _, wait in shown], linewidth=0.8)
     locks.axhline(100, color="grey", linestyle="--", linewidth=1)
     locks.set_ylabel("lock wait (ms)")
     locks.set_xlabel("seconds")

@@ -22,5 +22,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Reason: the proof's scratch table; downgrading to base means no table.
     op.drop_table("item")

@@ -33,5 +33,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Reason: `name` is a copy of `label`, which still holds every value.
+    # `name` is a copy of `label`, which still holds every value.
     zd.with_lock_retries(lambda: op.drop_column("item", "name"), RETRIES)
