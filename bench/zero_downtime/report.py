@@ -16,7 +16,6 @@ The database: a new one on DATABASE_URL's server, or an embedded server in .data
 import argparse
 import os
 import re
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -27,7 +26,7 @@ from psycopg import sql
 from sqlalchemy import URL, make_url
 
 from alembic_stuff.db.embedded import EmbeddedPostgres
-from bench.zero_downtime.harness import UNCHANGING, Outcome, Plan, prove
+from bench.zero_downtime.harness import UNCHANGING, Outcome, Plan, free_port, prove
 from bench.zero_downtime.revisions import ROOT
 
 DATA = ROOT / ".data" / "bench"
@@ -99,14 +98,6 @@ def database(name: str) -> Iterator[URL]:
         yield embedded.url(name)
     finally:
         embedded.stop()
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def render(outcome: Outcome, naive: Outcome, load_average: str) -> str:

@@ -42,6 +42,11 @@ def triggers(connection: Connection) -> int:
     return int(connection.execute(count).scalar_one())
 
 
+def shape(connection: Connection) -> tuple[dict[str, bool], int]:
+    """The columns of item (and whether each may be NULL), and how many triggers there are."""
+    return columns(connection), triggers(connection)
+
+
 def equal(connection: Connection) -> int:
     count = text("SELECT count(*) FROM item WHERE name = label")
     return int(connection.execute(count).scalar_one())
@@ -62,8 +67,7 @@ def test_expand_contract_and_back_keep_every_name(config: Config, engine: Engine
 
     command.upgrade(config, "expand@head")
     with engine.begin() as connection:
-        assert columns(connection) == {"id": False, "label": False, "name": True}
-        assert triggers(connection) == 1
+        assert shape(connection) == ({"id": False, "label": False, "name": True}, 1)
         assert equal(connection) == ROWS
         # Release N writes `label`, release N+1 writes `name`: the trigger fills the other.
         connection.execute(text("INSERT INTO item (id, label) VALUES (-1, 'from N')"))
@@ -83,20 +87,17 @@ def test_expand_contract_and_back_keep_every_name(config: Config, engine: Engine
 
     command.upgrade(config, "contract@head")
     with engine.connect() as connection:
-        assert columns(connection) == {"id": False, "name": False}
-        assert triggers(connection) == 0
+        assert shape(connection) == ({"id": False, "name": False}, 0)
         assert values(connection, "name") == names
 
     command.downgrade(config, "contract@-1")
     with engine.connect() as connection:
-        assert columns(connection) == {"id": False, "label": False, "name": True}
-        assert triggers(connection) == 1
+        assert shape(connection) == ({"id": False, "label": False, "name": True}, 1)
         assert equal(connection) == len(names)
 
     command.downgrade(config, base)
     with engine.connect() as connection:
-        assert columns(connection) == {"id": False, "label": False}
-        assert triggers(connection) == 0
+        assert shape(connection) == ({"id": False, "label": False}, 0)
         assert values(connection, "label") == names
 
     # And forward again: the backfill was forgotten on the way down, so it runs again.
