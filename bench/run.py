@@ -128,7 +128,17 @@ class Measurements:
 
 def main() -> None:
     """Run the benchmark and write its report."""
+    if "--zero-downtime" in sys.argv[1:]:
+        from bench.zero_downtime.report import main as zero_downtime
+
+        zero_downtime([arg for arg in sys.argv[1:] if arg != "--zero-downtime"])
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--zero-downtime",
+        action="store_true",
+        help="instead: the expand/contract rename under load (--rows, --rate, --smoke)",
+    )
     parser.add_argument("--smoke", action="store_true", help="a second or two a case (CI)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every app and case")

@@ -1,0 +1,162 @@
+"""Release N and release N+1 of a small items API: the same HTTP contract, another column.
+
+Release N keeps an item's name in the column `label`; release N+1 in `name`, the column the
+expand revision adds. That column is their only difference: both answer `{"id", "name"}`, so
+a client cannot tell which one served it. They are built as the project's app is: a factory
+with a lifespan that opens the database (`Database`, from DATABASE_URL), the project's error
+handlers (an unavailable database is a 503, anything unexpected a 500), reads in autocommit
+and writes in a transaction.
+
+Serve them with uvicorn's factory mode: `bench.zero_downtime.releases:release_n` and
+`bench.zero_downtime.releases:release_n_plus_1`.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request, Response, status
+from pydantic import BaseModel, Field
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    MetaData,
+    RowMapping,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
+
+from alembic_stuff.api.errors import install_error_handlers
+from alembic_stuff.db.database import Database
+from alembic_stuff.errors import NotFoundError
+from alembic_stuff.settings import Settings
+
+OLD_COLUMN = "label"
+NEW_COLUMN = "name"
+
+
+class ItemIn(BaseModel):
+    """What a client sends to create or rename an item."""
+
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ItemOut(BaseModel):
+    """An item, as both releases answer it."""
+
+    id: int
+    name: str
+
+
+class Queries:
+    """The statements of one release, on the column it keeps names in."""
+
+    def __init__(self, column: str) -> None:
+        table = Table(
+            "item", MetaData(), Column("id", BigInteger, primary_key=True), Column(column, Text)
+        )
+        returned = (table.c.id, table.c[column].label("name"))
+        by_id = table.c.id == bindparam("item_id")
+        self.read = select(*returned).where(by_id)
+        self.create = insert(table).values({column: bindparam("name")}).returning(*returned)
+        self.rename = (
+            update(table).where(by_id).values({column: bindparam("name")}).returning(*returned)
+        )
+        self.delete = delete(table).where(by_id).returning(table.c.id)
+
+    def get(self, connection: Connection, item_id: int) -> RowMapping:
+        """One item."""
+        found = connection.execute(self.read, {"item_id": item_id}).mappings().one_or_none()
+        return _found(found, item_id)
+
+    def add(self, connection: Connection, name: str) -> RowMapping:
+        """A new item."""
+        return connection.execute(self.create, {"name": name}).mappings().one()
+
+    def change(self, connection: Connection, item_id: int, name: str) -> RowMapping:
+        """The item, renamed."""
+        found = connection.execute(self.rename, {"item_id": item_id, "name": name})
+        return _found(found.mappings().one_or_none(), item_id)
+
+    def remove(self, connection: Connection, item_id: int) -> None:
+        """Delete the item."""
+        _found(connection.execute(self.delete, {"item_id": item_id}).mappings().first(), item_id)
+
+
+def _found(row: RowMapping | None, item_id: int) -> RowMapping:
+    if row is None:
+        raise NotFoundError(f"No item {item_id}.")
+    return row
+
+
+def _ping(connection: Connection) -> None:
+    connection.execute(select(1))
+
+
+async def _database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+DatabaseDep = Annotated[Database, Depends(_database)]
+
+
+def create_release(column: str, settings: Settings | None = None) -> FastAPI:
+    """The items API keeping names in `column`."""
+    queries = Queries(column)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.database = Database.connect(settings or Settings())
+        try:
+            yield
+        finally:
+            await app.state.database.dispose()
+
+    app = FastAPI(title=f"items (names in {column})", lifespan=lifespan)
+    install_error_handlers(app)
+
+    @app.get("/items/{item_id}", response_model=ItemOut)
+    async def read_item(item_id: int, database: DatabaseDep) -> RowMapping:
+        return await database.run(queries.get, item_id)
+
+    @app.post("/items", response_model=ItemOut, status_code=status.HTTP_201_CREATED)
+    async def create_item(item: ItemIn, database: DatabaseDep) -> RowMapping:
+        return await database.transaction(queries.add, item.name)
+
+    @app.patch("/items/{item_id}", response_model=ItemOut)
+    async def rename_item(item_id: int, item: ItemIn, database: DatabaseDep) -> RowMapping:
+        return await database.transaction(queries.change, item_id, item.name)
+
+    @app.delete("/items/{item_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+    async def delete_item(item_id: int, database: DatabaseDep) -> None:
+        await database.transaction(queries.remove, item_id)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "column": column}
+
+    @app.get("/ready")
+    async def ready(database: DatabaseDep) -> dict[str, str]:
+        # Both kinds of connection answer: the load balancer may send traffic.
+        await database.run(_ping)
+        await database.transaction(_ping)
+        return {"status": "ready", "column": column}
+
+    return app
+
+
+def release_n() -> FastAPI:
+    """Release N: names in `label`."""
+    return create_release(OLD_COLUMN)
+
+
+def release_n_plus_1() -> FastAPI:
+    """Release N+1: names in `name`."""
+    return create_release(NEW_COLUMN)

@@ -1,0 +1,230 @@
+"""`pipenv run bench --zero-downtime`: the proof at full size, its section of docs/benchmarks.md.
+
+Runs the expand/contract rename of a 1,000,000-row table (`--rows`) under load, with release
+N and release N+1 served at once (bench/zero_downtime/harness.py), then the one-step rename
+under the same load for contrast; writes the figures into its own section of
+docs/benchmarks.md (between markers, leaving the rest of the file alone) with a chart over
+time, docs/zero-downtime.png. It asserts nothing: its last line is the summary
+
+    zero-downtime: failed N of M requests, max lock wait X ms, p99 before A ms during B ms,
+    backfill R rows/s
+
+(on one line), for a script to check. `--smoke` runs it small, writing under .data/bench/.
+The database: a new one on DATABASE_URL's server, or an embedded server in .data/.
+"""
+
+import argparse
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import URL, make_url
+
+from alembic_stuff.db.embedded import EmbeddedPostgres
+from bench.zero_downtime.harness import UNCHANGING, Outcome, Plan, free_port, prove
+from bench.zero_downtime.revisions import ROOT
+
+DATA = ROOT / ".data" / "bench"
+START = "<!-- zero-downtime: written by `pipenv run bench --zero-downtime` -->"
+END = "<!-- zero-downtime: end -->"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the proof at full size and write its report."""
+    parser = argparse.ArgumentParser(
+        prog="bench --zero-downtime", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the table")
+    parser.add_argument("--rate", type=float, default=300.0, help="requests per second at most")
+    parser.add_argument("--smoke", action="store_true", help="50,000 rows, short phases")
+    parser.add_argument("--out", type=Path, help="report path (default docs/benchmarks.md)")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        plan = Plan(rows=50_000, rate=args.rate)
+        naive_plan = Plan(rows=5_000, rate=args.rate, before=1.0)
+    else:
+        plan = Plan(rows=args.rows, rate=args.rate, before=5.0, together=3.0, drain=1.0, after=2.0)
+        naive_plan = Plan(rows=args.rows, rate=args.rate, before=5.0, together=3.0, after=2.0)
+    out = args.out or (DATA / "benchmarks.md" if args.smoke else ROOT / "docs" / "benchmarks.md")
+
+    busy = os.getloadavg()[0]
+    with database("zero_downtime") as url:
+        outcome = prove(url, plan, "expand-contract", log=True)
+    with database("zero_downtime_naive") as url:
+        naive = prove(url, naive_plan, "naive", log=True)
+
+    section = render(outcome, naive, f"{busy:.1f} to {os.getloadavg()[0]:.1f}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_section(out, section)
+    chart(outcome, out.parent / "zero-downtime.png")
+    print(f"\n{section}\nwrote its section of {out} and {out.parent / 'zero-downtime.png'}")
+    print(f"one-step rename: {naive.line().removeprefix('zero-downtime: ')}")
+    print(outcome.line())
+
+
+@contextmanager
+def database(name: str) -> Iterator[URL]:
+    """An empty database: on DATABASE_URL's server, else on an embedded one in .data/."""
+    external = os.environ.get("DATABASE_URL")
+    if external:
+        server = make_url(external).set(drivername="postgresql")
+        name = f"{name}_{os.getpid()}"
+        admin = server.render_as_string(hide_password=False)
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            yield server.set(database=name)
+        finally:
+            with psycopg.connect(admin, autocommit=True) as connection:
+                connection.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
+        return
+    embedded = EmbeddedPostgres(DATA / "zero-downtime-postgres", free_port())
+    embedded.stop()  # one a killed run left behind, on whatever port it had
+    embedded.start()
+    try:
+        with psycopg.connect(
+            embedded.url().render_as_string(hide_password=False), autocommit=True
+        ) as connection:
+            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            connection.execute(drop)
+        embedded.ensure_database(name)
+        yield embedded.url(name)
+    finally:
+        embedded.stop()
+
+
+def render(outcome: Outcome, naive: Outcome, load_average: str) -> str:
+    """The report's section, as Markdown."""
+    plan = outcome.plan
+    single = outcome.single_update_rows_per_second or float("nan")
+    backfill = outcome.backfill_rows_per_second or float("nan")
+    phases = " → ".join(f"{phase.name} {phase.end - phase.start:.1f} s" for phase in outcome.phases)
+    longest = outcome.locks.get("longest")
+    longest_wait = (
+        f"{longest[0]['mode']} on {longest[0]['relation'] or longest[0]['locktype']}, "
+        f"by `{' '.join(str(longest[0]['query']).split())[:120]}`"
+        if isinstance(longest, list) and longest
+        else "none seen"
+    )
+    naive_failures = "; ".join(
+        f"{kind}: {count}" for kind, count in sorted(naive.failures_by_kind().items())
+    )
+    measured = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    lines = [
+        START,
+        "## Zero-downtime rename under load (`pipenv run bench --zero-downtime`)",
+        "",
+        f"Measured {measured} on {os.cpu_count()} cores shared with other work (load average "
+        f"{load_average} over the run: the latencies are the machine's as much as the app's). "
+        "The recipe of "
+        "[docs/zero-downtime-rename.md](zero-downtime-rename.md) renames `item.label` to "
+        f"`item.name` on a table of {plan.rows:,} rows while release N (reads and writes "
+        "`label`) and release N+1 (reads and writes `name`) are served by two uvicorn "
+        f"processes on one PostgreSQL. {plan.workers} clients send up to {plan.rate:.0f} "
+        "requests/s in all: 55% reads by key, 25% renames, 10% creates, 10% deletes, half of "
+        "the reads and renames on 64 hot keys, through whichever releases are in rotation. "
+        "Every answer is checked against the writes that could explain it; a sampler process "
+        f"reads `pg_locks` every {plan.sample_interval_ms:.0f} ms (each sample and pause took "
+        f"{outcome.locks.get('mean_interval_ms', float('nan')):.1f} ms on average).",
+        "",
+        f"Phases: {phases}.",
+        "",
+        "| figure | expand/contract | one-step rename |",
+        "| --- | ---: | ---: |",
+        f"| requests | {len(outcome.requests):,} | {len(naive.requests):,} |",
+        f"| failed (5xx, no answer, stale read) | {outcome.failed} | {naive.failed} |",
+        f"| longest lock wait seen | {outcome.max_lock_wait_ms:.1f} ms | "
+        f"{naive.max_lock_wait_ms:.1f} ms |",
+        f"| p99 before the change | {outcome.p99_ms(during=False):.1f} ms | "
+        f"{naive.p99_ms(during=False):.1f} ms |",
+        f"| p99 during the change | {outcome.p99_ms(during=True):.1f} ms | "
+        f"{naive.p99_ms(during=True):.1f} ms |",
+        "",
+        f"Longest lock wait: {longest_wait}.",
+        "",
+        f"Backfill: {backfill:,.0f} rows/s in committed batches of 500 under the load, "
+        f"against {single:,.0f} rows/s for one `UPDATE` of a table as big with no load "
+        f"({backfill / single:.2f} of it). The single `UPDATE` would hold every row's lock "
+        "until it committed; a request renaming any item would wait that long.",
+        "",
+        f"The one-step rename's failures: {naive_failures or 'none'}.",
+        "",
+        "![latency of every request, and lock waits, over time](zero-downtime.png)",
+        "",
+        f"    {outcome.line()}",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def write_section(out: Path, section: str) -> None:
+    """Put `section` in `out` between its markers, replacing the last one; append if none."""
+    text = out.read_text() if out.exists() else ""
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text)
+    else:
+        text = f"{text.rstrip()}\n\n{section}\n" if text else f"{section}\n"
+    out.write_text(text)
+
+
+def chart(outcome: Outcome, path: Path) -> None:
+    """Every request's latency over time by release, the phases, and the lock waits seen."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    origin = outcome.phases[0].start
+    figure, (latency, locks) = plt.subplots(
+        2, 1, figsize=(10, 6), sharex=True, height_ratios=[3, 1]
+    )
+    for release, colour in (("N", "tab:blue"), ("N+1", "tab:orange")):
+        served = [request for request in outcome.requests if request.release == release]
+        latency.scatter(
+            [request.sent - origin for request in served],
+            [max(request.latency_ms, 0.1) for request in served],
+            s=2,
+            color=colour,
+            label=f"release {release}",
+        )
+    failed = outcome.failures + [mismatch.request for mismatch in outcome.stale]
+    if failed:
+        latency.scatter(
+            [request.sent - origin for request in failed],
+            [max(request.latency_ms, 0.1) for request in failed],
+            s=12,
+            color="red",
+            marker="x",
+            label="failed",
+        )
+    latency.set_yscale("log")
+    latency.set_ylabel("latency (ms)")
+    series = outcome.locks.get("series")
+    if isinstance(series, list) and series:
+        shown = [(t - origin, wait) for t, wait in series if t >= origin]
+        locks.plot([t for t, _ in shown], [wait for _, wait in shown], linewidth=0.8)
+    locks.axhline(100, color="grey", linestyle="--", linewidth=1)
+    locks.set_ylabel("lock wait (ms)")
+    locks.set_xlabel("seconds")
+    for axes in (latency, locks):
+        for number, phase in enumerate(outcome.phases):
+            if phase.name not in UNCHANGING:
+                axes.axvspan(
+                    phase.start - origin,
+                    phase.end - origin,
+                    color=f"C{number + 2}",
+                    alpha=0.15,
+                    label=phase.name if axes is latency else None,
+                )
+    latency.legend(fontsize="small", loc="upper left", ncol=3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
