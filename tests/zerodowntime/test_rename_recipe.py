@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic_toolkit.review.destructive import problems
 from sqlalchemy import URL, Connection, Engine, text
 
-from alembic_stuff.review.destructive import problems
 from bench.zero_downtime.revisions import ALEMBIC_INI, URL_VARIABLE, script_directory
 from tests.databases import ROOT, settings_for
 

@@ -12,8 +12,7 @@ Revises: 5b1e7c2a9d01
 
 import sqlalchemy as sa
 from alembic import op
-
-from alembic_stuff import zerodowntime as zd
+from alembic_toolkit import zerodowntime as zd
 
 revision = "7c3f9a1b2e45"
 down_revision = "5b1e7c2a9d01"

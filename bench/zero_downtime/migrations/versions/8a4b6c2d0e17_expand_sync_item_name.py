@@ -11,8 +11,7 @@ Revises: 7c3f9a1b2e45
 """
 
 from alembic import op
-
-from alembic_stuff import zerodowntime as zd
+from alembic_toolkit import zerodowntime as zd
 
 revision = "8a4b6c2d0e17"
 down_revision = "7c3f9a1b2e45"

@@ -10,8 +10,7 @@ Depends on: 8a4b6c2d0e17
 
 import sqlalchemy as sa
 from alembic import op
-
-from alembic_stuff import zerodowntime as zd
+from alembic_toolkit import zerodowntime as zd
 
 revision = "9d8e2f4a6b13"
 down_revision = "5b1e7c2a9d01"
