@@ -150,31 +150,9 @@ def migration_operations(connection: Connection) -> Iterator[MigrationContext]:
         yield context
 
 
-_SCRATCH_ENV = '''"""A minimal Alembic environment on SCRATCH_DATABASE_URL."""
-
-import os
-
-from alembic import context
-from sqlalchemy import create_engine, pool
-
-url = os.environ["SCRATCH_DATABASE_URL"]
-if context.is_offline_mode():
-    context.configure(
-        url=url,
-        literal_binds=True,
-        dialect_opts={"paramstyle": "named"},
-        transaction_per_migration=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-else:
-    engine = create_engine(url, poolclass=pool.NullPool)
-    with engine.connect() as connection:
-        context.configure(connection=connection, transaction_per_migration=True)
-        with context.begin_transaction():
-            context.run_migrations()
-    engine.dispose()
-'''
+# The zero-downtime proof's environment is the minimal one these scratch projects need too:
+# a URL from the environment, one transaction per revision. One file serves both.
+MINIMAL_ENV = ROOT / "bench" / "zero_downtime" / "migrations" / "env.py"
 
 _SCRATCH_REVISION = '''"""A revision written by a test."""
 
@@ -205,7 +183,7 @@ def scratch_alembic_project(folder: Path, revisions: list[tuple[str, str, str]])
     `sa`, `op` and `zd` (alembic_toolkit.zerodowntime).
     """
     (folder / "versions").mkdir(parents=True)
-    (folder / "env.py").write_text(_SCRATCH_ENV)
+    shutil.copy(MINIMAL_ENV, folder / "env.py")
     previous = None
     for revision, upgrade, downgrade in revisions:
         (folder / "versions" / f"{revision}.py").write_text(
@@ -233,7 +211,7 @@ def alembic_subprocess(ini: Path, database: URL, *args: str) -> subprocess.Popen
         cwd=ROOT,
         env={
             **os.environ,
-            "SCRATCH_DATABASE_URL": settings_for(database).migration_url.render_as_string(
+            "ZERO_DOWNTIME_DATABASE_URL": settings_for(database).migration_url.render_as_string(
                 hide_password=False
             ),
         },

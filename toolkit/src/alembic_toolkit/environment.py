@@ -1,21 +1,10 @@
 """What an Alembic `env.py` takes from the toolkit, in a few lines.
 
-    from alembic_toolkit.environment import autogenerate_options, guarded_migration
-
-    def run_migrations_online() -> None:
-        with engine.connect() as connection:
-            with guarded_migration(connection, lock_key=lock_key("myproject"), limits=LIMITS):
-                context.configure(
-                    connection=connection,
-                    target_metadata=target_metadata,
-                    transaction_per_migration=True,
-                    **autogenerate_options(context.config, target_metadata),
-                )
-                with context.begin_transaction():
-                    context.run_migrations()
-
-`guarded_migration` holds the advisory lock and the timeouts; `autogenerate_options` makes
-`alembic revision --autogenerate` rename-aware (`-x rename=...`, `-x allow_drop=...`).
+`guarded_migration` holds the advisory lock and the timeouts around the migrations;
+`autogenerate_options` makes `alembic revision --autogenerate` rename-aware (`-x rename=...`,
+`-x allow_drop=...`). The lines to add to the env.py of `alembic init`'s templates are in
+the README, "Use the toolkit in your own Alembic project"; this project's alembic/env.py
+uses them too.
 """
 
 import sys
