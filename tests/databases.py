@@ -1,7 +1,6 @@
 """Test support: scratch databases (on TEST_DATABASE_URL or a throwaway embedded server),
 and scratch copies of the migration environment to generate revisions in."""
 
-import argparse
 import os
 import shutil
 import socket
@@ -23,6 +22,8 @@ from alembic.config import Config
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic_toolkit.autogen.hints import Hints
+from alembic_toolkit.autogen.renames import rename_aware
 from psycopg import sql
 from pydantic import SecretStr
 from sqlalchemy import URL, Connection, Engine, MetaData, create_engine, make_url
@@ -228,22 +229,29 @@ class Scratch:
     folder: Path
     database: URL
 
-    def config(self, model: MetaData, *x: str, autogenerate: bool = False) -> Config:
-        """An Alembic config comparing against `model`; `autogenerate` as `revision` sets it."""
+    def config(self, model: MetaData) -> Config:
+        """An Alembic config comparing against `model`."""
         config = alembic_config(
             settings_for(self.database),
             ini_path=self.folder / "alembic.ini",
             configure_logging=False,
         )
         config.attributes["target_metadata"] = model
-        if autogenerate:  # what the CLI parses for `revision --autogenerate -x ...`
-            config.cmd_opts = argparse.Namespace(x=list(x), autogenerate=True)
         return config
+
+    def revise(self, model: MetaData, *x: str, message: str = "change") -> None:
+        """Autogenerate a revision for `model` as the CLI does: rename-aware, `x` the hints."""
+        command.revision(
+            self.config(model),
+            message,
+            autogenerate=True,
+            process_revision_directives=rename_aware(Hints.parse(x), ask=None),
+        )
 
     def generate(self, model: MetaData, *x: str) -> str:
         """Autogenerate one revision for `model`; return its source as the hooks left it."""
         before = set(self.revisions())
-        command.revision(self.config(model, *x, autogenerate=True), "change", autogenerate=True)
+        self.revise(model, *x)
         [revision] = set(self.revisions()) - before
         return revision.read_text()
 

@@ -26,7 +26,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic_toolkit.autogen import AUTOGENERATE_PLUGINS
+from alembic_toolkit.autogen.hints import Hints
 from alembic_toolkit.autogen.names import name_drift
+from alembic_toolkit.autogen.renames import rename_aware
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from sqlalchemy import URL, Connection, create_engine, inspect
@@ -58,8 +60,8 @@ class Migrator:
         for revision in (self.folder / "alembic" / "versions").glob("*.py"):
             revision.unlink()
 
-    def config(self, schema: ev.Schema, hints: tuple[str, ...] | None = None) -> Config:
-        """A config comparing against `schema`; with `hints`, as `revision --autogenerate`."""
+    def config(self, schema: ev.Schema) -> Config:
+        """A config comparing against `schema`, on the test's connection."""
         config = alembic_config(
             settings_for(self.database),
             connection=self.connection,
@@ -70,18 +72,21 @@ class Migrator:
         config.set_section_option("post_write_hooks", "hooks", "")
         config.attributes["target_metadata"] = schema.metadata()
         # quiet: no "Generating ..." line for each of hundreds of revisions.
-        config.cmd_opts = argparse.Namespace(
-            x=list(hints or ()), autogenerate=hints is not None, quiet=True
-        )
+        config.cmd_opts = argparse.Namespace(quiet=True)
         return config
 
     def step(self, before: ev.Schema | None, step: ev.Step) -> None:
         """Generate, apply and check one step; undo and redo it where it dropped nothing."""
         self.steps[step.what] += 1
-        config = self.config(step.schema, step.hints)
+        config = self.config(step.schema)
         undo_to = None if step.drops else before
         shape = snapshot(self.connection) if undo_to else None
-        written = command.revision(config, message=step.what, autogenerate=True)
+        # Without hints, as `alembic revision --autogenerate` would write it; with them, as
+        # the rename-aware CLI does.
+        hook = None if step.hints is None else rename_aware(Hints.parse(step.hints), ask=None)
+        written = command.revision(
+            config, message=step.what, autogenerate=True, process_revision_directives=hook
+        )
         command.upgrade(config, "head")
         self.check_models(step.schema)
         if written and undo_to:

@@ -295,10 +295,7 @@ def test_no_change_writes_no_revision(
 ) -> None:
     before = scratch.revisions()
     with caplog.at_level("WARNING"):
-        scratch.config(cities, autogenerate=True)
-        from alembic import command
-
-        command.revision(scratch.config(cities, autogenerate=True), "nothing", autogenerate=True)
+        scratch.revise(cities, message="nothing")
     assert scratch.revisions() == before
     assert "no changes detected" in caplog.text
 
