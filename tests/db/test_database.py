@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import URL, Connection, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from alembic_stuff.db.database import Database
 from alembic_stuff.db.migrations import upgrade_to_head
@@ -44,20 +44,23 @@ def codes(connection: Connection) -> list[str]:
 
 async def test_a_transaction_commits_when_its_work_returns(database: Database) -> None:
     await database.transaction(insert_then, "AA", fail=False)
-    assert await database.run(codes) == ["AA"]
+    assert await database.autocommit_read(codes) == ["AA"]
 
 
-async def test_a_transaction_is_undone_when_its_work_raises(database: Database) -> None:
-    with pytest.raises(WorkFailedError):
-        await database.transaction(insert_then, "AA", fail=True)
-    assert await database.run(codes) == []
+async def test_no_runner_half_applies_a_unit_of_work_whose_second_step_fails(
+    database: Database,
+) -> None:
+    # A copier who adds a second statement to a write gets all or nothing whichever runner
+    # the route uses: a transaction is undone whole, and the autocommit path refuses writes.
+    for run in (database.transaction, database.autocommit_read):
+        with pytest.raises((WorkFailedError, DBAPIError)):
+            await run(insert_then, "AA", fail=True)
+        assert await database.autocommit_read(codes) == [], run.__name__
 
 
-async def test_autocommit_commits_each_statement_on_its_own(database: Database) -> None:
-    # Why every use case run with Database.run is a single statement.
-    with pytest.raises(WorkFailedError):
-        await database.run(insert_then, "AA", fail=True)
-    assert await database.run(codes) == ["AA"]
+async def test_the_autocommit_path_refuses_writes(database: Database) -> None:
+    with pytest.raises(DBAPIError, match="read-only transaction"):
+        await database.autocommit_read(insert_then, "AA", fail=False)
 
 
 async def test_a_failed_statement_does_not_leave_the_connection_unusable(
@@ -66,12 +69,12 @@ async def test_a_failed_statement_does_not_leave_the_connection_unusable(
     def fail_inside(connection: Connection) -> None:
         connection.execute(text("SELECT 1 / 0"))
 
-    for run in (database.transaction, database.run):
+    for run in (database.transaction, database.autocommit_read):
         with pytest.raises(Exception, match="division by zero"):
             await run(fail_inside)
     # The pools hold one connection each: these reuse the very ones that failed.
     await database.transaction(insert_then, "BB", fail=False)
-    assert await database.run(codes) == ["BB"]
+    assert await database.autocommit_read(codes) == ["BB"]
 
 
 async def test_a_unit_of_work_cancelled_mid_statement_leaves_a_usable_pool(
@@ -83,21 +86,21 @@ async def test_a_unit_of_work_cancelled_mid_statement_leaves_a_usable_pool(
     def sleep(connection: Connection) -> None:
         connection.execute(text("SELECT pg_sleep(5)"))
 
-    for run in (database.run, database.transaction):
+    for run in (database.autocommit_read, database.transaction):
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(run(sleep), timeout=0.3)
         # A bound, not a speed target: a connection left busy would hang here.
-        assert await asyncio.wait_for(database.run(codes), timeout=10) == []
+        assert await asyncio.wait_for(database.autocommit_read(codes), timeout=10) == []
         await asyncio.wait_for(database.transaction(insert_then, "CC", fail=False), timeout=10)
-        assert await database.run(codes) == ["CC"]
-        await database.run(lambda connection: connection.execute(text("DELETE FROM country")))
+        assert await database.autocommit_read(codes) == ["CC"]
+        await database.transaction(lambda c: c.execute(text("DELETE FROM country")))
 
 
 async def test_an_async_unit_of_work_is_refused_with_a_reason(database: Database) -> None:
     async def written_async(connection: Connection) -> None:
         connection.execute(text("DELETE FROM country"))
 
-    for run in (database.run, database.transaction):
+    for run in (database.autocommit_read, database.transaction):
         with pytest.raises(TypeError, match="written_async is async: a unit of work is a plain"):
             _ = await run(written_async)  # mypy flags this too: an unused coroutine
 
@@ -116,6 +119,6 @@ def insert_twice(connection: Connection, name: str) -> None:
 async def test_an_error_names_the_statement_but_not_the_values_sent(database: Database) -> None:
     # Errors are logged with their message: the values came from a request's body.
     with pytest.raises(IntegrityError) as failure:
-        await database.run(insert_twice, "a-name-from-a-request")
+        await database.transaction(insert_twice, "a-name-from-a-request")
     assert "INSERT INTO country" in str(failure.value)
     assert "a-name-from-a-request" not in str(failure.value)
