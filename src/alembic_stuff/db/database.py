@@ -9,17 +9,21 @@ without BEGIN and COMMIT on a pool whose sessions PostgreSQL keeps read-only.
 Both run the unit of work through `AsyncSession.run_sync`, SQLAlchemy's documented bridge from
 asyncio to its synchronous API: the driver is still asyncpg and the event loop never blocks,
 and the checkout, the statements, the commit and the close all happen inside that one call,
-so a request crosses between async and sync code once.
+so a request crosses between async and sync code once. Inside it the unit of work gets a
+`Connection` from the session's bind (`engine.begin()`), not the session's own transaction:
+the ORM's unit-of-work bookkeeping buys nothing for Core statements and costs CPU on every
+request (docs/benchmarks.md).
 """
 
 import asyncio
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -97,9 +101,7 @@ class Database:
         """Run every unit of work on `connection` in a savepoint (tests roll it all back)."""
         if connection.sync_connection is None:
             raise ValueError("bound_to needs a started connection: use `async with` first")
-        # Released when the unit of work returns, rolled back when it raises: a statement that
-        # fails leaves the test's transaction usable.
-        sessions = async_sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+        sessions = async_sessionmaker(bind=connection)
         return cls(
             transaction_sessions=sessions,
             read_sessions=sessions,
@@ -112,7 +114,7 @@ class Database:
         """Run `work(connection, ...)` in one transaction: committed if it returns, else undone."""
         async with self.transaction_slots:
             session = self.transaction_sessions()
-            return await session.run_sync(_in_transaction, work, args, kwargs)
+            return await session.run_sync(_on_bind, work, args, kwargs)
 
     async def autocommit_read(
         self, work: UnitOfWork[P, T], /, *args: P.args, **kwargs: P.kwargs
@@ -125,7 +127,7 @@ class Database:
         """
         async with self.read_slots:
             session = self.read_sessions()
-            return await session.run_sync(_in_transaction, work, args, kwargs)
+            return await session.run_sync(_on_bind, work, args, kwargs)
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
@@ -155,18 +157,28 @@ def _ms(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
 
 
-def _in_transaction(
+def _on_bind(
     session: Session, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> T:
-    """Run `work` on the session's connection inside `session.begin()`, then close the session.
+    """Run `work` on a connection of the session's bind, in a transaction (see `_begun`)."""
+    with _begun(session.get_bind()) as connection:
+        return checked(work, work(connection, *args, **kwargs))
+
+
+@contextmanager
+def _begun(bind: Engine | Connection) -> Iterator[Connection]:
+    """A connection in a transaction: committed if the block returns, else rolled back.
 
     On the autocommit pool the BEGIN and COMMIT are SQLAlchemy's alone: asyncpg sends none.
+    A `Connection` is a test's (`Database.bound_to`), its transaction begun: a savepoint,
+    released or rolled back, so a statement that fails leaves the test's transaction usable.
     """
-    try:
-        with session.begin():
-            return checked(work, work(session.connection(), *args, **kwargs))
-    finally:
-        session.close()
+    if isinstance(bind, Connection):
+        with bind.begin_nested():
+            yield bind
+        return
+    with bind.begin() as connection:
+        yield connection
 
 
 def checked(work: Callable[..., object], result: T) -> T:
