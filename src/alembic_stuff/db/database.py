@@ -102,12 +102,14 @@ class Database:
         if connection.sync_connection is None:
             raise ValueError("bound_to needs a started connection: use `async with` first")
         sessions = async_sessionmaker(bind=connection)
+        # One connection: one unit of work at a time on it, whichever kind.
+        one_at_a_time = asyncio.Semaphore(1)
         return cls(
             transaction_sessions=sessions,
             read_sessions=sessions,
             engines=None,
-            transaction_slots=asyncio.Semaphore(1),
-            read_slots=asyncio.Semaphore(1),
+            transaction_slots=one_at_a_time,
+            read_slots=one_at_a_time,
         )
 
     async def transaction(self, work: UnitOfWork[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -160,7 +162,11 @@ def _ms(seconds: float) -> str:
 def _on_bind(
     session: Session, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> T:
-    """Run `work` on a connection of the session's bind, in a transaction (see `_begun`)."""
+    """Run `work` on a connection of the session's bind, in a transaction (see `_begun`).
+
+    The session is only the way in: it never begins a transaction of its own or holds a
+    connection, so there is nothing for it to close afterwards.
+    """
     with _begun(session.get_bind()) as connection:
         return checked(work, work(connection, *args, **kwargs))
 
