@@ -17,7 +17,7 @@ from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from alembic_stuff.settings import Settings
-from bench.run import database
+from bench.databases import bench_database
 
 BATCH_SIZES = (1_000, 10_000)
 
@@ -44,7 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     rows = parser.parse_args().rows
-    with database() as url:
+    with bench_database() as url:
         settings = Settings(_env_file=None, database_url=url.render_as_string(hide_password=False))
         engine = create_engine(settings.migration_url, poolclass=NullPool)
         autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")

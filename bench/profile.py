@@ -6,8 +6,6 @@ the share of samples spent in each package and the busiest functions, and keeps 
 (collapsed format: speedscope.app or flamegraph.pl read it) for a closer look.
 """
 
-from __future__ import annotations
-
 import os
 import re
 import shutil
@@ -18,6 +16,10 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench.cases import CASES
+from bench.databases import bench_database, load_countries, reset_for
+from bench.harness import drive, ensure_wrk, pinned, serve
+
 # A frame as py-spy writes it: "function (path/to/module.py:line)".
 FRAME = re.compile(r"^(?P<function>.*) \((?P<path>[^:()]+)(?::\d+)?\)$")
 RATE = 250  # samples a second
@@ -25,28 +27,24 @@ RATE = 250  # samples a second
 
 def profile(case: str, seconds: int, out: Path) -> None:
     """Drive alembic-stuff with `case` for `seconds` while py-spy samples it; print a summary."""
-    from bench import run  # the harness's database, server and load generator
-
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
         raise SystemExit("bench: py-spy is needed for --profile: pipenv run setup installs it")
-    wrk = run.ensure_wrk()
+    wrk = ensure_wrk()
     out.parent.mkdir(parents=True, exist_ok=True)
-    with run.database() as url:
-        run.load_countries(url)
-        with run.serve("alembic-stuff", url) as (base, pid), ThreadPoolExecutor(1) as pool:
-            run.reset_for(case, url)
-            run.drive(wrk, base, "alembic-stuff", case, 3)  # warm-up, not sampled
-            run.reset_for(case, url)
+    with bench_database() as url:
+        load_countries(url)
+        with serve("alembic-stuff", url) as (base, pid), ThreadPoolExecutor(1) as pool:
+            reset_for(case, url)
+            drive(wrk, base, "alembic-stuff", case, 3)  # warm-up, not sampled
+            reset_for(case, url)
             # Load runs a second longer on each side than sampling, so every sample is of a
             # loaded server.
-            load = pool.submit(run.drive, wrk, base, "alembic-stuff", case, seconds + 2)
+            load = pool.submit(drive, wrk, base, "alembic-stuff", case, seconds + 2)
             time.sleep(1)
             record = [spy, "record", "--pid", str(pid), "--duration", str(seconds)]
             record += ["--rate", str(RATE), "--nonblocking", "--format", "raw", "-o", str(out)]
-            sampled = subprocess.run(
-                run.pinned(1, record), capture_output=True, text=True, check=False
-            )
+            sampled = subprocess.run(pinned(1, record), capture_output=True, text=True, check=False)
             result = load.result()
     if sampled.returncode != 0:
         reason = (sampled.stderr or sampled.stdout).strip().splitlines()[-1:]
@@ -54,7 +52,7 @@ def profile(case: str, seconds: int, out: Path) -> None:
             f"bench: py-spy could not sample the server ({' '.join(reason)}); it needs root"
             " or kernel.yama.ptrace_scope=0"
         )
-    print(f"{run.CASES[case]}: {result.requests_per_second:,.0f} requests/s while sampled")
+    print(f"{CASES[case]}: {result.requests_per_second:,.0f} requests/s while sampled")
     print(summary(out.read_text()))
     print(f"stacks: {os.path.relpath(out)} (open in https://www.speedscope.app)")
 

@@ -1,4 +1,10 @@
-"""Fixtures: a real PostgreSQL migrated once per session; a rolled-back transaction per test."""
+"""Fixtures: a real PostgreSQL migrated once per session; a rolled-back transaction per test.
+
+One name, one meaning, in every test module: `server_url` is the server's admin URL;
+`database` (and `head_database`, `seeded_database`) the URL of a scratch database; `engine` a
+synchronous (psycopg) engine, `async_engine` the asyncpg one; `app_database` and
+`bound_database` the app's `Database`, on its own pools or on the test's transaction.
+"""
 
 from collections.abc import AsyncIterator, Iterator
 
@@ -63,21 +69,21 @@ def settings(server_url: URL) -> Iterator[Settings]:
 
 
 @pytest.fixture(scope="session")
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    """The async engine on the migrated scratch database."""
+async def async_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The async (asyncpg) engine on the migrated scratch database."""
     engine = create_async_engine(settings.app_url)
     yield engine
     await engine.dispose()
 
 
 @pytest.fixture
-async def bound_database(engine: AsyncEngine) -> AsyncIterator[Database]:
+async def bound_database(async_engine: AsyncEngine) -> AsyncIterator[Database]:
     """The app's unit-of-work runner on one connection, in a transaction rolled back after the test.
 
     Commits made by the code under test only release savepoints, so every test starts
     from the migrated, empty schema.
     """
-    async with engine.connect() as connection:
+    async with async_engine.connect() as connection:
         transaction = await connection.begin()
         try:
             yield Database.bound_to(connection)

@@ -3,7 +3,6 @@ and scratch copies of the migration environment to generate revisions in."""
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -24,7 +22,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic_toolkit.autogen.hints import Hints
 from alembic_toolkit.autogen.renames import rename_aware
-from psycopg import sql
 from pydantic import SecretStr
 from sqlalchemy import URL, Connection, Engine, MetaData, create_engine, make_url
 
@@ -32,6 +29,8 @@ from alembic_stuff.api.app import create_app
 from alembic_stuff.db.embedded import THROWAWAY_SETTINGS, EmbeddedPostgres
 from alembic_stuff.db.migrations import alembic_config
 from alembic_stuff.settings import Settings, get_settings
+from support import scratch
+from support.scratch import free_port as free_port  # re-exported: the tests import it here
 
 ROOT = Path(__file__).resolve().parent.parent
 # Inside the project (git-ignored): as root the server's user must be able to reach it.
@@ -53,14 +52,6 @@ def processes_using(data_dir: Path) -> list[int]:
         if str(data_dir) in cmdline and state != "Z":
             pids.append(int(entry.name))
     return pids
-
-
-def free_port() -> int:
-    """Return a loopback TCP port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def throwaway_server() -> EmbeddedPostgres:
@@ -85,23 +76,11 @@ def server_for_tests() -> Iterator[URL]:
         server.destroy()
 
 
-def _admin(server: URL) -> psycopg.Connection[tuple[object, ...]]:
-    return psycopg.connect(server.render_as_string(hide_password=False), autocommit=True)
-
-
 @contextmanager
 def scratch_database(server: URL) -> Iterator[URL]:
     """Create an empty database with a unique name; drop it afterwards, connections or not."""
-    name = f"{SCRATCH_PREFIX}{uuid.uuid4().hex[:12]}"
-    with _admin(server) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield server.set(database=name)
-    finally:
-        with _admin(server) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with scratch.scratch_database(server, SCRATCH_PREFIX) as url:
+        yield url
 
 
 def revision_id(slug: str) -> str:

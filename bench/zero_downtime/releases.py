@@ -124,7 +124,7 @@ def create_release(column: str, settings: Settings | None = None) -> FastAPI:
 
     @app.get("/items/{item_id}", response_model=ItemOut)
     async def read_item(item_id: int, database: DatabaseDep) -> RowMapping:
-        return await database.run(queries.get, item_id)
+        return await database.autocommit_read(queries.get, item_id)
 
     @app.post("/items", response_model=ItemOut, status_code=status.HTTP_201_CREATED)
     async def create_item(item: ItemIn, database: DatabaseDep) -> RowMapping:
@@ -145,7 +145,7 @@ def create_release(column: str, settings: Settings | None = None) -> FastAPI:
     @app.get("/ready")
     async def ready(database: DatabaseDep) -> dict[str, str]:
         # Both kinds of connection answer: the load balancer may send traffic.
-        await database.run(_ping)
+        await database.autocommit_read(_ping)
         await database.transaction(_ping)
         return {"status": "ready", "column": column}
 

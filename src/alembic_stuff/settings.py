@@ -30,9 +30,10 @@ class Settings(BaseSettings):
         default=None,
         description="postgresql://user:password@host:port/db; unset: the embedded server.",
     )
-    # Connections the API keeps to the database, for writes and again for reads. Requests
-    # beyond them wait for one: opening and closing overflow connections under load costs
-    # more than waiting.
+    # Connections the API keeps to the database in each of its two pools: one for units of
+    # work in a transaction (the writes), one for single-statement reads in autocommit, so up
+    # to twice this many in all. Requests beyond them wait for one, first come first served:
+    # opening and closing overflow connections under load costs more than waiting.
     database_pool_size: int = Field(default=10, ge=1, le=1000)
     # Bounds on every wait for the database, so that a database that hangs (stopped, or its
     # host gone) makes the API answer 503 instead of holding requests as long as it hangs:

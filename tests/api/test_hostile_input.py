@@ -164,7 +164,7 @@ async def test_any_unique_violation_is_a_409_that_echoes_nothing(
     database: Database = await app.dependency_overrides[get_database]()
 
     async def insert_twice() -> None:
-        await database.run(_insert_twice, "secret-from-the-request")
+        await database.transaction(_insert_twice, "secret-from-the-request")
 
     app.add_api_route("/insert-twice", insert_twice, methods=["POST"])
     response = await client.post("/insert-twice")

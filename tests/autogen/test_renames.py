@@ -76,7 +76,7 @@ def country(
 
 
 @pytest.fixture
-def database(server_url: URL) -> Iterator[URL]:
+def seeded_database(server_url: URL) -> Iterator[URL]:
     """A database at the project's head, holding three countries."""
     with scratch_database(server_url) as url:
         command.upgrade(alembic_config(settings_for(url), configure_logging=False), "head")
@@ -89,15 +89,15 @@ def database(server_url: URL) -> Iterator[URL]:
 
 
 @pytest.fixture
-def engine(database: URL) -> Iterator[Engine]:
-    with sync_engine(database) as engine:
+def engine(seeded_database: URL) -> Iterator[Engine]:
+    with sync_engine(seeded_database) as engine:
         yield engine
 
 
 @pytest.fixture
-def scratch(project: Path, database: URL) -> Scratch:
+def scratch(project: Path, seeded_database: URL) -> Scratch:
     """The scratch migration environment, generating against the seeded database."""
-    return Scratch(project, database)
+    return Scratch(project, seeded_database)
 
 
 def rows(engine: Engine, table: str, *columns: str) -> list[tuple[Any, ...]]:
@@ -289,13 +289,13 @@ def renamed_project(project: Path) -> Path:
     return project
 
 
-def converse(project: Path, database: URL, answers: dict[str, str]) -> tuple[int, str]:
+def converse(project: Path, seeded_database: URL, answers: dict[str, str]) -> tuple[int, str]:
     """Run `alembic-stuff revision` in a pseudo-terminal, answering each prompt it shows."""
     controller, terminal = pty.openpty()
     environment = {
         **os.environ,
         "PYTHONPATH": str(project / "src"),
-        "DATABASE_URL": database.render_as_string(hide_password=False),
+        "DATABASE_URL": seeded_database.render_as_string(hide_password=False),
     }
     with subprocess.Popen(
         [sys.executable, "-m", "alembic_stuff", "revision", "-m", "rename"],
@@ -333,10 +333,10 @@ def converse(project: Path, database: URL, answers: dict[str, str]) -> tuple[int
 QUESTION = "Did you rename country.common_name to country.display_name (VARCHAR(100))? [y/N]"
 
 
-def test_interactive_yes_writes_a_rename(renamed_project: Path, database: URL) -> None:
-    status, transcript = converse(renamed_project, database, {QUESTION: "y"})
+def test_interactive_yes_writes_a_rename(renamed_project: Path, seeded_database: URL) -> None:
+    status, transcript = converse(renamed_project, seeded_database, {QUESTION: "y"})
     assert status == 0, transcript
-    [revision] = Scratch(renamed_project, database).new_revisions()
+    [revision] = Scratch(renamed_project, seeded_database).new_revisions()
     assert "new_column_name" in revision.read_text()
     assert "drop_column" not in revision.read_text()
 
@@ -344,24 +344,30 @@ def test_interactive_yes_writes_a_rename(renamed_project: Path, database: URL) -
 DROP_QUESTION = "Drop country.common_name (VARCHAR(100)) and all its data? [y/N]"
 
 
-def test_interactive_no_then_asks_about_the_drop(renamed_project: Path, database: URL) -> None:
-    status, transcript = converse(renamed_project, database, {QUESTION: "n", DROP_QUESTION: "y"})
+def test_interactive_no_then_asks_about_the_drop(
+    renamed_project: Path, seeded_database: URL
+) -> None:
+    status, transcript = converse(
+        renamed_project, seeded_database, {QUESTION: "n", DROP_QUESTION: "y"}
+    )
     assert status == 0, transcript
-    [revision] = Scratch(renamed_project, database).new_revisions()
+    [revision] = Scratch(renamed_project, seeded_database).new_revisions()
     assert "drop_column" in revision.read_text()
     assert "add_column" in revision.read_text()
 
 
-def test_interactive_no_to_both_writes_nothing(renamed_project: Path, database: URL) -> None:
-    status, transcript = converse(renamed_project, database, {QUESTION: "n", DROP_QUESTION: "n"})
+def test_interactive_no_to_both_writes_nothing(renamed_project: Path, seeded_database: URL) -> None:
+    status, transcript = converse(
+        renamed_project, seeded_database, {QUESTION: "n", DROP_QUESTION: "n"}
+    )
     assert status == 1, transcript
     assert "no revision written: country.common_name (VARCHAR(100)) would have been dropped" in (
         transcript
     )
-    assert Scratch(renamed_project, database).new_revisions() == []
+    assert Scratch(renamed_project, seeded_database).new_revisions() == []
 
 
-def without_a_terminal(project: Path, database: URL, *command: str) -> tuple[int, str]:
+def without_a_terminal(project: Path, seeded_database: URL, *command: str) -> tuple[int, str]:
     """Run a command of the scratch project with no terminal; return its status and output."""
     result = subprocess.run(
         [sys.executable, "-m", *command],
@@ -369,7 +375,7 @@ def without_a_terminal(project: Path, database: URL, *command: str) -> tuple[int
         env={
             **os.environ,
             "PYTHONPATH": str(project / "src"),
-            "DATABASE_URL": database.render_as_string(hide_password=False),
+            "DATABASE_URL": seeded_database.render_as_string(hide_password=False),
         },
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -380,25 +386,25 @@ def without_a_terminal(project: Path, database: URL, *command: str) -> tuple[int
 
 
 def test_without_a_terminal_the_command_refuses_and_writes_nothing(
-    renamed_project: Path, database: URL
+    renamed_project: Path, seeded_database: URL
 ) -> None:
     status, output = without_a_terminal(
-        renamed_project, database, "alembic_stuff", "revision", "-m", "rename"
+        renamed_project, seeded_database, "alembic_stuff", "revision", "-m", "rename"
     )
     assert status == 1
     assert (
         "country.common_name -> country.display_name: a likely rename; add -x "
         "rename=country.common_name:display_name" in output
     )
-    assert Scratch(renamed_project, database).new_revisions() == []
+    assert Scratch(renamed_project, seeded_database).new_revisions() == []
 
 
 def test_plain_alembic_refuses_once_and_writes_nothing(
-    renamed_project: Path, database: URL
+    renamed_project: Path, seeded_database: URL
 ) -> None:
     status, output = without_a_terminal(
-        renamed_project, database, "alembic", "revision", "--autogenerate", "-m", "rename"
+        renamed_project, seeded_database, "alembic", "revision", "--autogenerate", "-m", "rename"
     )
     assert status != 0
     assert output.count("no revision written") == 1, output
-    assert Scratch(renamed_project, database).new_revisions() == []
+    assert Scratch(renamed_project, seeded_database).new_revisions() == []

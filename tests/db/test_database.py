@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import URL, Connection, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from alembic_stuff.db.database import Database
 from alembic_stuff.db.migrations import upgrade_to_head
@@ -17,16 +17,16 @@ class WorkFailedError(Exception):
 
 
 @pytest.fixture
-async def database(server_url: URL) -> AsyncIterator[Database]:
+async def app_database(server_url: URL) -> AsyncIterator[Database]:
     """The app's Database on a migrated scratch database of the test's own, one connection each."""
     with scratch_database(server_url) as url:
         settings = settings_for(url, database_pool_size=1)
         upgrade_to_head(settings, configure_logging=False)
-        database = Database.connect(settings)
+        app_database = Database.connect(settings)
         try:
-            yield database
+            yield app_database
         finally:
-            await database.dispose()
+            await app_database.dispose()
 
 
 def insert_then(connection: Connection, code: str, fail: bool) -> None:
@@ -42,40 +42,43 @@ def codes(connection: Connection) -> list[str]:
     return list(connection.scalars(text("SELECT code FROM country ORDER BY code")))
 
 
-async def test_a_transaction_commits_when_its_work_returns(database: Database) -> None:
-    await database.transaction(insert_then, "AA", fail=False)
-    assert await database.run(codes) == ["AA"]
+async def test_a_transaction_commits_when_its_work_returns(app_database: Database) -> None:
+    await app_database.transaction(insert_then, "AA", fail=False)
+    assert await app_database.autocommit_read(codes) == ["AA"]
 
 
-async def test_a_transaction_is_undone_when_its_work_raises(database: Database) -> None:
-    with pytest.raises(WorkFailedError):
-        await database.transaction(insert_then, "AA", fail=True)
-    assert await database.run(codes) == []
+async def test_no_runner_half_applies_a_unit_of_work_whose_second_step_fails(
+    app_database: Database,
+) -> None:
+    # A copier who adds a second statement to a write gets all or nothing whichever runner
+    # the route uses: a transaction is undone whole, and the autocommit path refuses writes.
+    for run in (app_database.transaction, app_database.autocommit_read):
+        with pytest.raises((WorkFailedError, DBAPIError)):
+            await run(insert_then, "AA", fail=True)
+        assert await app_database.autocommit_read(codes) == [], run.__name__
 
 
-async def test_autocommit_commits_each_statement_on_its_own(database: Database) -> None:
-    # Why every use case run with Database.run is a single statement.
-    with pytest.raises(WorkFailedError):
-        await database.run(insert_then, "AA", fail=True)
-    assert await database.run(codes) == ["AA"]
+async def test_the_autocommit_path_refuses_writes(app_database: Database) -> None:
+    with pytest.raises(DBAPIError, match="read-only transaction"):
+        await app_database.autocommit_read(insert_then, "AA", fail=False)
 
 
 async def test_a_failed_statement_does_not_leave_the_connection_unusable(
-    database: Database,
+    app_database: Database,
 ) -> None:
     def fail_inside(connection: Connection) -> None:
         connection.execute(text("SELECT 1 / 0"))
 
-    for run in (database.transaction, database.run):
+    for run in (app_database.transaction, app_database.autocommit_read):
         with pytest.raises(Exception, match="division by zero"):
             await run(fail_inside)
     # The pools hold one connection each: these reuse the very ones that failed.
-    await database.transaction(insert_then, "BB", fail=False)
-    assert await database.run(codes) == ["BB"]
+    await app_database.transaction(insert_then, "BB", fail=False)
+    assert await app_database.autocommit_read(codes) == ["BB"]
 
 
 async def test_a_unit_of_work_cancelled_mid_statement_leaves_a_usable_pool(
-    database: Database,
+    app_database: Database,
 ) -> None:
     # A request whose client went away, or that timed out, is cancelled while its statement
     # runs. The pool has one connection: the next unit of work must get a working one, not
@@ -83,21 +86,21 @@ async def test_a_unit_of_work_cancelled_mid_statement_leaves_a_usable_pool(
     def sleep(connection: Connection) -> None:
         connection.execute(text("SELECT pg_sleep(5)"))
 
-    for run in (database.run, database.transaction):
+    for run in (app_database.autocommit_read, app_database.transaction):
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(run(sleep), timeout=0.3)
         # A bound, not a speed target: a connection left busy would hang here.
-        assert await asyncio.wait_for(database.run(codes), timeout=10) == []
-        await asyncio.wait_for(database.transaction(insert_then, "CC", fail=False), timeout=10)
-        assert await database.run(codes) == ["CC"]
-        await database.run(lambda connection: connection.execute(text("DELETE FROM country")))
+        assert await asyncio.wait_for(app_database.autocommit_read(codes), timeout=10) == []
+        await asyncio.wait_for(app_database.transaction(insert_then, "CC", fail=False), timeout=10)
+        assert await app_database.autocommit_read(codes) == ["CC"]
+        await app_database.transaction(lambda c: c.execute(text("DELETE FROM country")))
 
 
-async def test_an_async_unit_of_work_is_refused_with_a_reason(database: Database) -> None:
+async def test_an_async_unit_of_work_is_refused_with_a_reason(app_database: Database) -> None:
     async def written_async(connection: Connection) -> None:
         connection.execute(text("DELETE FROM country"))
 
-    for run in (database.run, database.transaction):
+    for run in (app_database.autocommit_read, app_database.transaction):
         with pytest.raises(TypeError, match="written_async is async: a unit of work is a plain"):
             _ = await run(written_async)  # mypy flags this too: an unused coroutine
 
@@ -113,9 +116,9 @@ def insert_twice(connection: Connection, name: str) -> None:
         )
 
 
-async def test_an_error_names_the_statement_but_not_the_values_sent(database: Database) -> None:
+async def test_an_error_names_the_statement_but_not_the_values_sent(app_database: Database) -> None:
     # Errors are logged with their message: the values came from a request's body.
     with pytest.raises(IntegrityError) as failure:
-        await database.run(insert_twice, "a-name-from-a-request")
+        await app_database.transaction(insert_twice, "a-name-from-a-request")
     assert "INSERT INTO country" in str(failure.value)
     assert "a-name-from-a-request" not in str(failure.value)

@@ -7,10 +7,11 @@ the async driver, and cover what HTTP cannot reach (the schema refuses it first)
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, create_engine, inspect, text
 
 from alembic_stuff.errors import ConflictError, InvalidInputError, NotFoundError
-from alembic_stuff.schemas import CountryCreate, CountryUpdate
+from alembic_stuff.models import Country
+from alembic_stuff.schemas import CountryCreate, CountryRead, CountryUpdate
 from alembic_stuff.services import countries
 from alembic_stuff.settings import Settings
 
@@ -85,3 +86,12 @@ def test_a_conflict_on_any_unique_column_is_a_conflict_error(connection: Connect
     with pytest.raises(ConflictError):
         countries.create_country(connection, CountryCreate(code="GB"))
     assert connection.scalar(text("SELECT count(*) FROM country")) == 1
+
+
+def test_the_use_cases_return_every_mapped_column_under_the_names_the_api_publishes() -> None:
+    # A model attribute renamed alone (the README's `common_name` -> `display_name`) fails
+    # mypy where the use cases name it, and this test: the response model still promises the
+    # old name, which the rows would no longer carry.
+    mapped = [column.key for column in inspect(Country).column_attrs]
+    assert [column.key for column in countries.COLUMNS] == mapped
+    assert list(CountryRead.model_fields) == mapped

@@ -71,10 +71,10 @@ def _garbage_collector_tuned_for_serving() -> Iterator[None]:
     lives as long as the process: frozen, it is no longer scanned by every full collection.
     Collections of the youngest generation run every 700 allocations by default; a request
     allocates hundreds. Under load that made one request in a few hundred wait for a
-    collection; measured, p99 on GET /country/{code} went from 17-67 ms to about 16 ms.
+    collection, and p99 jumped between runs (docs/benchmarks.md).
     """
     thresholds = gc.get_threshold()
-    # No gc.collect() first: it takes a tenth of a second, and the little start-up garbage
+    # No gc.collect() first: it would slow start-up, and the little start-up garbage
     # frozen with the rest goes back to the collector with gc.unfreeze() at shutdown.
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)

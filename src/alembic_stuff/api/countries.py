@@ -47,7 +47,7 @@ CREATED_LINKS = {
 )
 async def read_country(code: CodePath, database: DatabaseDep) -> CountryRow:
     """Return one country."""
-    return await database.run(countries.get_country, code)
+    return await database.autocommit_read(countries.get_country, code)
 
 
 @router.get("/countries", response_model=CountryPage, operation_id="list_countries")
@@ -62,7 +62,7 @@ async def list_countries(
     """Return a page of countries in code order."""
     # Rows, not models: FastAPI validates and serialises the return value once, where a
     # model built here would be built, dumped and validated again.
-    return await database.run(countries.list_countries, limit=limit, after=after)
+    return await database.autocommit_read(countries.list_countries, limit=limit, after=after)
 
 
 @router.post(
@@ -84,7 +84,7 @@ async def create_country(
     ] = None,
 ) -> CountryRow:
     """Create a country, completed from ISO 3166; with no body, the demo record GB."""
-    country = await database.run(countries.create_country, data)
+    country = await database.transaction(countries.create_country, data)
     response.headers["Location"] = router.url_path_for("read_country", code=country["code"])
     return country
 
@@ -99,7 +99,7 @@ async def update_country(
     code: CodePath, changes: CountryUpdate, database: DatabaseDep
 ) -> CountryRow:
     """Change a country's names."""
-    return await database.run(countries.update_country, code, changes)
+    return await database.transaction(countries.update_country, code, changes)
 
 
 @router.delete(
@@ -111,4 +111,4 @@ async def update_country(
 )
 async def delete_country(code: CodePath, database: DatabaseDep) -> None:
     """Delete a country."""
-    await database.run(countries.delete_country, code)
+    await database.transaction(countries.delete_country, code)

@@ -12,7 +12,7 @@ async def get_database(request: Request) -> Database:
     # async although it awaits nothing: FastAPI runs a plain def dependency in a worker
     # thread, a thread hop on every request. Not a `yield` dependency either: the unit of
     # work opens and closes its own connection, and FastAPI's exit stack around a generator
-    # dependency cost a quarter of a request's time here (docs/benchmarks.md).
+    # dependency was a large share of a request's time here (docs/benchmarks.md).
     return cast(Database, request.app.state.database)
 
 

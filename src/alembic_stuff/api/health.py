@@ -64,7 +64,9 @@ async def ready(
     current: str | None = None
     detail: str | None = None
     try:
-        current = await finish_within(READY_TIMEOUT_SECONDS, database.run(_current_revision))
+        current = await finish_within(
+            READY_TIMEOUT_SECONDS, database.autocommit_read(_current_revision)
+        )
     except TimeoutError:
         detail = f"the database did not answer within {READY_TIMEOUT_SECONDS:g} s"
     except ProgrammingError:

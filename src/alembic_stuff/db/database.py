@@ -1,142 +1,203 @@
-"""The app's database: engines created and disposed by the app's lifespan, and units of work.
+"""The app's database: its two pools, created and disposed by the app's lifespan, and units of work.
 
 A unit of work is a plain synchronous function written against SQLAlchemy's `Connection`.
-`Database.run` and `Database.transaction` run it inside one greenlet, the bridge SQLAlchemy's
-asyncio extension is built on: the driver is still asyncpg and the event loop is never
-blocked, but a request crosses between async and sync code once, instead of once for every
-checkout, statement, result and close as `AsyncSession` and `AsyncConnection` do. On a single
-core that crossing was a quarter of a request's time.
+`Database.transaction` runs it in one transaction, committed when it returns and rolled back
+when it raises: that is the default, for writes and for anything of several statements.
+`Database.autocommit_read` is the named exception: a single statement that only reads, run
+without BEGIN and COMMIT on a pool whose sessions PostgreSQL keeps read-only.
+
+Both run the unit of work through `AsyncSession.run_sync`, SQLAlchemy's documented bridge from
+asyncio to its synchronous API: the driver is still asyncpg and the event loop never blocks,
+and the checkout, the statements, the commit and the close all happen inside that one call,
+so a request crosses between async and sync code once. Inside it the unit of work gets a
+`Connection` from the session's bind (`engine.begin()`), not the session's own transaction:
+the ORM's unit-of-work bookkeeping buys nothing for Core statements and costs CPU on every
+request (docs/benchmarks.md).
 """
 
 import asyncio
 import inspect
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
-from sqlalchemy.util import greenlet_spawn
 
 from alembic_stuff.settings import Settings
 
 P = ParamSpec("P")
 T = TypeVar("T")
-Opener = Callable[[], AbstractContextManager[Connection]]
+UnitOfWork = Callable[Concatenate[Connection, P], T]
 
 # A pooled connection unused for longer than this is pinged before it is handed out.
 IDLE_PING_AFTER_SECONDS = 1.0
 
 
+class Engines(NamedTuple):
+    """The app's pools: one for transactions, one for single-statement reads in autocommit."""
+
+    transactional: AsyncEngine
+    autocommit: AsyncEngine
+
+    @classmethod
+    def create(cls, settings: Settings) -> "Engines":
+        """Create both engines for `settings` (connections are opened lazily, on first use)."""
+        transactional = create_async_engine(settings.app_url, **_options(settings))
+        # An autocommit connection never holds a transaction, so there is nothing to roll
+        # back when it goes back to its pool: no reset on return. Its sessions are read-only
+        # on the server, so a write sent down this path by mistake fails instead of being
+        # committed statement by statement.
+        autocommit = create_async_engine(
+            settings.app_url,
+            isolation_level="AUTOCOMMIT",
+            pool_reset_on_return=None,
+            **_options(settings, default_transaction_read_only="on"),
+        )
+        for engine in (transactional, autocommit):
+            _ping_connections_that_sat_idle(engine)
+        return cls(transactional, autocommit)
+
+
 @dataclass(frozen=True)
 class Database:
-    """Runs units of work, in autocommit or in one transaction."""
+    """Runs units of work: in one transaction, or a lone reading statement in autocommit."""
 
-    autocommit: Opener
-    begin: Opener
-    engines: tuple[AsyncEngine, ...]
+    transaction_sessions: async_sessionmaker[AsyncSession]
+    read_sessions: async_sessionmaker[AsyncSession]
+    # None when bound to a test's connection: the test owns it.
+    engines: Engines | None
     # SQLAlchemy's async pool lets a newcomer take a connection that was just returned ahead
     # of requests already waiting for one: under load a few wait for seconds. Waiting here
-    # instead, first come first served, keeps the tail short.
-    autocommit_slots: asyncio.Semaphore
+    # instead, first come first served, keeps the tail short. One per pool, as large as it.
     transaction_slots: asyncio.Semaphore
+    read_slots: asyncio.Semaphore
 
     @classmethod
     def connect(cls, settings: Settings) -> "Database":
-        """Create the engines for `settings` (connections are opened lazily, on first use)."""
-        options: dict[str, Any] = {
-            "pool_size": settings.database_pool_size,
-            "max_overflow": 0,
-            # Errors are logged; the values a request sent are not theirs to print.
-            "hide_parameters": True,
-            "connect_args": {
-                # asyncpg's own default waits a minute for a server that accepts the TCP
-                # connection but never answers (a stopped or overloaded one).
-                "timeout": settings.database_connect_timeout_seconds,
-                "server_settings": {
-                    "statement_timeout": _ms(settings.database_statement_timeout_seconds)
-                },
-            },
-        }
-        engine = create_async_engine(settings.app_url, **options)
-        # An autocommit connection never holds a transaction, so there is nothing to roll
-        # back when it goes back to its pool: no reset on return.
-        autocommit_engine = create_async_engine(
-            settings.app_url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, **options
-        )
-        for each in (engine, autocommit_engine):
-            _ping_connections_that_sat_idle(each)
+        """Create the pools for `settings`; nothing connects before the first unit of work."""
+        engines = Engines.create(settings)
         return cls(
-            autocommit=autocommit_engine.sync_engine.connect,
-            begin=engine.sync_engine.begin,
-            engines=(engine, autocommit_engine),
-            autocommit_slots=asyncio.Semaphore(settings.database_pool_size),
+            transaction_sessions=async_sessionmaker(engines.transactional),
+            read_sessions=async_sessionmaker(engines.autocommit),
+            engines=engines,
             transaction_slots=asyncio.Semaphore(settings.database_pool_size),
+            read_slots=asyncio.Semaphore(settings.database_pool_size),
         )
 
     @classmethod
     def bound_to(cls, connection: AsyncConnection) -> "Database":
         """Run every unit of work on `connection` in a savepoint (tests roll it all back)."""
-        sync_connection = connection.sync_connection
-        if sync_connection is None:
+        if connection.sync_connection is None:
             raise ValueError("bound_to needs a started connection: use `async with` first")
-
-        # Released when the unit of work returns, rolled back when it raises: a statement that
-        # fails leaves the test's transaction usable, as it would leave an autocommit one.
-        @contextmanager
-        def savepoint() -> Iterator[Connection]:
-            with sync_connection.begin_nested():
-                yield sync_connection
-
+        sessions = async_sessionmaker(bind=connection)
+        # One connection: one unit of work at a time on it, whichever kind.
+        one_at_a_time = asyncio.Semaphore(1)
         return cls(
-            autocommit=savepoint,
-            begin=savepoint,
-            engines=(),
-            autocommit_slots=asyncio.Semaphore(1),
-            transaction_slots=asyncio.Semaphore(1),
+            transaction_sessions=sessions,
+            read_sessions=sessions,
+            engines=None,
+            transaction_slots=one_at_a_time,
+            read_slots=one_at_a_time,
         )
 
-    async def run(
-        self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        """Run `work(connection, ...)` in autocommit: each statement commits on its own."""
-        async with self.autocommit_slots:
-            return await greenlet_spawn(partial(_on, self.autocommit, work, *args, **kwargs))
-
-    async def transaction(
-        self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
-    ) -> T:
+    async def transaction(self, work: UnitOfWork[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `work(connection, ...)` in one transaction: committed if it returns, else undone."""
         async with self.transaction_slots:
-            return await greenlet_spawn(partial(_on, self.begin, work, *args, **kwargs))
+            session = self.transaction_sessions()
+            return await session.run_sync(_on_bind, work, args, kwargs)
+
+    async def autocommit_read(
+        self, work: UnitOfWork[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run `work(connection, ...)`, a single statement that only reads, in autocommit.
+
+        No BEGIN and COMMIT round trips around it; PostgreSQL runs a lone statement atomically.
+        The server refuses writes here; a second statement would see a later snapshot than
+        the first, so work of several statements belongs in `transaction`.
+        """
+        async with self.read_slots:
+            session = self.read_sessions()
+            return await session.run_sync(_on_bind, work, args, kwargs)
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
-        for engine in self.engines:
+        for engine in self.engines or ():
             await engine.dispose()
+
+
+def _options(settings: Settings, **server_settings: str) -> dict[str, Any]:
+    return {
+        "pool_size": settings.database_pool_size,
+        "max_overflow": 0,
+        # Errors are logged; the values a request sent are not theirs to print.
+        "hide_parameters": True,
+        "connect_args": {
+            # asyncpg's own default waits a minute for a server that accepts the TCP
+            # connection but never answers (a stopped or overloaded one).
+            "timeout": settings.database_connect_timeout_seconds,
+            "server_settings": {
+                "statement_timeout": _ms(settings.database_statement_timeout_seconds),
+                **server_settings,
+            },
+        },
+    }
 
 
 def _ms(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
 
 
-def _on(opener: Opener, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    with opener() as connection:
-        result = work(connection, *args, **kwargs)
-        if inspect.iscoroutine(result):
-            # An `async def` unit of work would have run nothing; say so instead of handing
-            # the caller an unawaited coroutine for a result.
-            result.close()
-            raise TypeError(
-                f"{getattr(work, '__qualname__', work)} is async: a unit of work is a plain "
-                "function using SQLAlchemy's synchronous API on the Connection it is given"
-            )
-        return result
+def _on_bind(
+    session: Session, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> T:
+    """Run `work` on a connection of the session's bind, in a transaction (see `_begun`).
+
+    The session is only the way in: it never begins a transaction of its own or holds a
+    connection, so there is nothing for it to close afterwards.
+    """
+    with _begun(session.get_bind()) as connection:
+        return checked(work, work(connection, *args, **kwargs))
+
+
+@contextmanager
+def _begun(bind: Engine | Connection) -> Iterator[Connection]:
+    """A connection in a transaction: committed if the block returns, else rolled back.
+
+    On the autocommit pool the BEGIN and COMMIT are SQLAlchemy's alone: asyncpg sends none.
+    A `Connection` is a test's (`Database.bound_to`), its transaction begun: a savepoint,
+    released or rolled back, so a statement that fails leaves the test's transaction usable.
+    """
+    if isinstance(bind, Connection):
+        with bind.begin_nested():
+            yield bind
+        return
+    with bind.begin() as connection:
+        yield connection
+
+
+def checked(work: Callable[..., object], result: T) -> T:
+    """Return `result`, refusing the coroutine an `async def` unit of work returns instead."""
+    if inspect.iscoroutine(result):
+        # An `async def` unit of work would have run nothing; say so instead of handing the
+        # caller an unawaited coroutine for a result.
+        result.close()
+        raise TypeError(
+            f"{getattr(work, '__qualname__', work)} is async: a unit of work is a plain "
+            "function using SQLAlchemy's synchronous API on the Connection it is given"
+        )
+    return result
 
 
 def _ping_connections_that_sat_idle(engine: AsyncEngine) -> None:

@@ -1,1 +1,1 @@
-"""The use cases: synchronous SQLAlchemy on a Connection, run by `Database.run`."""
+"""The use cases: synchronous SQLAlchemy on a Connection, run by `Database` (db/database.py)."""

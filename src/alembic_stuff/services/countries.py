@@ -1,16 +1,19 @@
 """Country use cases, as plain synchronous SQLAlchemy on a `Connection`.
 
-Each one, read or write, executes exactly one statement, and PostgreSQL runs a statement
-atomically: the app runs them with `Database.run`, in autocommit, so each is a transaction of
-its own without a BEGIN and a COMMIT round trip around it. A use case that needs two
-statements to stand or fall together belongs in `Database.transaction` instead.
+The app runs the writes with `Database.transaction`, so a use case that grows a second
+statement stays all or nothing; the two reads are single statements, run with
+`Database.autocommit_read`.
+
+Columns are named through the mapped class (`Country.common_name`), never by strings, so
+renaming a model attribute fails `mypy --strict` here instead of failing at start-up.
 """
 
 from collections.abc import Sequence
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from sqlalchemy import Connection, RowMapping, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import InstrumentedAttribute
 
 from alembic_stuff import iso
 from alembic_stuff.errors import ConflictError, InvalidInputError, NotFoundError
@@ -25,27 +28,32 @@ CountryRow = RowMapping
 
 # Statements are built once, with bind parameters: building one per request, and SQLAlchemy
 # deriving its cache key from the literal values, cost more than executing it. They are Core
-# statements on the model's table, returning plain rows: the ORM's identity map and object
+# statements on the model's columns, returning plain rows: the ORM's identity map and object
 # construction buy nothing for a row that is serialised at once.
-_table = Country.metadata.tables[Country.__tablename__]
-_names = ("code", "alpha_3", "numeric_code", "common_name", "official_name")
-_columns = [_table.c[name] for name in _names]
+COLUMNS: tuple[InstrumentedAttribute[Any], ...] = (
+    Country.code,
+    Country.alpha_3,
+    Country.numeric_code,
+    Country.common_name,
+    Country.official_name,
+)
+"""What every use case returns of a country, in this order."""
 # Not named "code": in an UPDATE that name would stand for the SET value of the column.
-_code_is = _table.c.code == bindparam("match_code")
-_by_code = select(*_columns).where(_code_is)
-_first_page = select(*_columns).order_by(_table.c.code).limit(bindparam("limit"))
-_page_after = _first_page.where(_table.c.code > bindparam("after"))
+_code_is = Country.code == bindparam("match_code")
+_by_code = select(*COLUMNS).where(_code_is)
+_first_page = select(*COLUMNS).order_by(Country.code).limit(bindparam("limit"))
+_page_after = _first_page.where(Country.code > bindparam("after"))
 # ON CONFLICT DO NOTHING: a duplicate (even one racing in from another request) comes back as
 # no row rather than as an error that would poison the transaction. No conflict target, so
 # that it covers every unique constraint: with only `code` as the target, a country re-created
 # by two requests at once after a DELETE could still violate the unique `alpha_3`.
 _insert = (
-    insert(_table)
-    .values({name: bindparam(name) for name in _names})
+    insert(Country)
+    .values({column: bindparam(column.key) for column in COLUMNS})
     .on_conflict_do_nothing()
-    .returning(*_columns)
+    .returning(*COLUMNS)
 )
-_delete = delete(_table).where(_code_is).returning(_table.c.code)
+_delete = delete(Country).where(_code_is).returning(Country.code)
 
 
 class Page(TypedDict):
@@ -76,7 +84,7 @@ def list_countries(connection: Connection, *, limit: int, after: str | None = No
         result = connection.execute(_page_after, {"limit": limit + 1, "after": after.upper()})
     rows = result.mappings().all()
     if len(rows) > limit:
-        return Page(items=rows[:limit], next_after=str(rows[limit - 1]["code"]))
+        return Page(items=rows[:limit], next_after=str(rows[limit - 1][Country.code.key]))
     return Page(items=rows, next_after=None)
 
 
@@ -86,12 +94,13 @@ def create_country(connection: Connection, data: CountryCreate | None) -> Countr
     entry = iso.lookup(data.code)
     if entry is None:  # the HTTP schema refuses these first; other callers meet this
         raise InvalidInputError(f"{data.code} is not an ISO 3166-1 alpha-2 country code.")
+    # Keyed by the bind parameters _insert names after the columns.
     values = {
-        "code": entry.alpha_2,
-        "alpha_3": entry.alpha_3,
-        "numeric_code": entry.numeric,
-        "common_name": data.common_name or entry.name,
-        "official_name": data.official_name or entry.official_name,
+        Country.code.key: entry.alpha_2,
+        Country.alpha_3.key: entry.alpha_3,
+        Country.numeric_code.key: entry.numeric,
+        Country.common_name.key: data.common_name or entry.name,
+        Country.official_name.key: data.official_name or entry.official_name,
     }
     row = connection.execute(_insert, values).mappings().one_or_none()
     if row is None:
@@ -101,9 +110,15 @@ def create_country(connection: Connection, data: CountryCreate | None) -> Countr
 
 def update_country(connection: Connection, code: str, changes: CountryUpdate) -> CountryRow:
     """Change the names of the country with `code`; fields not sent are left alone."""
-    values = changes.model_dump(exclude_unset=True)
+    # The API's field names are its contract with clients; the columns they set are the model's.
+    sent = changes.model_fields_set
+    values: dict[InstrumentedAttribute[Any], str | None] = {}
+    if "common_name" in sent:
+        values[Country.common_name] = changes.common_name
+    if "official_name" in sent:
+        values[Country.official_name] = changes.official_name
     statement = (
-        update(_table).where(_code_is).values(**values).returning(*_columns) if values else _by_code
+        update(Country).where(_code_is).values(values).returning(*COLUMNS) if values else _by_code
     )
     row = connection.execute(statement, {"match_code": code.upper()}).mappings().one_or_none()
     if row is None:
