@@ -6,6 +6,9 @@ several replicas can run `alembic upgrade head` at once, and run one transaction
 revision, so a failure leaves the database at the last revision that succeeded.
 Autogenerate is rename-aware: no column or table is dropped unless someone said so (see
 alembic_stuff/autogen/renames.py for the -x rename and -x allow_drop hints).
+
+The history has two heads, the `expand` and `contract` branches: `alembic upgrade heads`
+applies both; Alembic itself refuses `alembic upgrade head`, naming `heads` and `expand@head`.
 """
 
 import sys

@@ -21,7 +21,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.exc import OperationalError
 
 from alembic_stuff.db.history_graph import history_mermaid
-from alembic_stuff.db.migrations import alembic_config, current_revision
+from alembic_stuff.db.migrations import alembic_config, current_revisions
 from alembic_stuff.settings_errors import settings_or_exit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,11 +82,11 @@ def main() -> None:
 
     if options.current:
         try:
-            current = current_revision(settings_or_exit())
+            current = current_revisions(settings_or_exit())
         except OperationalError:
             print("-- the database is unreachable: no revision marked", file=sys.stderr)
-            current = None
-        print(history_diagram(ini, (current,) if current else ()), end="")
+            current = ()
+        print(history_diagram(ini, current), end="")
         return
 
     readme = readme_path.read_text()

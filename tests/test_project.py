@@ -28,7 +28,7 @@ def test_every_script_the_readme_names_exists() -> None:
 def test_the_promised_scripts() -> None:
     scripts = pipfile_scripts()
     assert scripts["alembic-revision"] == "alembic-stuff revision"  # autogenerate, rename-aware
-    # `alembic upgrade head`, once the destructive-change guard has read what is pending.
+    # `alembic upgrade heads`, once the destructive-change guard has read what is pending.
     assert scripts["alembic-latest"] == "alembic-stuff upgrade"
     assert {"setup", "start", "db-up", "db-down", "test", "qa"} <= set(scripts)
 
@@ -111,7 +111,7 @@ def test_compose_names_ports_and_order() -> None:
     assert "healthcheck" in db
     assert compose()["volumes"]["alembic-stuff-data"]["name"] == "alembic-stuff-data"
 
-    assert migrate["command"] == ["alembic", "upgrade", "head"]
+    assert migrate["command"] == ["alembic", "upgrade", "heads"]
     assert migrate["depends_on"] == {"db": {"condition": "service_healthy"}}
 
     assert api["container_name"] == "demo-api"

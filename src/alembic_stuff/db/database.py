@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util import greenlet_spawn
 
+from alembic_stuff.compatibility import application_name
+from alembic_stuff.schema_release import RELEASE
 from alembic_stuff.settings import Settings
 
 P = ParamSpec("P")
@@ -59,7 +61,10 @@ class Database:
                 # connection but never answers (a stopped or overloaded one).
                 "timeout": settings.database_connect_timeout_seconds,
                 "server_settings": {
-                    "statement_timeout": _ms(settings.database_statement_timeout_seconds)
+                    "statement_timeout": _ms(settings.database_statement_timeout_seconds),
+                    # Names the contract revisions this release survives: alembic-contract
+                    # refuses while a session of an older release is connected.
+                    "application_name": application_name("alembic-stuff", RELEASE),
                 },
             },
         }

@@ -59,14 +59,14 @@ def alembic_config(
     return config
 
 
-def head_revision(config: Config | None = None) -> str | None:
-    """Return the revision the code expects the database to be at."""
-    return ScriptDirectory.from_config(config or alembic_config()).get_current_head()
+def head_revisions(config: Config | None = None) -> tuple[str, ...]:
+    """Return the history's heads (the expand and the contract head), sorted."""
+    return tuple(sorted(ScriptDirectory.from_config(config or alembic_config()).get_heads()))
 
 
 def upgrade_to_head(settings: Settings, *, configure_logging: bool = True) -> None:
-    """Upgrade the database named by `settings` to the newest revision."""
-    command.upgrade(alembic_config(settings, configure_logging=configure_logging), "head")
+    """Upgrade the database named by `settings` to every head: expand and contract."""
+    command.upgrade(alembic_config(settings, configure_logging=configure_logging), "heads")
 
 
 def acquire_migration_lock(connection: Connection, wait_seconds: float) -> None:
@@ -162,12 +162,12 @@ def offline_sql(config: Config, revisions: str, *, downgrade: bool = False) -> s
     return buffer.getvalue()
 
 
-def current_revision(settings: Settings) -> str | None:
-    """Return the database's revision (None when it has none); raises if it is unreachable."""
+def current_revisions(settings: Settings) -> tuple[str, ...]:
+    """Return the database's revisions, one per branch head, sorted; raises if unreachable."""
     engine = create_engine(settings.migration_url, poolclass=NullPool)
     try:
         with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
     finally:
         engine.dispose()
 
