@@ -243,6 +243,10 @@ def alembic_subprocess(ini: Path, database: URL, *args: str) -> subprocess.Popen
     )
 
 
+# Where generated revisions go: the expand branch, as `alembic-revision` writes by default.
+ONTO = "expand@head"
+
+
 @dataclass(frozen=True)
 class Scratch:
     """A scratch copy of the project's migration environment, generating against `database`."""
@@ -265,7 +269,9 @@ class Scratch:
     def generate(self, model: MetaData, *x: str) -> str:
         """Autogenerate one revision for `model`; return its source as the hooks left it."""
         before = set(self.revisions())
-        command.revision(self.config(model, *x, autogenerate=True), "change", autogenerate=True)
+        command.revision(
+            self.config(model, *x, autogenerate=True), "change", autogenerate=True, head=ONTO
+        )
         [revision] = set(self.revisions()) - before
         return revision.read_text()
 
@@ -278,11 +284,11 @@ class Scratch:
         known = {path.name for path in (ROOT / "alembic" / "versions").glob("*.py")}
         return [path for path in self.revisions() if path.name not in known]
 
-    def upgrade(self, model: MetaData, revision: str = "head") -> None:
+    def upgrade(self, model: MetaData, revision: str = "heads") -> None:
         """Upgrade the database."""
         command.upgrade(self.config(model), revision)
 
-    def downgrade(self, model: MetaData, revision: str = "-1") -> None:
+    def downgrade(self, model: MetaData, revision: str = "expand@-1") -> None:
         """Downgrade the database."""
         command.downgrade(self.config(model), revision)
 

@@ -12,8 +12,9 @@ from sqlalchemy import URL, text
 from alembic_stuff.cli import main
 from alembic_stuff.compatibility import SchemaRelease, application_name
 from alembic_stuff.db.migrations import alembic_config
-from alembic_stuff.db.schema_release_file import release_of
+from alembic_stuff.db.schema_release_file import RELATIVE_PATH, release_of
 from tests.databases import (
+    ROOT,
     copy_migration_environment,
     database_environment,
     scratch_database,
@@ -21,6 +22,7 @@ from tests.databases import (
 )
 
 EXPAND_ID, CONTRACT_ID = "e0e0e0e0e0e1", "c0c0c0c0c0c1"
+SCHEMA_RELEASE = ROOT / RELATIVE_PATH
 
 
 def revision(
@@ -128,3 +130,31 @@ def test_force_contracts_while_an_older_replica_serves(
         forced = runner.invoke(main, ["contract", "--force"])
         assert forced.exit_code == 0, forced.output
     assert release.contract_head in rows(database)
+
+
+def test_a_stale_schema_release_fails_the_check_until_rewritten(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    project = copy_migration_environment(tmp_path)
+    module = project / RELATIVE_PATH
+    module.parent.mkdir(parents=True)
+    module.write_text(SCHEMA_RELEASE.read_text())
+    release = release_of(ScriptDirectory.from_config(alembic_config()))
+    revision(
+        project,
+        EXPAND_ID,
+        release.expand_head,
+        None,
+        'op.add_column("country", sa.Column("capital", sa.String(100)))',
+        "",
+    )
+    monkeypatch.chdir(project)
+    runner = CliRunner()
+
+    stale = runner.invoke(main, ["migrations", "check"])
+    assert stale.exit_code == 1
+    assert "does not match the revisions: run `pipenv run migrations-release`" in stale.output
+
+    assert runner.invoke(main, ["migrations", "release"]).exit_code == 0
+    assert f'expand_head="{EXPAND_ID}"' in module.read_text()
+    assert runner.invoke(main, ["migrations", "check"]).exit_code == 0

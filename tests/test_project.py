@@ -46,7 +46,7 @@ def test_scripts_name_project_files_by_the_project_folder() -> None:
 # Each needs the project's files: alembic.ini, the revisions, .squawk.toml, tests/, bench/.
 FROM_A_SUBFOLDER = {
     "alembic history": "<base> -> ",
-    "alembic-sql base:head": "CREATE TABLE country",
+    "alembic-sql base:heads": "CREATE TABLE country",
     "migrations-check": "no unacknowledged data loss",
     "migrations-lint": "squawk finds nothing",
     "test -n 0 --collect-only -q tests/test_project.py": "collected",

@@ -392,8 +392,7 @@ def _stale_schema_release(config: Config, script: ScriptDirectory) -> list[str]:
     except schema_release_file.NoBranchesError as exc:
         return [f"{path}: {exc}"]
     return [
-        f"{os.path.relpath(path)} does not match the revisions: "
-        "run `pipenv run alembic-stuff migrations release`"
+        f"{os.path.relpath(path)} does not match the revisions: run `pipenv run migrations-release`"
     ]
 
 
@@ -438,28 +437,30 @@ def migrations_sql(revisions: str | None, downgrade: bool) -> None:
     No database is needed when a range is given.
     """
     settings = load_settings()
-    if revisions is None:
-        revisions = _pending_range(settings, downgrade)
-        if revisions is None:
-            click.echo(
-                "-- nothing pending: the database is at every head (the way back from the "
-                "newest expand revision: alembic-sql expand@head:-1 --downgrade)",
-                err=True,
-            )
-            return
-    if revisions.count(":") != 1:
-        raise click.ClickException(
-            f"{revisions}: write the range as FROM:TO, e.g. base:heads "
-            "(or expand@head:-1 --downgrade)"
+    ranges = [revisions] if revisions is not None else _pending_ranges(settings, downgrade)
+    if not ranges:
+        click.echo(
+            "-- nothing pending: the database is at every head (the way back from the "
+            "newest expand revision: alembic-sql expand@head:-1 --downgrade)",
+            err=True,
         )
+        return
+    for each in ranges:
+        if each.count(":") != 1:
+            raise click.ClickException(
+                f"{each}: write the range as FROM:TO, e.g. base:heads "
+                "(or expand@head:-1 --downgrade)"
+            )
     try:
         config = alembic_config(settings, configure_logging=False)
-        click.echo(offline_sql(config, revisions, downgrade=downgrade), nl=False)
+        for each in ranges:
+            click.echo(offline_sql(config, each, downgrade=downgrade), nl=False)
     except CommandError as exc:
         raise click.ClickException(str(exc)) from None
 
 
-def _pending_range(settings: Settings, downgrade: bool) -> str | None:
+def _pending_ranges(settings: Settings, downgrade: bool) -> list[str]:
+    """The ranges of what is pending, one per branch that has something pending."""
     try:
         current = current_revisions(settings)
     except OperationalError:
@@ -471,16 +472,20 @@ def _pending_range(settings: Settings, downgrade: bool) -> str | None:
         click.echo("-- the database is unreachable: showing base:heads", err=True)
         current = ()
     if current == head_revisions():
-        return None
-    if len(current) > 1:
-        # Offline SQL starts from one revision: say which range to ask for.
-        raise click.ClickException(
-            f"the database is at {', '.join(current)}, one per branch: give the range, e.g. "
-            f"`alembic-sql {current[0]}:expand@head`"
-        )
-    start = current[0] if current else "base"
-    # The way back from what the pending revisions will do: heads down to where the database is.
-    return f"heads:{start}" if downgrade else f"{start}:heads"
+        return []
+    script = ScriptDirectory.from_config(alembic_config(settings, configure_logging=False))
+    ranges: list[tuple[str, str]] = []
+    for revision in current or ("base",):
+        found = script.get_revision(revision) if revision != "base" else None
+        branches = found.branch_labels & {destructive.EXPAND, destructive.CONTRACT} if found else {}
+        # Offline SQL starts from one revision: a branch's row up to that branch's head, or,
+        # from the trunk, everything.
+        target = f"{next(iter(branches))}@head" if branches else EVERY_HEAD
+        head = script.get_revisions(target)
+        if target == EVERY_HEAD or [r.revision for r in head if r] != [revision]:
+            ranges.append((revision, target))
+    # The way back from what the pending revisions will do: the heads down to where it is.
+    return [f"{to}:{start}" if downgrade else f"{start}:{to}" for start, to in ranges]
 
 
 def versions_folder() -> Path:

@@ -1,6 +1,6 @@
 """The schema revisions this release works with (see alembic_stuff.compatibility).
 
-Generated from alembic/versions by `alembic-stuff migrations release`, which `alembic-revision`
+Generated from alembic/versions by `pipenv run migrations-release`, which `alembic-revision`
 runs; `migrations-check` fails when it is stale. Do not edit.
 """
 

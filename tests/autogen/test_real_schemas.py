@@ -20,7 +20,7 @@ from alembic_stuff.autogen.names import name_drift
 from alembic_stuff.db.base import NAMING_CONVENTION, Base
 from alembic_stuff.models import Country
 from alembic_stuff.review import destructive, squawk
-from tests.databases import Scratch, sync_engine
+from tests.databases import ONTO, Scratch, sync_engine
 from tests.db.migration_checks import schema
 
 
@@ -298,7 +298,9 @@ def test_no_change_writes_no_revision(
         scratch.config(cities, autogenerate=True)
         from alembic import command
 
-        command.revision(scratch.config(cities, autogenerate=True), "nothing", autogenerate=True)
+        command.revision(
+            scratch.config(cities, autogenerate=True), "nothing", autogenerate=True, head=ONTO
+        )
     assert scratch.revisions() == before
     assert "no changes detected" in caplog.text
 

@@ -18,7 +18,7 @@ RELATIVE_PATH = Path("src", "alembic_stuff", "schema_release.py")
 
 HEADER = '''"""The schema revisions this release works with (see alembic_stuff.compatibility).
 
-Generated from alembic/versions by `alembic-stuff migrations release`, which `alembic-revision`
+Generated from alembic/versions by `pipenv run migrations-release`, which `alembic-revision`
 runs; `migrations-check` fails when it is stale. Do not edit.
 """
 
