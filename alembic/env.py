@@ -2,7 +2,7 @@
 
 The database comes from the project's settings (DATABASE_URL, or the embedded server when
 it is unset), never from alembic.ini. Online migrations hold a PostgreSQL advisory lock, so
-several replicas can run `alembic upgrade head` at once, and run one transaction per
+several replicas can run `alembic upgrade heads` at once, and run one transaction per
 revision, so a failure leaves the database at the last revision that succeeded.
 Autogenerate is rename-aware: no column or table is dropped unless someone said so (see
 alembic_stuff/autogen/renames.py for the -x rename and -x allow_drop hints).

@@ -475,7 +475,7 @@ def migration_timings(url: URL, repeats: int) -> dict[str, str]:
                     "DATABASE_URL": target.render_as_string(hide_password=False),
                 }
                 ours.append(
-                    timed([sys.executable, "-m", "alembic", "upgrade", "head"], environment)
+                    timed([sys.executable, "-m", "alembic", "upgrade", "heads"], environment)
                 )
             with scratch(url) as target:
                 set_stock_url(stock / "alembic.ini", target.set(drivername="postgresql+psycopg"))

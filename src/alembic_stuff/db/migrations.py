@@ -19,7 +19,7 @@ from alembic_stuff.paths import alembic_ini
 from alembic_stuff.settings import Settings
 
 # One key for "this project's schema is being migrated": a session-level advisory lock on it
-# lets many replicas run `alembic upgrade head` at once while only one migrates.
+# lets many replicas run `alembic upgrade heads` at once while only one migrates.
 MIGRATION_LOCK_KEY = zlib.crc32(b"alembic-stuff:migrations")
 
 
