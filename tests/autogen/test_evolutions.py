@@ -33,7 +33,7 @@ from alembic_stuff.autogen import AUTOGENERATE_PLUGINS
 from alembic_stuff.autogen.names import name_drift
 from alembic_stuff.db.migrations import alembic_config
 from tests.autogen import evolutions as ev
-from tests.databases import ONTO, ROOT, scratch_database, settings_for
+from tests.databases import ROOT, scratch_database, settings_for
 from tests.db.migration_checks import schema as snapshot
 
 MISSING = {"int": 999_999, "bigint": 999_999, "short": "missing", "long": "missing"}
@@ -81,14 +81,14 @@ class Migrator:
         config = self.config(step.schema, step.hints)
         undo_to = None if step.drops else before
         shape = snapshot(self.connection) if undo_to else None
-        written = command.revision(config, message=step.what, autogenerate=True, head=ONTO)
-        command.upgrade(config, "heads")
+        written = command.revision(config, message=step.what, autogenerate=True)
+        command.upgrade(config, "head")
         self.check_models(step.schema)
         if written and undo_to:
-            command.downgrade(config, "expand@-1")
+            command.downgrade(config, "-1")
             assert snapshot(self.connection) == shape, f"{step.what}: downgrade left a change"
             self.check_rows(undo_to)
-            command.upgrade(config, "heads")
+            command.upgrade(config, "head")
         self.insert_missing_rows(step.schema)
         self.check_rows(step.schema)
         self.check_foreign_keys(step.schema)
