@@ -2,12 +2,15 @@
 
 The database comes from the project's settings (DATABASE_URL, or the embedded server when
 it is unset), never from alembic.ini. Online migrations hold a PostgreSQL advisory lock, so
-several replicas can run `alembic upgrade head` at once, and run one transaction per
+several replicas can run `alembic upgrade heads` at once, and run one transaction per
 revision, so a failure leaves the database at the last revision that succeeded.
 Autogenerate is rename-aware: no column or table is dropped unless someone said so (the
 -x rename and -x allow_drop hints). The lock, the timeouts and the rename-aware autogenerate
 come from the migration toolkit (toolkit/, the `alembic_toolkit` package); failures reach the
 caller as its typed errors, which the `alembic` command prints as one line.
+
+The history has two heads, the `expand` and `contract` branches: `alembic upgrade heads`
+applies both; Alembic itself refuses `alembic upgrade head`, naming `heads` and `expand@head`.
 """
 
 from logging.config import fileConfig

@@ -21,7 +21,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.exc import OperationalError
 
 from alembic_stuff.db.history_graph import history_mermaid
-from alembic_stuff.db.migrations import alembic_config, current_revision
+from alembic_stuff.db.migrations import alembic_config, current_revisions
 from alembic_stuff.settings_errors import InvalidSettingsError, checked_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,13 +82,13 @@ def main() -> None:
 
     if options.current:
         try:
-            current = current_revision(checked_settings())
+            current = current_revisions(checked_settings())
         except InvalidSettingsError as exc:
             sys.exit(f"error: {exc}")
         except OperationalError:
             print("-- the database is unreachable: no revision marked", file=sys.stderr)
-            current = None
-        print(history_diagram(ini, (current,) if current else ()), end="")
+            current = ()
+        print(history_diagram(ini, current), end="")
         return
 
     readme = readme_path.read_text()

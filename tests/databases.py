@@ -201,6 +201,10 @@ def alembic_subprocess(ini: Path, database: URL, *args: str) -> subprocess.Popen
     )
 
 
+# Where generated revisions go: the expand branch, as `alembic-revision` writes by default.
+ONTO = "expand@head"
+
+
 @dataclass(frozen=True)
 class Scratch:
     """A scratch copy of the project's migration environment, generating against `database`."""
@@ -224,6 +228,7 @@ class Scratch:
             self.config(model),
             message,
             autogenerate=True,
+            head=ONTO,
             process_revision_directives=rename_aware(Hints.parse(x), ask=None),
         )
 
@@ -243,11 +248,11 @@ class Scratch:
         known = {path.name for path in (ROOT / "alembic" / "versions").glob("*.py")}
         return [path for path in self.revisions() if path.name not in known]
 
-    def upgrade(self, model: MetaData, revision: str = "head") -> None:
+    def upgrade(self, model: MetaData, revision: str = "heads") -> None:
         """Upgrade the database."""
         command.upgrade(self.config(model), revision)
 
-    def downgrade(self, model: MetaData, revision: str = "-1") -> None:
+    def downgrade(self, model: MetaData, revision: str = "expand@-1") -> None:
         """Downgrade the database."""
         command.downgrade(self.config(model), revision)
 

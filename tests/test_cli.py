@@ -33,7 +33,10 @@ from tests.databases import (
 )
 
 SCRIPT = ScriptDirectory.from_config(alembic_config())
-HEAD = SCRIPT.get_current_head() or "base"
+HEADS = tuple(sorted(SCRIPT.get_heads()))
+EXPAND_HEAD, CONTRACT_HEAD = (
+    SCRIPT.get_revisions(f"{label}@head")[0].revision for label in ("expand", "contract")
+)
 
 
 @pytest.fixture
@@ -179,7 +182,7 @@ def test_start_on_database_url_leaves_that_database_alone(database: URL) -> None
     assert output.rstrip().endswith(
         f"stopped the API; the database at {where} (DATABASE_URL) is not ours: it runs on"
     )
-    assert database_revision(database) == HEAD
+    assert database_revision(database) == HEADS
 
 
 @pytest.mark.parametrize(
@@ -238,7 +241,7 @@ def test_alembic_sql_of_a_downgrade() -> None:
 def test_alembic_sql_defaults_to_everything_when_the_database_is_unreachable() -> None:
     result = CliRunner().invoke(main, ["migrations", "sql"])
     assert result.exit_code == 0, result.output
-    assert "the database is unreachable: showing base:head" in result.output
+    assert "the database is unreachable: showing base:heads" in result.output
     assert "CREATE TABLE country" in result.output
 
 
@@ -247,7 +250,8 @@ def test_alembic_sql_refuses_a_malformed_range_in_one_line(revisions: str) -> No
     result = CliRunner().invoke(main, ["migrations", "sql", revisions])
     assert result.exit_code == 1
     assert result.output == (
-        f"Error: {revisions}: write the range as FROM:TO, e.g. base:head (or head:-1 --downgrade)\n"
+        f"Error: {revisions}: write the range as FROM:TO, e.g. base:heads "
+        "(or expand@head:-1 --downgrade)\n"
     )
 
 
@@ -314,8 +318,8 @@ def write_destructive_revision(project: Path) -> Path:
     path.write_text(
         "from alembic import op\n\n"
         'revision = "0badd0000001"\n'
-        f"down_revision = {HEAD!r}\n"
-        "branch_labels = None\ndepends_on = None\n\n\n"
+        f"down_revision = {CONTRACT_HEAD!r}\n"
+        f"branch_labels = None\ndepends_on = {EXPAND_HEAD!r}\n\n\n"
         "def upgrade() -> None:\n"
         '    op.drop_column("country", "official_name")\n\n\n'
         "def downgrade() -> None:\n    pass\n"
@@ -323,12 +327,13 @@ def write_destructive_revision(project: Path) -> Path:
     return path
 
 
-def database_revision(database: URL) -> str | None:
+def database_revision(database: URL) -> tuple[str, ...]:
+    """The database's revisions, one per branch head, sorted."""
     with sync_engine(database) as engine, engine.connect() as connection:
         exists = connection.execute(text("SELECT to_regclass('alembic_version')")).scalar()
         if exists is None:
-            return None
-        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            return ()
+        return tuple(sorted(connection.scalars(text("SELECT version_num FROM alembic_version"))))
 
 
 @pytest.mark.usefixtures("sigterm_restored")
@@ -347,7 +352,7 @@ def test_upgrade_and_start_refuse_a_pending_revision_the_guard_fails(
     assert "drops column country.official_name and its values" in refused.output
     assert "nothing applied" in refused.output
     assert "--skip-guard" in refused.output
-    assert database_revision(database) is None  # not even the harmless revisions before it
+    assert database_revision(database) == ()  # not even the harmless revisions before it
 
 
 def test_skip_guard_applies_them_anyway(
@@ -360,10 +365,10 @@ def test_skip_guard_applies_them_anyway(
 
     applied = CliRunner().invoke(main, ["upgrade", "--skip-guard"])
     assert applied.exit_code == 0, applied.output
-    assert database_revision(database) == "0badd0000001"
+    assert database_revision(database) == ("0badd0000001",)  # it stands for its expand too
     again = CliRunner().invoke(main, ["upgrade"])  # nothing pending: nothing for the guard
     assert again.exit_code == 0, again.output
-    assert "the database is at head" in again.output
+    assert "the database is at every head" in again.output
 
 
 def test_upgrade_applies_what_the_guard_passes(
@@ -373,7 +378,7 @@ def test_upgrade_applies_what_the_guard_passes(
     result = CliRunner().invoke(main, ["upgrade"])
     assert result.exit_code == 0, result.output
     assert f"upgraded: {len(list(SCRIPT.walk_revisions()))} revision(s) applied" in result.output
-    assert database_revision(database) == HEAD
+    assert database_revision(database) == HEADS
 
 
 def test_upgrade_with_no_database_is_one_line(embedded_env: EmbeddedPostgres) -> None:
@@ -385,26 +390,36 @@ def test_upgrade_with_no_database_is_one_line(embedded_env: EmbeddedPostgres) ->
 
 
 def test_alembic_sql_downgrade_shows_the_way_back_from_the_pending_revision(
-    monkeypatch: pytest.MonkeyPatch, database: URL
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: URL
 ) -> None:
-    head = SCRIPT.get_revision(HEAD)
-    assert head is not None
-    previous = head.down_revision
-    assert isinstance(previous, str)
     database_environment(monkeypatch, database)
     assert CliRunner().invoke(main, ["upgrade"]).exit_code == 0
-    with sync_engine(database) as engine, engine.begin() as connection:
-        # Step the database back one revision, as the schema-change loop leaves it.
-        connection.execute(text("UPDATE alembic_version SET version_num = :rev"), {"rev": previous})
+    # As the schema-change loop leaves it: a new expand revision, not applied yet.
+    project = copy_migration_environment(tmp_path)
+    (project / "alembic" / "versions" / "2099_01_01_0000-0add00000001_add_capital.py").write_text(
+        "import sqlalchemy as sa\nfrom alembic import op\n\n"
+        f'revision = "0add00000001"\ndown_revision = {EXPAND_HEAD!r}\n'
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        "def upgrade() -> None:\n"
+        '    op.add_column("country", sa.Column("capital", sa.String(100)))\n\n\n'
+        "def downgrade() -> None:\n"
+        '    op.drop_column("country", "capital")\n'
+    )
+    monkeypatch.chdir(project)
 
     result = CliRunner().invoke(main, ["migrations", "sql", "--downgrade"])
     assert result.exit_code == 0, result.output
     config = alembic_config(configure_logging=False)
-    assert result.output == offline_sql(config, f"{HEAD}:{previous}", downgrade=True)
-    assert f"version_num='{previous}' WHERE alembic_version.version_num = '{HEAD}'" in result.output
+    assert result.output == offline_sql(config, f"expand@head:{EXPAND_HEAD}", downgrade=True)
+    assert "ALTER TABLE country DROP COLUMN capital;" in result.output
+    assert (
+        f"version_num='{EXPAND_HEAD}' WHERE alembic_version.version_num = '0add00000001'"
+        in result.output
+    )
 
     forward = CliRunner().invoke(main, ["migrations", "sql"])
-    assert forward.output == offline_sql(config, f"{previous}:{HEAD}")
+    assert forward.output == offline_sql(config, f"{EXPAND_HEAD}:expand@head")
+    assert "ALTER TABLE country ADD COLUMN capital VARCHAR(100);" in forward.output
 
 
 def test_plain_alembic_with_a_bad_database_url_is_one_line(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ def test_every_script_the_readme_names_exists() -> None:
 def test_the_promised_scripts() -> None:
     scripts = pipfile_scripts()
     assert scripts["alembic-revision"] == "alembic-stuff revision"  # autogenerate, rename-aware
-    # `alembic upgrade head`, once the destructive-change guard has read what is pending.
+    # `alembic upgrade heads`, once the destructive-change guard has read what is pending.
     assert scripts["alembic-latest"] == "alembic-stuff upgrade"
     assert {"setup", "start", "db-up", "db-down", "test", "qa"} <= set(scripts)
 
@@ -46,7 +46,7 @@ def test_scripts_name_project_files_by_the_project_folder() -> None:
 # Each needs the project's files: alembic.ini, the revisions, .squawk.toml, tests/, bench/.
 FROM_A_SUBFOLDER = {
     "alembic history": "<base> -> ",
-    "alembic-sql base:head": "CREATE TABLE country",
+    "alembic-sql base:heads": "CREATE TABLE country",
     "migrations-check": "no unacknowledged data loss",
     "migrations-lint": "squawk finds nothing",
     "test -n 0 --collect-only -q tests/test_project.py": "collected",
@@ -111,7 +111,7 @@ def test_compose_names_ports_and_order() -> None:
     assert "healthcheck" in db
     assert compose()["volumes"]["alembic-stuff-data"]["name"] == "alembic-stuff-data"
 
-    assert migrate["command"] == ["alembic", "upgrade", "head"]
+    assert migrate["command"] == ["alembic", "upgrade", "heads"]
     assert migrate["depends_on"] == {"db": {"condition": "service_healthy"}}
 
     assert api["container_name"] == "demo-api"

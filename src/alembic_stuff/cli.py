@@ -15,17 +15,20 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 import psycopg
 from alembic import command
-from alembic.script import ScriptDirectory
+from alembic.config import Config
+from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 from alembic_toolkit.preview import offline_sql
-from alembic_toolkit.review import destructive, squawk
+from alembic_toolkit.review import contract, destructive, squawk
 from alembic_toolkit.review.markers import MarkerError
 from pydantic import ValidationError
-from sqlalchemy import URL
+from sqlalchemy import URL, create_engine
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
 from alembic_stuff.api.server import PortTakenError, ensure_port_free, listen_address, serve
-from alembic_stuff.db.migrations import alembic_config, current_revision, head_revision
+from alembic_stuff.db import schema_release_file
+from alembic_stuff.db.migrations import alembic_config, current_revisions, head_revisions
 from alembic_stuff.paths import app_role_sql
 from alembic_stuff.settings import APP_ROLE, Settings, get_settings
 from alembic_stuff.settings_errors import describe_invalid_settings
@@ -103,6 +106,8 @@ SKIP_GUARD = click.option(
     is_flag=True,
     help="Apply pending revisions even when the destructive-change guard refuses them.",
 )
+# Alembic's targets: everything, the additive branch, the removals.
+EVERY_HEAD, EXPAND_HEAD, CONTRACT_HEAD = "heads", "expand@head", "contract@head"
 
 
 @main.command()
@@ -110,7 +115,7 @@ SKIP_GUARD = click.option(
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: API_PORT, 8765).")
 @SKIP_GUARD
 def start(host: str | None, port: int | None, skip_guard: bool) -> None:
-    """Start the database, upgrade it to head and serve the API until Ctrl-C or SIGTERM."""
+    """Start the database, upgrade it to every head and serve the API until Ctrl-C or SIGTERM."""
     settings = load_settings()
     port_free_or_exit(settings, host, port)
     server = embedded_server(settings) if settings.uses_embedded_database else None
@@ -124,7 +129,7 @@ def start(host: str | None, port: int | None, skip_guard: bool) -> None:
                 owned = server.start_owned()
                 prepare_embedded_database(server, settings)
         where = settings.server_url.render_as_string(hide_password=True)
-        click.echo(f"database: {where}; upgrading to head", err=True)
+        click.echo(f"database: {where}; upgrading to heads (expand and contract)", err=True)
         guarded_upgrade(settings, skip_guard=skip_guard)
         serve(settings, host, port)
     except KeyboardInterrupt:
@@ -179,30 +184,70 @@ def _announce_root_setup() -> None:
 @main.command()
 @SKIP_GUARD
 def upgrade(skip_guard: bool) -> None:
-    """Upgrade the database to head, once the guard has read every pending revision."""
-    applied = guarded_upgrade(load_settings(), skip_guard=skip_guard)
+    """Upgrade the database to every head (expand and contract), once the guard has read them."""
+    _report(guarded_upgrade(load_settings(), skip_guard=skip_guard), "every head")
+
+
+@main.command()
+@SKIP_GUARD
+def expand(skip_guard: bool) -> None:
+    """Apply the expand branch: additive changes, safe while the previous release serves."""
+    _report(guarded_upgrade(load_settings(), EXPAND_HEAD, skip_guard=skip_guard), "expand head")
+
+
+@main.command("contract")
+@SKIP_GUARD
+@click.option(
+    "--force", is_flag=True, help="Contract even while a replica of an older release serves."
+)
+def contract_command(skip_guard: bool, force: bool) -> None:
+    """Apply the contract branch: removals, once no replica runs the previous release."""
+    settings = load_settings()
+    _report(
+        guarded_upgrade(settings, CONTRACT_HEAD, skip_guard=skip_guard, force=force),
+        "contract head",
+    )
+
+
+def _report(applied: int, where: str) -> None:
     click.echo(
-        f"upgraded: {applied} revision(s) applied" if applied else "the database is at head",
+        f"upgraded: {applied} revision(s) applied" if applied else f"the database is at {where}",
         err=True,
     )
 
 
-def guarded_upgrade(settings: Settings, *, skip_guard: bool = False) -> int:
-    """Upgrade to head unless a pending revision destroys data unacknowledged; return how many."""
+def guarded_upgrade(
+    settings: Settings,
+    target: str = EVERY_HEAD,
+    *,
+    skip_guard: bool = False,
+    force: bool = False,
+) -> int:
+    """Upgrade to `target` unless a pending revision destroys data unacknowledged; return how many.
+
+    For the contract head, also refuse to apply an expand revision on the way, and (unless
+    `force`) to contract while a replica of an older release is connected.
+    """
     config = alembic_config(settings)
     script = ScriptDirectory.from_config(config)
     try:
-        current = current_revision(settings)
+        current = current_revisions(settings)
     except OperationalError as exc:
         raise click.ClickException(unreachable(settings, exc)) from None
-    except CommandError as exc:  # e.g. a database at two heads
-        raise click.ClickException(str(exc)) from None
-    if current is not None and current not in {rev.revision for rev in script.walk_revisions()}:
-        raise click.ClickException(unknown_revision(current))
-    pending = [Path(rev.path) for rev in script.iterate_revisions("heads", current or "base")]
+    known = {rev.revision for rev in script.walk_revisions()}
+    for revision in current:
+        if revision not in known:
+            raise click.ClickException(unknown_revision(revision))
+    # What the target needs that the database lacks (a range from `current` would refuse a
+    # target on the other branch).
+    applied = {r.revision for r in script.iterate_revisions(current, "base")} if current else set()
+    revisions = [r for r in script.iterate_revisions(target, "base") if r.revision not in applied]
+    pending = [Path(rev.path) for rev in revisions]
+    if target == CONTRACT_HEAD:
+        _refuse_unsafe_contract(settings, script, revisions, force=force)
     if pending and not skip_guard:
         try:
-            found = list(destructive.problems(pending))
+            found = list(destructive.problems(pending, destructive.placements(script)))
         except MarkerError as exc:
             raise click.ClickException(str(exc)) from None
         for problem in found:
@@ -214,10 +259,38 @@ def guarded_upgrade(settings: Settings, *, skip_guard: bool = False) -> int:
                 "to apply them anyway"
             )
     try:
-        command.upgrade(config, "head")
+        command.upgrade(config, target)
     except CommandError as exc:
         raise click.ClickException(str(exc)) from None
     return len(pending)
+
+
+def _refuse_unsafe_contract(
+    settings: Settings, script: ScriptDirectory, revisions: list[Script], *, force: bool
+) -> None:
+    """Refuse a contract whose expand is not applied, or that an older replica would not survive."""
+    expands = contract.unapplied_expands(revisions)
+    if expands:
+        raise click.ClickException(
+            f"nothing applied: the contract revisions need expand revisions this database has "
+            f"not applied ({'; '.join(expands)}): run `pipenv run alembic-expand` and roll the "
+            "release out first"
+        )
+    if force or not revisions:
+        return
+    engine = create_engine(settings.migration_url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            older = contract.older_replicas(connection, script, [r.revision for r in revisions])
+    finally:
+        engine.dispose()
+    if older:
+        others = f" and {len(older) - 1} other session(s)" if len(older) > 1 else ""
+        raise click.ClickException(
+            f"nothing applied: a replica of an older release still serves: "
+            f"{older[0].describe()}{others} does not survive contract revision "
+            f"{older[0].fatal}; take it out of service first, or pass --force"
+        )
 
 
 def unknown_revision(revision: str) -> str:
@@ -273,15 +346,46 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
     metavar="KEY=VALUE",
     help="rename=table.old:new, rename=old_table:new_table, allow_drop=table.column (repeatable).",
 )
-def revision(message: str, x_arguments: tuple[str, ...]) -> None:
+@click.option(
+    "--expand",
+    "branch",
+    flag_value=destructive.EXPAND,
+    default=True,
+    help="Write onto the expand branch: additive changes (the default).",
+)
+@click.option(
+    "--contract",
+    "branch",
+    flag_value=destructive.CONTRACT,
+    help="Write onto the contract branch: removals and renames, depending on the expand head.",
+)
+def revision(message: str, x_arguments: tuple[str, ...], branch: str) -> None:
     """Autogenerate a revision, refusing to drop a column or table nobody said to drop."""
     config = alembic_config(load_settings())
+    script = ScriptDirectory.from_config(config)
+    # A contract revision removes what the releases up to the newest expand stopped using.
+    depends_on = (
+        script.get_revision(EXPAND_HEAD).revision if branch == destructive.CONTRACT else None
+    )
     # What `alembic -x ... revision --autogenerate` would have parsed, for env.py.
     config.cmd_opts = argparse.Namespace(x=list(x_arguments), autogenerate=True)
     try:
-        command.revision(config, message=message, autogenerate=True)
+        command.revision(
+            config,
+            message=message,
+            autogenerate=True,
+            head=f"{branch}@head",
+            depends_on=depends_on,
+        )
     except CommandError as exc:
         raise click.ClickException(str(exc)) from None
+    _write_schema_release(config)
+
+
+def _write_schema_release(config: Config) -> None:
+    path = schema_release_file.module_path(config)
+    if path is not None and schema_release_file.write(ScriptDirectory.from_config(config), path):
+        click.echo(f"updated {path}: the schema revisions this release works with", err=True)
 
 
 @main.group()
@@ -299,15 +403,48 @@ def migrations_check(paths: tuple[Path, ...]) -> None:
     targets = list(paths) or [
         Path(os.path.relpath(path)) for path in sorted(versions_folder().glob("*.py"))
     ]
+    config = alembic_config()
+    script = ScriptDirectory.from_config(config)
     try:
-        found = list(destructive.problems(targets))
+        found = list(destructive.problems(targets, destructive.placements(script)))
     except MarkerError as exc:
         raise click.ClickException(str(exc)) from None
-    for problem in found:
+    stale = _stale_schema_release(config, script)
+    for problem in found + stale:
         click.echo(problem, err=True)
     if found:
         raise click.ClickException(f"{len(found)} destructive change(s) without a reason")
+    if stale:
+        raise click.ClickException("schema_release.py is stale")
     click.echo(f"migrations-check: {len(targets)} revision(s), no unacknowledged data loss")
+
+
+def _stale_schema_release(config: Config, script: ScriptDirectory) -> list[str]:
+    path = schema_release_file.module_path(config)
+    try:
+        if path is None or schema_release_file.is_current(script, path):
+            return []
+    except schema_release_file.NoBranchesError as exc:
+        return [f"{path}: {exc}"]
+    return [
+        f"{os.path.relpath(path)} does not match the revisions: run `pipenv run migrations-release`"
+    ]
+
+
+@migrations.command("release")
+def migrations_release() -> None:
+    """Rewrite schema_release.py: the schema revisions this release works with, for /ready."""
+    config = alembic_config()
+    path = schema_release_file.module_path(config)
+    if path is None:
+        raise click.ClickException(
+            f"no {schema_release_file.RELATIVE_PATH} beside alembic.ini: run this in the project"
+        )
+    try:
+        changed = schema_release_file.write(ScriptDirectory.from_config(config), path)
+    except schema_release_file.NoBranchesError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{'updated' if changed else 'unchanged'}: {os.path.relpath(path)}")
 
 
 @migrations.command("lint")
@@ -330,47 +467,60 @@ def migrations_lint() -> None:
 def migrations_sql(revisions: str | None, downgrade: bool) -> None:
     """Print the SQL a range of revisions runs (default: what is pending), like sqlmigrate.
 
-    REVISIONS is FROM:TO, e.g. base:head or 9c4d7e2f1b38:head (for --downgrade, head:-1).
+    REVISIONS is FROM:TO, e.g. base:heads or 9c4d7e2f1b38:expand@head (for --downgrade,
+    expand@head:-1).
     No database is needed when a range is given.
     """
     settings = load_settings()
-    if revisions is None:
-        revisions = _pending_range(settings, downgrade)
-        if revisions is None:
-            click.echo(
-                "-- nothing pending: the database is at head (the way back from its last "
-                "revision: alembic-sql head:-1 --downgrade)",
-                err=True,
-            )
-            return
-    if revisions.count(":") != 1:
-        raise click.ClickException(
-            f"{revisions}: write the range as FROM:TO, e.g. base:head (or head:-1 --downgrade)"
+    ranges = [revisions] if revisions is not None else _pending_ranges(settings, downgrade)
+    if not ranges:
+        click.echo(
+            "-- nothing pending: the database is at every head (the way back from the "
+            "newest expand revision: alembic-sql expand@head:-1 --downgrade)",
+            err=True,
         )
+        return
+    for each in ranges:
+        if each.count(":") != 1:
+            raise click.ClickException(
+                f"{each}: write the range as FROM:TO, e.g. base:heads "
+                "(or expand@head:-1 --downgrade)"
+            )
     try:
         config = alembic_config(settings, configure_logging=False)
-        click.echo(offline_sql(config, revisions, downgrade=downgrade), nl=False)
+        for each in ranges:
+            click.echo(offline_sql(config, each, downgrade=downgrade), nl=False)
     except CommandError as exc:
         raise click.ClickException(str(exc)) from None
 
 
-def _pending_range(settings: Settings, downgrade: bool) -> str | None:
+def _pending_ranges(settings: Settings, downgrade: bool) -> list[str]:
+    """The ranges of what is pending, one per branch that has something pending."""
     try:
-        current = current_revision(settings)
+        current = current_revisions(settings)
     except OperationalError:
         if downgrade:  # the way back from what is pending depends on where the database is
             raise click.ClickException(
                 "the database is unreachable, so what is pending is unknown: give the range, "
-                "e.g. `alembic-sql head:-1 --downgrade`"
+                "e.g. `alembic-sql expand@head:-1 --downgrade`"
             ) from None
-        click.echo("-- the database is unreachable: showing base:head", err=True)
-        current = None
-    if current == head_revision():
-        return None
-    # The way back from what the pending revisions will do: head down to where the database is.
-    if downgrade:
-        return f"head:{current or 'base'}"
-    return f"{current or 'base'}:head"
+        click.echo("-- the database is unreachable: showing base:heads", err=True)
+        current = ()
+    if current == head_revisions():
+        return []
+    script = ScriptDirectory.from_config(alembic_config(settings, configure_logging=False))
+    ranges: list[tuple[str, str]] = []
+    for revision in current or ("base",):
+        found = script.get_revision(revision) if revision != "base" else None
+        branches = found.branch_labels & {destructive.EXPAND, destructive.CONTRACT} if found else {}
+        # Offline SQL starts from one revision: a branch's row up to that branch's head, or,
+        # from the trunk, everything.
+        target = f"{next(iter(branches))}@head" if branches else EVERY_HEAD
+        head = script.get_revisions(target)
+        if target == EVERY_HEAD or [r.revision for r in head if r] != [revision]:
+            ranges.append((revision, target))
+    # The way back from what the pending revisions will do: the heads down to where it is.
+    return [f"{to}:{start}" if downgrade else f"{start}:{to}" for start, to in ranges]
 
 
 def versions_folder() -> Path:

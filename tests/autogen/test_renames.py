@@ -79,7 +79,7 @@ def country(
 def seeded_database(server_url: URL) -> Iterator[URL]:
     """A database at the project's head, holding three countries."""
     with scratch_database(server_url) as url:
-        command.upgrade(alembic_config(settings_for(url), configure_logging=False), "head")
+        command.upgrade(alembic_config(settings_for(url), configure_logging=False), "heads")
         with sync_engine(url) as engine, engine.begin() as connection:
             connection.execute(
                 sa.text("INSERT INTO country VALUES (:c, :n, :a, :num, :o)"),

@@ -52,15 +52,20 @@ def schema(engine: Engine | Connection) -> dict[str, Any]:
     return snapshot
 
 
-def check_single_head(config: Config) -> None:
-    """The history has exactly one head: no unmerged branches."""
-    heads = ScriptDirectory.from_config(config).get_heads()
-    assert len(heads) == 1, f"expected one head, found {len(heads)}: {heads}"
+def check_one_head_per_branch(config: Config) -> None:
+    """Each head ends a labelled branch (expand, contract), one head each: no unmerged fork."""
+    script = ScriptDirectory.from_config(config)
+    heads = [script.get_revision(head) for head in script.get_heads()]
+    labels = [sorted(head.branch_labels) for head in heads if head is not None]
+    one_each = all(len(label) == 1 for label in labels) and len(set(map(tuple, labels))) == len(
+        labels
+    )
+    assert one_each, f"expected one head per branch label, found {len(heads)}: {script.get_heads()}"
 
 
 def check_up_and_down(config: Config, engine: Engine) -> None:
-    """An empty database goes up to head and back down to empty."""
-    command.upgrade(config, "head")
+    """An empty database goes up to every head and back down to empty."""
+    command.upgrade(config, "heads")
     command.downgrade(config, "base")
     left = schema(engine)
     assert left == {}, f"downgrade to base left tables behind: {sorted(left)}"
@@ -70,7 +75,7 @@ def check_stairway(config: Config, engine: Engine) -> None:
     """Every revision survives up, down one step, and up again."""
     for revision in revisions(config):
         command.upgrade(config, revision)
-        command.downgrade(config, "-1")
+        command.downgrade(config, f"{revision}@-1")
         command.upgrade(config, revision)
 
 
@@ -79,15 +84,15 @@ def check_downgrade_leaves_no_trace(config: Config, engine: Engine) -> None:
     for revision in revisions(config):
         before = schema(engine)
         command.upgrade(config, revision)
-        command.downgrade(config, "-1")
+        command.downgrade(config, f"{revision}@-1")
         after = schema(engine)
         assert after == before, f"downgrading {revision} did not restore the schema"
         command.upgrade(config, revision)
 
 
 def check_no_drift(config: Config, engine: Engine) -> None:
-    """At head, autogenerate finds nothing to do, and every name is the one the models give."""
-    command.upgrade(config, "head")
+    """At the heads, autogenerate finds nothing to do, and every name is the models'."""
+    command.upgrade(config, "heads")
     command.check(config)
     models = config.attributes.get("target_metadata") or Country.metadata
     drift = name_drift(inspect(engine), models)

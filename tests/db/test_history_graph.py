@@ -17,7 +17,10 @@ from alembic_stuff.db.migrations import alembic_config
 from alembic_stuff.settings import Settings
 from tests.databases import ROOT, copy_migration_environment
 
-HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
+SCRIPT = ScriptDirectory.from_config(alembic_config())
+EXPAND_HEAD, CONTRACT_HEAD = (
+    SCRIPT.get_revisions(f"{label}@head")[0].revision for label in ("expand", "contract")
+)
 
 
 def add_revision(
@@ -42,10 +45,10 @@ def add_revision(
 
 @pytest.fixture
 def branched(tmp_path: Path) -> ScriptDirectory:
-    """The project's history, then an expand and a contract branch, then a merge."""
+    """The project's history, a revision on each of its expand and contract branches, a merge."""
     project = copy_migration_environment(tmp_path)
-    add_revision(project, "aaaa00000001", HEAD, "Add the capital column", labels=("expand",))
-    add_revision(project, "bbbb00000002", HEAD, 'Drop "legacy" <columns>', labels=("contract",))
+    add_revision(project, "aaaa00000001", EXPAND_HEAD, "Add the capital column")
+    add_revision(project, "bbbb00000002", CONTRACT_HEAD, 'Drop "legacy" <columns>')
     add_revision(project, "cccc00000003", ("aaaa00000001", "bbbb00000002"), "Merge the branches")
     add_revision(
         project, "dddd00000004", "cccc00000003", "Fill the capitals", depends_on="aaaa00000001"
@@ -57,8 +60,13 @@ def test_the_graph_shows_branches_merges_labels_and_the_head(branched: ScriptDir
     graph = history_mermaid(branched)
     lines = graph.splitlines()
     assert lines[0] == "flowchart TB"
-    assert f"  r_{HEAD} --> r_aaaa00000001" in lines
-    assert f"  r_{HEAD} --> r_bbbb00000002" in lines  # the branch point: two arrows out
+    expand_root = SCRIPT.get_revision(EXPAND_HEAD)
+    assert expand_root is not None
+    trunk = expand_root.down_revision
+    assert f"  r_{trunk} --> r_{EXPAND_HEAD}" in lines
+    assert f"  r_{trunk} --> r_{CONTRACT_HEAD}" in lines  # the branch point: two arrows out
+    assert f"  r_{EXPAND_HEAD} --> r_aaaa00000001" in lines
+    assert f"  r_{CONTRACT_HEAD} --> r_bbbb00000002" in lines
     assert "  r_aaaa00000001 --> r_cccc00000003" in lines  # the merge: two arrows in
     assert "  r_bbbb00000002 --> r_cccc00000003" in lines
     assert "  r_aaaa00000001 -. depends on .-> r_dddd00000004" in lines
@@ -99,7 +107,9 @@ def test_the_readme_diagrams_are_current_and_the_check_fails_when_stale(tmp_path
 
     project = copy_migration_environment(tmp_path)
     (project / "README.md").write_text((ROOT / "README.md").read_text())
-    add_revision(project, "eeee00000005", HEAD, "A new revision the README does not show yet")
+    add_revision(
+        project, "eeee00000005", EXPAND_HEAD, "A new revision the README does not show yet"
+    )
     stale = diagrams(project, "--check")
     assert stale.returncode == 1
     assert "stale: run `pipenv run diagrams`" in stale.stderr
@@ -125,7 +135,9 @@ def test_current_marks_the_database_revision(settings: Settings) -> None:
         env=environment,
     )
     assert result.returncode == 0, result.stderr
-    assert f"  class r_{HEAD} current" in result.stdout.splitlines()
+    heads = ",".join(f"r_{head}" for head in sorted((EXPAND_HEAD, CONTRACT_HEAD)))
+    marked = f"  class {heads} current"
+    assert marked in result.stdout.splitlines()
 
 
 def test_current_without_a_database_marks_nothing() -> None:

@@ -44,7 +44,7 @@ BROKEN_SEEDS: checks.Seeds = {"l1": [("country", {"code": "GB", "name": "United 
 
 Check = Callable[[Config, Engine], None]
 CHECKS: dict[str, Check] = {
-    "single_head": lambda config, engine: checks.check_single_head(config),
+    "one_head_per_branch": lambda config, engine: checks.check_one_head_per_branch(config),
     "up_and_down": checks.check_up_and_down,
     "stairway": checks.check_stairway,
     "downgrade_leaves_no_trace": checks.check_downgrade_leaves_no_trace,
@@ -74,7 +74,7 @@ def test_the_project_history_passes(name: str, database: URL, engine: Engine) ->
 @pytest.mark.parametrize(
     ("name", "history", "failure", "message"),
     [
-        ("single_head", "two_heads", AssertionError, "expected one head, found 2"),
+        ("one_head_per_branch", "two_heads", AssertionError, "expected one head per branch"),
         ("up_and_down", "no_downgrade", AssertionError, r"left tables behind: \['thing'\]"),
         ("stairway", "no_downgrade", DBAPIError, 'relation "thing" already exists'),
         ("downgrade_leaves_no_trace", "no_downgrade", AssertionError, "downgrading n1 did not"),

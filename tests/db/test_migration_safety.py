@@ -15,8 +15,8 @@ from alembic import command
 from alembic_toolkit.errors import MigrationLockTimeoutError
 from sqlalchemy import URL, Engine, text
 
-from alembic_stuff.db.migrations import MIGRATION_LOCK_KEY, alembic_config, head_revision
-from tests.databases import ROOT, project_revisions, settings_for
+from alembic_stuff.db.migrations import MIGRATION_LOCK_KEY, alembic_config, head_revisions
+from tests.databases import ROOT, project_revisions, revision_id, settings_for
 from tests.db import migration_checks as checks
 
 REVISIONS = project_revisions()
@@ -38,17 +38,21 @@ def alembic_process(database: URL, *args: str, **env: str) -> subprocess.Popen[s
     )
 
 
-def current(engine: Engine) -> str | None:
+def current(engine: Engine) -> tuple[str, ...]:
+    """The database's revisions, one per branch head, sorted."""
     with engine.connect() as connection:
         if not connection.execute(text("SELECT to_regclass('alembic_version')")).scalar():
-            return None
-        versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
-    assert len(versions) <= 1, versions
-    return versions[0][0] if versions else None
+            return ()
+        return tuple(sorted(connection.scalars(text("SELECT version_num FROM alembic_version"))))
+
+
+def newest(revisions: tuple[str, ...]) -> str | None:
+    """The newest of the database's revisions, in the order they are applied."""
+    return max(revisions, key=REVISIONS.index) if revisions else None
 
 
 def test_sixteen_replicas_upgrading_at_once(database: URL, engine: Engine) -> None:
-    replicas = [alembic_process(database, "upgrade", "head") for _ in range(16)]
+    replicas = [alembic_process(database, "upgrade", "heads") for _ in range(16)]
     outputs = [replica.communicate(timeout=120)[0] for replica in replicas]
 
     assert [replica.returncode for replica in replicas] == [0] * 16, outputs
@@ -56,7 +60,7 @@ def test_sixteen_replicas_upgrading_at_once(database: URL, engine: Engine) -> No
         match for output in outputs for match in re.findall(r"Running upgrade \S* -> (\w+)", output)
     )
     assert ran == dict.fromkeys(REVISIONS, 1)  # each revision's DDL ran exactly once
-    assert current(engine) == head_revision()
+    assert current(engine) == head_revisions()
 
 
 def test_the_lock_of_a_killed_holder_is_freed(database: URL, engine: Engine) -> None:
@@ -81,8 +85,8 @@ def test_the_lock_of_a_killed_holder_is_freed(database: URL, engine: Engine) -> 
 
     # The wait is bounded: were the dead holder's lock not freed, this would time out.
     settings = settings_for(database, migration_lock_wait_seconds=10)
-    command.upgrade(alembic_config(settings, configure_logging=False), "head")
-    assert current(engine) == head_revision()
+    command.upgrade(alembic_config(settings, configure_logging=False), "heads")
+    assert current(engine) == head_revisions()
 
 
 def test_the_lock_wait_is_bounded_and_says_why(database: URL, engine: Engine) -> None:
@@ -92,8 +96,8 @@ def test_the_lock_wait_is_bounded_and_says_why(database: URL, engine: Engine) ->
         with pytest.raises(
             MigrationLockTimeoutError, match=r"held the migration lock .* for over 0\.5 s"
         ):
-            command.upgrade(alembic_config(settings, configure_logging=False), "head")
-    assert current(engine) is None
+            command.upgrade(alembic_config(settings, configure_logging=False), "heads")
+    assert current(engine) == ()
 
 
 def reference_schemas(database: URL, engine: Engine) -> dict[str | None, object]:
@@ -115,15 +119,15 @@ def test_sigkill_at_random_moments_leaves_a_revision_boundary(
     chance = random.Random(20261125)  # fixed: a failure can be replayed
     for _ in range(10):
         command.downgrade(config, "base")
-        process = alembic_process(database, "upgrade", "head")
+        process = alembic_process(database, "upgrade", "heads")
         time.sleep(chance.uniform(0.2, 1.5))  # start-up, then the migrations themselves
         process.send_signal(signal.SIGKILL)
         process.communicate()
 
-        revision = current(engine)
+        revision = newest(current(engine))
         assert checks.schema(engine) == schemas[revision], f"half-applied at {revision}"
-        command.upgrade(config, "head")
-        assert current(engine) == head_revision()
+        command.upgrade(config, "heads")
+        assert current(engine) == head_revisions()
 
 
 def test_sigkill_inside_a_revision_rolls_it_back(database: URL, engine: Engine) -> None:
@@ -137,7 +141,7 @@ def test_sigkill_inside_a_revision_rolls_it_back(database: URL, engine: Engine) 
         # Hold the table, so the next revision blocks inside its transaction, at its first
         # ALTER, until it is killed there.
         blocker.execute("LOCK TABLE country IN ACCESS SHARE MODE")
-        process = alembic_process(database, "upgrade", "head")
+        process = alembic_process(database, "upgrade", "heads")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             waiting = observer.execute(
@@ -154,22 +158,25 @@ def test_sigkill_inside_a_revision_rolls_it_back(database: URL, engine: Engine) 
         process.communicate()
         blocker.rollback()
 
-    assert current(engine) == REVISIONS[0]
+    assert current(engine) == (REVISIONS[0],)
     assert checks.schema(engine) == before
-    command.upgrade(config, "head")
-    assert current(engine) == head_revision()
+    command.upgrade(config, "heads")
+    assert current(engine) == head_revisions()
 
 
 def test_a_revision_waiting_too_long_for_a_lock_fails_in_one_line(
     database: URL, engine: Engine
 ) -> None:
     config = alembic_config(settings_for(database), configure_logging=False)
-    before_head = checks.revisions(config)[-2]
-    command.upgrade(config, before_head)
+    # The last revision that alters a table: the rename.
+    before_rename = revision_id("add_iso_3166_columns")
+    command.upgrade(config, before_rename)
     with psycopg.connect(dsn(database)) as holder:  # a transaction reading the table, left open
         holder.execute("SELECT count(*) FROM country")
         holder_pid = holder.info.backend_pid
-        replica = alembic_process(database, "upgrade", "head", MIGRATION_LOCK_TIMEOUT_SECONDS="0.5")
+        replica = alembic_process(
+            database, "upgrade", "heads", MIGRATION_LOCK_TIMEOUT_SECONDS="0.5"
+        )
         output = replica.communicate(timeout=60)[0]
     assert replica.returncode != 0
     assert "Traceback" not in output
@@ -180,4 +187,4 @@ def test_a_revision_waiting_too_long_for_a_lock_fails_in_one_line(
         f"lock is pid {holder_pid} (idle in transaction for "
     ), failure
     assert 'running "SELECT count(*) FROM country"' in failure
-    assert current(engine) == before_head
+    assert current(engine) == (before_rename,)

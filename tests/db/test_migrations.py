@@ -8,9 +8,10 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import URL, Engine, inspect
 
-from alembic_stuff.db.migrations import alembic_config, head_revision
+from alembic_stuff.db.migrations import alembic_config
 from alembic_stuff.settings import Settings
 from tests.databases import revision_id, settings_for
 
@@ -47,8 +48,12 @@ def current(engine: Engine) -> str | None:
         return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def test_the_history_is_one_line_ending_at_the_model() -> None:
-    assert head_revision() == RENAME_NAME
+def test_the_trunk_is_one_line_ending_where_expand_and_contract_start() -> None:
+    script = ScriptDirectory.from_config(alembic_config())
+    children = [r for r in script.walk_revisions() if r.down_revision == RENAME_NAME]
+    assert sorted(label for r in children for label in r.branch_labels) == ["contract", "expand"]
+    trunk = [r.revision for r in script.walk_revisions("base", RENAME_NAME)]
+    assert trunk == [RENAME_NAME, ADD_ISO_COLUMNS, CREATE_TABLE]
 
 
 def test_the_data_migration_fills_existing_rows_from_iso(config: Config, engine: Engine) -> None:
@@ -83,7 +88,7 @@ def test_the_data_migration_stops_on_unknown_codes_and_changes_nothing(
         )
 
     with pytest.raises(RuntimeError, match=r"not in ISO 3166-1.*: XK"):
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")
 
     assert current(engine) == CREATE_TABLE
     assert columns(engine) == ["code", "name"]
@@ -111,7 +116,7 @@ def test_the_rename_keeps_every_value_both_ways(config: Config, engine: Engine) 
 def test_offline_sql_needs_no_database(capsys: pytest.CaptureFixture[str]) -> None:
     nowhere = URL.create("postgresql", host="127.0.0.1", port=1, database="nowhere")
     command.upgrade(
-        alembic_config(settings_for(nowhere), configure_logging=False), "head", sql=True
+        alembic_config(settings_for(nowhere), configure_logging=False), "base:heads", sql=True
     )
     script = capsys.readouterr().out
     assert "CREATE TABLE country" in script

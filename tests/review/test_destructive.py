@@ -4,8 +4,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from alembic_toolkit.review.destructive import findings, problems
+from alembic.script import ScriptDirectory
+from alembic_toolkit.review.destructive import findings, placements, problems
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from alembic_stuff.cli import main
 from tests.databases import ROOT
@@ -157,3 +160,93 @@ def test_the_command_passes_the_project_and_fails_a_bad_revision(tmp_path: Path)
     assert failed.exit_code == 1
     assert "upgrade() drops table legacy and every row in it" in failed.output
     assert "1 destructive change(s) without a reason" in failed.output
+
+
+def branch_history(folder: Path, upgrade: str, branch: str, depends_on: bool = True) -> Path:
+    """A history with expand and contract roots, and one revision on `branch` doing `upgrade`."""
+    (folder / "versions").mkdir(parents=True)
+    (folder / "script.py.mako").write_text("")
+
+    def write(
+        name: str, down: str | None, labels: str | None, body: str, depends: str | None
+    ) -> Path:
+        path = folder / "versions" / f"{name}.py"
+        path.write_text(
+            "import sqlalchemy as sa\nfrom alembic import op\n\n"
+            f"revision = {name!r}\ndown_revision = {down!r}\n"
+            f"branch_labels = {labels!r}\ndepends_on = {depends!r}\n\n\n"
+            f"def upgrade() -> None:\n    {body}\n\n\ndef downgrade() -> None:\n    pass\n"
+        )
+        return path
+
+    write("trunk", None, None, "pass", None)
+    write("expand0", "trunk", "expand", "pass", None)
+    write("contract0", "trunk", "contract", "pass", None)
+    parent = "expand0" if branch == "expand" else "contract0"
+    return write(
+        "change", parent, None, upgrade, "expand0" if depends_on and branch == "contract" else None
+    )
+
+
+def placed_problems(folder: Path, path: Path) -> list[str]:
+    script = ScriptDirectory(str(folder))
+    return list(problems([path], placements(script)))
+
+
+DESTRUCTIVE_OR_RENAMING = [
+    'op.drop_column("country", "official_name")',
+    'op.drop_table("country")',
+    'op.alter_column("country", "code", type_=sa.String(1), existing_type=sa.String(2))',
+    'op.execute("DROP TABLE country")',
+    'op.rename_table("country", "nation")',
+    'op.alter_column("country", "common_name", new_column_name="display_name")',
+]
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    change=st.sampled_from(DESTRUCTIVE_OR_RENAMING),
+    acknowledged=st.booleans(),
+)
+def test_an_expand_revision_may_not_drop_narrow_or_rename_even_acknowledged(
+    tmp_path_factory: pytest.TempPathFactory, change: str, acknowledged: bool
+) -> None:
+    folder = tmp_path_factory.mktemp("history")
+    path = branch_history(folder, change, "expand")
+    if acknowledged:  # a reason makes a drop acceptable elsewhere, never on the expand branch
+        for finding in findings(path):
+            path.write_text(
+                path.read_text() + f"\ndestroys_data = {{{finding.key!r}: 'moved to city'}}\n"
+            )
+    found = placed_problems(folder, path)
+    refused = [line for line in found if "on the expand branch" in line]
+    assert len(refused) == 1, found
+    assert "move it to a contract revision (alembic-revision --contract)" in refused[0]
+    # The same change as a contract revision is judged by the acknowledgment alone.
+    contract_folder = tmp_path_factory.mktemp("history")
+    contract_path = branch_history(contract_folder, change, "contract")
+    contract_found = placed_problems(contract_folder, contract_path)
+    assert not [line for line in contract_found if "expand branch" in line]
+    assert len(contract_found) == len(findings(contract_path))
+
+
+def test_an_additive_expand_revision_passes(tmp_path: Path) -> None:
+    path = branch_history(
+        tmp_path, 'op.add_column("country", sa.Column("capital", sa.Text))', "expand"
+    )
+    assert placed_problems(tmp_path, path) == []
+
+
+def test_a_contract_revision_must_name_its_expand(tmp_path: Path) -> None:
+    path = branch_history(tmp_path, "pass", "contract", depends_on=False)
+    [problem] = placed_problems(tmp_path, path)
+    assert "a contract revision must name in depends_on the expand revision" in problem
+
+
+def test_the_project_places_every_revision() -> None:
+    placed = placements(ScriptDirectory(str(ROOT / "alembic")))
+    branches = sorted(str(place.branch) for place in placed.values())
+    assert branches == ["None", "None", "None", "contract", "expand"]
+    assert list(problems(VERSIONS.glob("*.py"), placed)) == []

@@ -4,12 +4,13 @@ from pathlib import Path
 
 import pytest
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from alembic_toolkit.review.squawk import lint
 from click.testing import CliRunner
 from sqlalchemy import URL
 
 from alembic_stuff.cli import main
-from alembic_stuff.db.migrations import alembic_config, head_revision
+from alembic_stuff.db.migrations import alembic_config
 from tests.databases import copy_migration_environment, settings_for
 
 NOWHERE = settings_for(URL.create("postgresql", host="127.0.0.1", port=1, database="none"))
@@ -54,7 +55,9 @@ def project(tmp_path: Path) -> Config:
 def add_revision(config: Config, marker: str = "") -> Path:
     folder = Path(config.get_main_option("script_location") or "") / "versions"
     path = folder / "2026_12_01_0000-f00000000001_index_country_names.py"
-    path.write_text(INDEX_REVISION.format(marker=marker, head=head_revision()))
+    expand_head = ScriptDirectory.from_config(config).get_revision("expand@head")
+    assert expand_head is not None
+    path.write_text(INDEX_REVISION.format(marker=marker, head=expand_head.revision))
     return path
 
 

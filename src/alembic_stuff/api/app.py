@@ -17,7 +17,6 @@ from alembic_stuff.api.limits import (
     finish_within,
 )
 from alembic_stuff.db.database import Database
-from alembic_stuff.db.migrations import head_revision
 from alembic_stuff.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.expected_revision = head_revision()
         app.state.database = Database.connect(settings)
         try:
             with _garbage_collector_tuned_for_serving():

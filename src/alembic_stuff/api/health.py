@@ -2,7 +2,8 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request
+from alembic_toolkit.compatibility import SchemaRelease
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import Connection, text
@@ -11,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 from alembic_stuff.api.dependencies import DatabaseDep
 from alembic_stuff.api.errors import RETRY_AFTER_SECONDS
 from alembic_stuff.api.limits import finish_within
+from alembic_stuff.schema_release import RELEASE
 
 router = APIRouter(tags=["health"])
 
@@ -26,23 +28,25 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    """Whether the database is reachable and its schema is the one this code expects."""
+    """Whether the database is reachable and its schema one this release works with."""
 
     status: Literal["ready", "not ready"]
-    current_revision: str | None
-    expected_revision: str | None
+    database_revisions: list[str] | None
+    """The rows of alembic_version (one per branch head); None when they could not be read."""
+    release_expand: str
+    """The expand revision this release needs."""
+    release_contract: str
+    """The newest contract revision this release survives."""
     detail: str | None = None
 
 
-async def get_expected_revision(request: Request) -> str | None:
-    """The head revision of the migrations this code ships with (read at start-up)."""
-    revision: str | None = request.app.state.expected_revision
-    return revision
+async def get_schema_release() -> SchemaRelease:
+    """The schema requirement this release was built with (schema_release.py, no alembic.ini)."""
+    return RELEASE
 
 
-def _current_revision(connection: Connection) -> str | None:
-    revision: str | None = connection.scalar(text("SELECT version_num FROM alembic_version"))
-    return revision
+def _database_revisions(connection: Connection) -> list[str]:
+    return sorted(connection.scalars(text("SELECT version_num FROM alembic_version")))
 
 
 @router.get("/health", response_model=Health)
@@ -58,14 +62,14 @@ async def health() -> Health:
 )
 async def ready(
     database: DatabaseDep,
-    expected: Annotated[str | None, Depends(get_expected_revision)],
+    release: Annotated[SchemaRelease, Depends(get_schema_release)],
 ) -> Readiness | JSONResponse:
-    """Answer 200 when the database is reachable and at the code's head revision, else 503."""
-    current: str | None = None
+    """Answer 200 when the database answers and its schema is one this release works with."""
+    current: list[str] | None = None
     detail: str | None = None
     try:
         current = await finish_within(
-            READY_TIMEOUT_SECONDS, database.autocommit_read(_current_revision)
+            READY_TIMEOUT_SECONDS, database.autocommit_read(_database_revisions)
         )
     except TimeoutError:
         detail = f"the database did not answer within {READY_TIMEOUT_SECONDS:g} s"
@@ -73,12 +77,13 @@ async def ready(
         detail = "the database has no alembic_version table: run the migrations"
     except (DBAPIError, OSError) as exc:
         detail = f"the database is unreachable: {type(exc).__name__}"
-    if detail is None and current != expected:
-        detail = "the schema is not at the revision this code expects"
+    if current is not None:
+        detail = release.judge(current)
     body = Readiness(
         status="ready" if detail is None else "not ready",
-        current_revision=current,
-        expected_revision=expected,
+        database_revisions=current,
+        release_expand=release.expand_head,
+        release_contract=release.contract_head,
         detail=detail,
     )
     if detail is not None:

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
+from alembic_toolkit.compatibility import application_name
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -35,6 +36,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from alembic_stuff.schema_release import RELEASE
 from alembic_stuff.settings import Settings
 
 P = ParamSpec("P")
@@ -149,6 +151,9 @@ def _options(settings: Settings, **server_settings: str) -> dict[str, Any]:
             "timeout": settings.database_connect_timeout_seconds,
             "server_settings": {
                 "statement_timeout": _ms(settings.database_statement_timeout_seconds),
+                # Names the contract revisions this release survives: alembic-contract
+                # refuses while a session of an older release is connected.
+                "application_name": application_name("alembic-stuff", RELEASE),
                 **server_settings,
             },
         },

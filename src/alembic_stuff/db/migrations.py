@@ -17,7 +17,7 @@ from alembic_stuff.paths import alembic_ini
 from alembic_stuff.settings import Settings
 
 # One key for "this project's schema is being migrated": a session-level advisory lock on it
-# lets many replicas run the migrations at once while only one migrates.
+# lets many replicas run `alembic upgrade heads` at once while only one migrates.
 MIGRATION_LOCK_KEY = lock_key("alembic-stuff")
 
 
@@ -57,21 +57,21 @@ def alembic_config(
     return config
 
 
-def head_revision(config: Config | None = None) -> str | None:
-    """Return the revision the code expects the database to be at."""
-    return ScriptDirectory.from_config(config or alembic_config()).get_current_head()
+def head_revisions(config: Config | None = None) -> tuple[str, ...]:
+    """Return the history's heads (the expand and the contract head), sorted."""
+    return tuple(sorted(ScriptDirectory.from_config(config or alembic_config()).get_heads()))
 
 
 def upgrade_to_head(settings: Settings, *, configure_logging: bool = True) -> None:
-    """Upgrade the database named by `settings` to the newest revision."""
-    command.upgrade(alembic_config(settings, configure_logging=configure_logging), "head")
+    """Upgrade the database named by `settings` to every head: expand and contract."""
+    command.upgrade(alembic_config(settings, configure_logging=configure_logging), "heads")
 
 
-def current_revision(settings: Settings) -> str | None:
-    """Return the database's revision (None when it has none); raises if it is unreachable."""
+def current_revisions(settings: Settings) -> tuple[str, ...]:
+    """Return the database's revisions, one per branch head, sorted; raises if unreachable."""
     engine = create_engine(settings.migration_url, poolclass=NullPool)
     try:
         with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
     finally:
         engine.dispose()

@@ -5,19 +5,28 @@ dropped tables and columns, type changes that narrow a column (or that it cannot
 not), and raw SQL that drops, truncates or deletes. Each must be acknowledged in the revision:
 
     destroys_data = {"downgrade: drop_table country": "why losing these rows is fine"}
+
+On a history split into `expand` and `contract` branches it also reads where each revision
+sits: an expand revision runs while the previous release serves, so its upgrade() may not
+drop, narrow or rename anything, acknowledged or not; a contract revision must name in
+`depends_on` the expand revision whose release stopped using what it removes.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from alembic.script import ScriptDirectory
 
 from alembic_toolkit.review.markers import DESTROYS_DATA, is_reason, read_marker
 
 OP_NAMES = {"op", "batch_op"}
+EXPAND, CONTRACT = "expand", "contract"
+RENAMES = {"rename_table": "renames table", "rename_column": "renames column"}
 RAW_DESTRUCTION = re.compile(r"\b(DROP\s+(TABLE|COLUMN)|TRUNCATE|DELETE\s+FROM)\b", re.IGNORECASE)
 
 # Sizes within a family: a change to a smaller one narrows the column.
@@ -70,12 +79,7 @@ def findings(path: Path) -> list[Finding]:
 
 def _findings(path: Path) -> list[tuple[Finding, bool]]:
     """Each destructive operation, and whether it only undoes what the upgrade created."""
-    tree = ast.parse(path.read_text(), filename=str(path))
-    functions = {
-        node.name: node
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef) and node.name in {"upgrade", "downgrade"}
-    }
+    functions = _functions(path)
     created = _created(functions["upgrade"]) if "upgrade" in functions else set()
     found: list[tuple[Finding, bool]] = []
     for name in ("upgrade", "downgrade"):
@@ -124,9 +128,52 @@ def _undoes(finding: Finding, created: set[str]) -> bool:
     return False
 
 
-def problems(paths: Iterable[Path]) -> Iterator[str]:
-    """Yield one line per unacknowledged finding, bad reason, or stale acknowledgment."""
+@dataclass(frozen=True)
+class Placement:
+    """Where a revision sits in a history with expand and contract branches."""
+
+    branch: str | None
+    """EXPAND, CONTRACT, or None on the trunk."""
+    root: bool
+    """The first revision of its branch (the one that declares the branch label)."""
+    depends_on_expand: bool
+    """Its depends_on names a revision of the expand branch."""
+
+
+def placements(script: ScriptDirectory) -> dict[Path, Placement]:
+    """Each revision file's place in the history, by resolved path."""
+    placed: dict[Path, Placement] = {}
+    for revision in script.walk_revisions():
+        labels = revision.branch_labels & {EXPAND, CONTRACT}
+        branch = next(iter(labels)) if len(labels) == 1 else None
+        parents = script.get_revisions(_ids(revision.down_revision))
+        root = branch is not None and not any(branch in p.branch_labels for p in parents if p)
+        dependencies = script.get_revisions(_ids(revision.dependencies))
+        placed[Path(revision.path).resolve()] = Placement(
+            branch, root, any(d is not None and EXPAND in d.branch_labels for d in dependencies)
+        )
+    return placed
+
+
+def _ids(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """A revision's down_revision or depends_on as a tuple of ids."""
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def problems(
+    paths: Iterable[Path], placed: Mapping[Path, Placement] | None = None
+) -> Iterator[str]:
+    """Yield one line per unacknowledged finding, bad reason, or stale acknowledgment.
+
+    With `placed` (from `placements`), also one per change an expand revision may not make,
+    and per contract revision that names no expand revision in depends_on.
+    """
     for path in sorted(paths):
+        place = (placed or {}).get(path.resolve())
+        if place is not None:
+            yield from _misplaced(path, place)
         acknowledged = read_marker(path, DESTROYS_DATA)
         found = _findings(path)
         for finding, undo in found:
@@ -138,6 +185,50 @@ def problems(paths: Iterable[Path]) -> Iterator[str]:
                 yield f"{path}: {DESTROYS_DATA}[{finding.key!r}] needs a reason, not {reason!r}"
         for key in sorted(set(acknowledged) - {f.key for f, _ in found}):
             yield f"{path}: {DESTROYS_DATA} acknowledges {key!r}, which the revision does not do"
+
+
+def _misplaced(path: Path, place: Placement) -> Iterator[str]:
+    """What the revision does that its branch does not allow."""
+    if place.branch == CONTRACT and not place.root and not place.depends_on_expand:
+        yield (
+            f"{path}: a contract revision must name in depends_on the expand revision whose "
+            "release stopped using what it removes (alembic-revision --contract sets it)"
+        )
+    if place.branch != EXPAND:
+        return
+    upgrade = _functions(path).get("upgrade")
+    if upgrade is None:
+        return
+    for line, what in [(f.line, f.what) for f in _scan(path, upgrade)] + _renames(upgrade):
+        yield (
+            f"{path}:{line}: upgrade() {what} on the expand branch, while the previous release "
+            "still uses it: an expand revision only adds; move it to a contract revision "
+            "(alembic-revision --contract)"
+        )
+
+
+def _renames(function: ast.FunctionDef) -> list[tuple[int, str]]:
+    """The renames in `function`: (line, what), for the expand branch's check."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(function):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            args = ", ".join(str(_literal(arg)) for arg in node.args)
+            if node.func.attr in RENAMES:
+                found.append((node.lineno, f"{RENAMES[node.func.attr]} ({args})"))
+            elif node.func.attr == "alter_column" and any(
+                kw.arg == "new_column_name" for kw in node.keywords
+            ):
+                found.append((node.lineno, f"renames a column ({args})"))
+    return sorted(found)
+
+
+def _functions(path: Path) -> dict[str, ast.FunctionDef]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return {
+        node.name: node
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and node.name in {"upgrade", "downgrade"}
+    }
 
 
 def _scan(path: Path, function: ast.FunctionDef) -> Iterator[Finding]:

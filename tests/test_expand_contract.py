@@ -1,0 +1,160 @@
+"""`alembic-expand` and `alembic-contract` on a release that expands, then contracts."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from alembic.script import ScriptDirectory
+from alembic_toolkit.compatibility import SchemaRelease, application_name
+from click.testing import CliRunner
+from sqlalchemy import URL, text
+
+from alembic_stuff.cli import main
+from alembic_stuff.db.migrations import alembic_config
+from alembic_stuff.db.schema_release_file import RELATIVE_PATH, release_of
+from tests.databases import (
+    ROOT,
+    copy_migration_environment,
+    database_environment,
+    scratch_database,
+    sync_engine,
+)
+
+EXPAND_ID, CONTRACT_ID = "e0e0e0e0e0e1", "c0c0c0c0c0c1"
+SCHEMA_RELEASE = ROOT / RELATIVE_PATH
+
+
+def revision(
+    project: Path, name: str, down: str, depends: str | None, body: str, extra: str
+) -> None:
+    (project / "alembic" / "versions" / f"2099_01_01_0000-{name}_next.py").write_text(
+        "import sqlalchemy as sa\nfrom alembic import op\n\n"
+        f"revision = {name!r}\ndown_revision = {down!r}\n"
+        f"branch_labels = None\ndepends_on = {depends!r}\n{extra}\n\n"
+        f"def upgrade() -> None:\n    {body}\n\n\ndef downgrade() -> None:\n    pass\n"
+    )
+
+
+@pytest.fixture
+def database(server_url: URL) -> Iterator[URL]:
+    with scratch_database(server_url) as url:
+        yield url
+
+
+def rows(database: URL) -> list[str]:
+    with sync_engine(database) as engine, engine.connect() as connection:
+        if connection.scalar(text("SELECT to_regclass('alembic_version')")) is None:
+            return []
+        return sorted(connection.scalars(text("SELECT version_num FROM alembic_version")))
+
+
+def test_contract_waits_for_its_expand_and_for_older_replicas(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: URL
+) -> None:
+    project = copy_migration_environment(tmp_path)
+    old_release = release_of(ScriptDirectory.from_config(alembic_config()))
+    revision(
+        project,
+        EXPAND_ID,
+        old_release.expand_head,
+        None,
+        'op.add_column("country", sa.Column("capital", sa.String(100)))',
+        "",
+    )
+    revision(
+        project,
+        CONTRACT_ID,
+        old_release.contract_head,
+        EXPAND_ID,
+        'op.drop_column("country", "official_name")',
+        'destroys_data = {"upgrade: drop_column country.official_name": "release N+1 reads none"}',
+    )
+    new_release = release_of(
+        ScriptDirectory.from_config(alembic_config(ini_path=project / "alembic.ini"))
+    )
+    monkeypatch.chdir(project)
+    database_environment(monkeypatch, database)
+    runner = CliRunner()
+
+    early = runner.invoke(main, ["contract"])
+    assert early.exit_code == 1
+    [line] = early.output.strip().splitlines()
+    assert f"{CONTRACT_ID} needs {EXPAND_ID}" in line
+    assert "pipenv run alembic-expand" in line
+    assert rows(database) == []  # nothing applied, not even the expand it would have pulled in
+
+    expanded = runner.invoke(main, ["expand"])
+    assert expanded.exit_code == 0, expanded.output
+    assert rows(database) == [EXPAND_ID]
+
+    dsn = database.render_as_string(hide_password=False)
+    old = psycopg.connect(dsn, application_name=application_name("alembic-stuff", old_release))
+    new = psycopg.connect(dsn, application_name=application_name("alembic-stuff", new_release))
+    try:
+        refused = runner.invoke(main, ["contract"])
+        assert refused.exit_code == 1
+        [line] = refused.output.strip().splitlines()
+        assert "a replica of an older release still serves" in line
+        assert f"pid {old.info.backend_pid} " in line
+        assert f"pid {new.info.backend_pid} " not in line
+        assert f"does not survive contract revision {CONTRACT_ID}" in line
+        assert "--force" in line
+        assert CONTRACT_ID not in rows(database)
+
+        old.close()  # the old release is gone; the new one serves on
+        contracted = runner.invoke(main, ["contract"])
+        assert contracted.exit_code == 0, contracted.output
+        assert rows(database) == [CONTRACT_ID]  # it stands for its expand too
+    finally:
+        old.close()
+        new.close()
+
+
+def test_force_contracts_while_an_older_replica_serves(
+    monkeypatch: pytest.MonkeyPatch, database: URL
+) -> None:
+    database_environment(monkeypatch, database)
+    runner = CliRunner()
+    assert runner.invoke(main, ["expand"]).exit_code == 0
+    script = ScriptDirectory.from_config(alembic_config())
+    release = release_of(script)
+    contract_root = script.get_revision(release.contract_head)
+    assert contract_root is not None
+    # A release from before the contract branch: it survives the trunk only.
+    older = SchemaRelease("", str(contract_root.down_revision), {}, frozenset())
+    dsn = database.render_as_string(hide_password=False)
+    with psycopg.connect(dsn, application_name=application_name("alembic-stuff", older)):
+        refused = runner.invoke(main, ["contract"])
+        assert refused.exit_code == 1, refused.output
+        forced = runner.invoke(main, ["contract", "--force"])
+        assert forced.exit_code == 0, forced.output
+    assert release.contract_head in rows(database)
+
+
+def test_a_stale_schema_release_fails_the_check_until_rewritten(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    project = copy_migration_environment(tmp_path)
+    module = project / RELATIVE_PATH
+    module.parent.mkdir(parents=True)
+    module.write_text(SCHEMA_RELEASE.read_text())
+    release = release_of(ScriptDirectory.from_config(alembic_config()))
+    revision(
+        project,
+        EXPAND_ID,
+        release.expand_head,
+        None,
+        'op.add_column("country", sa.Column("capital", sa.String(100)))',
+        "",
+    )
+    monkeypatch.chdir(project)
+    runner = CliRunner()
+
+    stale = runner.invoke(main, ["migrations", "check"])
+    assert stale.exit_code == 1
+    assert "does not match the revisions: run `pipenv run migrations-release`" in stale.output
+
+    assert runner.invoke(main, ["migrations", "release"]).exit_code == 0
+    assert f'expand_head="{EXPAND_ID}"' in module.read_text()
+    assert runner.invoke(main, ["migrations", "check"]).exit_code == 0
