@@ -10,7 +10,9 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /build
 RUN pip install pipenv
 COPY Pipfile Pipfile.lock ./
-RUN pipenv requirements --hash | grep -v '^-e ' > requirements.txt
+# The two local distributions (the app, and toolkit/) are installed from their folders below:
+# pipenv lists them as "-e ." and "-e ./toolkit" in a checkout, without "-e" elsewhere.
+RUN pipenv requirements --hash | grep -v -E '^(-e )?\.' > requirements.txt
 
 FROM python:3.11-slim
 

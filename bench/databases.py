@@ -22,18 +22,28 @@ DATA = ROOT / ".data" / "bench"
 @contextmanager
 def bench_database() -> Iterator[URL]:
     """A migrated database of its own: on DATABASE_URL's server, else an embedded one."""
+    with empty_database("alembic_stuff_bench", "postgres") as url:
+        yield _migrated(url)
+
+
+@contextmanager
+def empty_database(name: str, folder: str) -> Iterator[URL]:
+    """A new database named after `name`, dropped afterwards.
+
+    On DATABASE_URL's server when it is set, else on an embedded server kept in
+    .data/bench/`folder` and stopped afterwards.
+    """
     external = os.environ.get("DATABASE_URL")
     if external:
-        server = make_url(external).set(drivername="postgresql")
-        with scratch_database(server, "alembic_stuff_bench_") as url:
-            yield _migrated(url)
+        with scratch_database(make_url(external).set(drivername="postgresql"), f"{name}_") as url:
+            yield url
         return
-    embedded = EmbeddedPostgres(DATA / "postgres", free_port())
+    embedded = EmbeddedPostgres(DATA / folder, free_port())
     embedded.stop()  # one a killed run left behind, on whatever port it had
     embedded.start()
-    embedded.ensure_database("bench")
     try:
-        yield _migrated(embedded.url("bench"))
+        with scratch_database(embedded.url(), f"{name}_") as url:
+            yield url
     finally:
         embedded.stop()
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from bench.cases import CASES, CONNECTIONS
 from bench.harness import APPS, Result
+from bench.zero_downtime.report import END as ZERO_DOWNTIME_END
+from bench.zero_downtime.report import START as ZERO_DOWNTIME_START
 
 # The app the targets are about, and the variant measured beside it.
 OURS = "alembic-stuff"
@@ -67,9 +69,19 @@ def write_report(measurements: Measurements, out: Path, duration: int, rounds: i
     report = render(measurements, duration, rounds)
     print("\n" + report)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report)
+    # `bench --zero-downtime` owns a section of the same file: keep it as that run left it.
+    kept = zero_downtime_section(out.read_text()) if out.is_file() else None
+    out.write_text(report if kept is None else f"{report.rstrip()}\n\n{kept}\n")
     chart(measurements, out.with_suffix(".png"))
     print(f"wrote {out} and {out.with_suffix('.png')}")
+
+
+def zero_downtime_section(text: str) -> str | None:
+    """The section `bench --zero-downtime` wrote into `text`, markers included, or None."""
+    start, end = text.find(ZERO_DOWNTIME_START), text.find(ZERO_DOWNTIME_END)
+    if start < 0 or end < start:
+        return None
+    return text[start : end + len(ZERO_DOWNTIME_END)]
 
 
 def versions() -> str:

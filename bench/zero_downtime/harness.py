@@ -21,7 +21,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from sqlalchemy import URL
 from alembic_stuff.settings import Settings
 from bench.zero_downtime.consistency import NO_ANSWER, Mismatch, Request, mismatches
 from bench.zero_downtime.revisions import ROOT, alembic, base_revision, environment
+from support.scratch import free_port
 
 RELEASES = {
     "N": "bench.zero_downtime.releases:release_n",
@@ -225,14 +225,6 @@ def single_update_rate(dsn: str, rows: int) -> float:
 
 
 # The releases and the sampler ----------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextmanager

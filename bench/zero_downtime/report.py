@@ -16,17 +16,11 @@ The database: a new one on DATABASE_URL's server, or an embedded server in .data
 import argparse
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
-from sqlalchemy import URL, make_url
-
-from alembic_stuff.db.embedded import EmbeddedPostgres
-from bench.zero_downtime.harness import UNCHANGING, Outcome, Plan, free_port, prove
+from bench.databases import empty_database
+from bench.zero_downtime.harness import UNCHANGING, Outcome, Plan, prove
 from bench.zero_downtime.revisions import ROOT
 
 DATA = ROOT / ".data" / "bench"
@@ -53,9 +47,9 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or (DATA / "benchmarks.md" if args.smoke else ROOT / "docs" / "benchmarks.md")
 
     busy = os.getloadavg()[0]
-    with database("zero_downtime") as url:
+    with empty_database("zero_downtime", "zero-downtime-postgres") as url:
         outcome = prove(url, plan, "expand-contract", log=True)
-    with database("zero_downtime_naive") as url:
+    with empty_database("zero_downtime_naive", "zero-downtime-postgres") as url:
         naive = prove(url, naive_plan, "naive", log=True)
 
     section = render(outcome, naive, f"{busy:.1f} to {os.getloadavg()[0]:.1f}")
@@ -65,39 +59,6 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n{section}\nwrote its section of {out} and {out.parent / 'zero-downtime.png'}")
     print(f"one-step rename: {naive.line().removeprefix('zero-downtime: ')}")
     print(outcome.line())
-
-
-@contextmanager
-def database(name: str) -> Iterator[URL]:
-    """An empty database: on DATABASE_URL's server, else on an embedded one in .data/."""
-    external = os.environ.get("DATABASE_URL")
-    if external:
-        server = make_url(external).set(drivername="postgresql")
-        name = f"{name}_{os.getpid()}"
-        admin = server.render_as_string(hide_password=False)
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            yield server.set(database=name)
-        finally:
-            with psycopg.connect(admin, autocommit=True) as connection:
-                connection.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-                )
-        return
-    embedded = EmbeddedPostgres(DATA / "zero-downtime-postgres", free_port())
-    embedded.stop()  # one a killed run left behind, on whatever port it had
-    embedded.start()
-    try:
-        with psycopg.connect(
-            embedded.url().render_as_string(hide_password=False), autocommit=True
-        ) as connection:
-            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            connection.execute(drop)
-        embedded.ensure_database(name)
-        yield embedded.url(name)
-    finally:
-        embedded.stop()
 
 
 def render(outcome: Outcome, naive: Outcome, load_average: str) -> str:

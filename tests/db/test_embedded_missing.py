@@ -82,7 +82,7 @@ def test_psql_says_it_comes_with_the_development_dependencies(tmp_path: Path) ->
 
 def test_the_app_and_the_migrations_need_none_of_them() -> None:
     # Offline SQL runs env.py and every revision: what the image's `alembic upgrade` imports.
-    result = run_cli("migrations", "sql", "base:head", cwd=ROOT)
+    result = run_cli("migrations", "sql", "base:heads", cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "CREATE TABLE country" in result.stdout
     imports = subprocess.run(

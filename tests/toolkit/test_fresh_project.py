@@ -9,6 +9,7 @@ database: a rename hint, the destructive-change guard and the migration lock.
 
 import os
 import re
+import shutil
 import site
 import subprocess
 import sys
@@ -24,16 +25,17 @@ from sqlalchemy import URL
 
 from tests.databases import scratch_database
 
-TOOLKIT = Path(__file__).resolve().parents[2] / "toolkit"
+ROOT = Path(__file__).resolve().parents[2]
+TOOLKIT = ROOT / "toolkit"
 
 MODELS = """
-from sqlalchemy import Column, Integer, MetaData, String, Table
+from sqlalchemy import BigInteger, Column, Identity, MetaData, String, Table
 
 metadata = MetaData()
 item = Table(
     "item",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", BigInteger, Identity(), primary_key=True),
     Column("{title}", String(80), nullable=False),
 )
 """
@@ -100,12 +102,13 @@ def run(python: Path, project: Path, *args: str) -> subprocess.CompletedProcess[
     )
 
 
-def readme_python_blocks() -> list[str]:
-    """The README section's Python blocks, dedented: the imports, then the wrapped configure."""
+def readme_blocks(language: str) -> list[str]:
+    """The README section's blocks in `language`, dedented, in order."""
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     text = readme[readme.index(README_SECTION) :]
     text = text[: text.index("\n## ", len(README_SECTION))]
-    return [textwrap.dedent(block) for block in re.findall(r"```python\n(.*?)```", text, re.DOTALL)]
+    found = re.findall(rf"```{language}\n(.*?)```", text, re.DOTALL)
+    return [textwrap.dedent(block) for block in found]
 
 
 def fresh_project(python: Path, folder: Path, template: str, database: URL) -> Path:
@@ -124,7 +127,7 @@ def fresh_project(python: Path, folder: Path, template: str, database: URL) -> P
     source = env.read_text()
     before = TEMPLATE_CONFIGURE[template]
     assert before in source, "Alembic's template changed: update the lines the README gives"
-    imports, configure = readme_python_blocks()
+    imports, configure, offline = readme_blocks("python")
     # The test's own choices: its models, and a short wait for the lock the test holds.
     imports += "from models import metadata\n"
     imports = imports.replace("lock_wait_seconds=60", "lock_wait_seconds=1")
@@ -133,7 +136,18 @@ def fresh_project(python: Path, folder: Path, template: str, database: URL) -> P
     source = source.replace(
         "from alembic import context\n", f"from alembic import context\n{imports}"
     )
+    # The offline limits go before the first `with context.begin_transaction():`, which is
+    # run_migrations_offline's in both templates.
+    transaction = "    with context.begin_transaction():\n"
+    source = source.replace(transaction, textwrap.indent(offline, "    ") + transaction, 1)
     env.write_text(source.replace(before, configure))
+    [marker] = readme_blocks("mako")
+    mako = folder / "migrations" / "script.py.mako"
+    lines = mako.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith("depends_on")) + 1
+    mako.write_text("".join([*lines[:at], marker, *lines[at:]]))
+    # The squawk rules this project leaves out for every revision, each with its reason.
+    shutil.copy(ROOT / ".squawk.toml", folder / ".squawk.toml")
     return folder
 
 
@@ -163,6 +177,14 @@ def test_rename_hint_guard_and_lock_in_a_fresh_alembic_project(
     [renaming] = (project / "migrations" / "versions").glob("*_rn.py")
     assert "new_column_name='name'" in renaming.read_text().replace('"', "'")
     assert "drop_column" not in renaming.read_text()
+
+    # Offline SQL carries the limits, and the lint finds nothing, the generated rename included.
+    offline = run(toolkit_python, project, *alembic, "upgrade", "base:heads", "--sql")
+    assert offline.returncode == 0, offline.stderr
+    assert "SET lock_timeout = '5000ms';" in offline.stdout
+    lint = run(toolkit_python, project, "-m", "alembic_toolkit", "lint")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert "squawk_accepts = {" in renaming.read_text()
 
     # The migration lock: while another session holds it, the upgrade waits, then says why.
     with psycopg.connect(dsn, autocommit=True) as holder:

@@ -4,6 +4,7 @@ Alembic's `CommandLine.register_command` adds them, so every Alembic option (`-c
 `-x`) and command works as it does with `alembic`.
 """
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,7 +18,9 @@ from alembic_toolkit.review.markers import MarkerError
 
 def guard(config: Config) -> None:
     """Fail on any revision that destroys data without saying why."""
-    paths = [Path(script.path) for script in ScriptDirectory.from_config(config).walk_revisions()]
+    # Relative to where the command was started, as people and editors expect them.
+    scripts = ScriptDirectory.from_config(config).walk_revisions()
+    paths = [Path(os.path.relpath(script.path)) for script in scripts]
     try:
         found = list(destructive.problems(sorted(paths)))
     except MarkerError as exc:

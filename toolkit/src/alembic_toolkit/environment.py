@@ -14,6 +14,7 @@ from typing import Any
 
 from alembic import context
 from alembic.config import Config
+from alembic.util import CommandError
 from sqlalchemy import Connection, MetaData
 from sqlalchemy.exc import DBAPIError
 
@@ -69,6 +70,10 @@ def terminal_ask() -> Ask | None:
         return None
 
     def ask(question: str) -> bool:
-        return input(question).strip().lower() in {"y", "yes"}
+        try:
+            return input(question).strip().lower() in {"y", "yes"}
+        except (EOFError, KeyboardInterrupt):
+            # Ctrl-D or Ctrl-C at the question: one line, and nothing written.
+            raise CommandError("no answer to the question: no revision written") from None
 
     return ask

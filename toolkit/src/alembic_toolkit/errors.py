@@ -1,7 +1,7 @@
 """The errors the toolkit raises to whoever runs the migrations: typed, each one line.
 
 Each is a subclass of Alembic's `CommandError`, so the `alembic` command prints it as one
-line ("FAILED: ...") and exits 1, while a program calling `alembic.command` can catch the
+line ("FAILED: ...") and exits non-zero, while a program calling `alembic.command` can catch the
 kind it cares about.
 """
 

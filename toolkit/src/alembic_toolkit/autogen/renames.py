@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 # each; the zero-downtime way of renaming is the other choice.
 ASSUMPTION = (
     "generated rename: assumes the app and this schema are released together; replicas still "
-    "running the previous release break (README: Renames, for the zero-downtime way)"
+    "running the previous release break (expand/contract is the zero-downtime way)"
 )
 RENAME_RULES: dict[str, tuple[type[MigrateOperation], ...]] = {
     "renaming-column": (RenameColumnOp,),

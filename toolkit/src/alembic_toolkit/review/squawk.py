@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import tempfile
 import tomllib
 from collections.abc import Iterator
@@ -37,9 +38,11 @@ def revisions(config: Config) -> list[Script]:
 
 def lint(config: Config, settings_file: Path | None = None) -> Iterator[str]:
     """Yield squawk's findings, one line each, for the upgrade SQL of every revision."""
-    squawk = shutil.which("squawk")
+    squawk = squawk_binary()
     if squawk is None:
-        raise SquawkNotFoundError("squawk is not installed: install the squawk-cli package")
+        raise SquawkNotFoundError(
+            "squawk is not installed: install the squawk-cli package (alembic-toolkit[lint])"
+        )
     if settings_file is None and config.config_file_name is not None:
         settings_file = Path(config.config_file_name).parent / ".squawk.toml"
     project_wide: list[str] = []
@@ -55,7 +58,15 @@ def lint(config: Config, settings_file: Path | None = None) -> Iterator[str]:
             down = revision.down_revision
             start = down if isinstance(down, str) else "base"
             sql_file = Path(folder) / f"{path.stem}.sql"
-            sql_file.write_text(offline_sql(config, f"{start}:{revision.revision}"))
+            try:
+                sql_file.write_text(offline_sql(config, f"{start}:{revision.revision}"))
+            except Exception as exc:  # a revision's own code, failing without a database
+                yield (
+                    f"{path}: its upgrade cannot be written as SQL without a database "
+                    f"({type(exc).__name__}: {exc}); make it work in offline mode "
+                    "(`context.is_offline_mode()`) so it can be linted and previewed"
+                )
+                continue
             command = [squawk, "--reporter", "gcc"]
             if settings_file is not None and settings_file.is_file():
                 command.append(f"--config={settings_file}")
@@ -71,6 +82,12 @@ def lint(config: Config, settings_file: Path | None = None) -> Iterator[str]:
                     yield f"{path} (upgrade SQL) {line.removeprefix(str(sql_file))}"
             if result.returncode != 0 and not result.stdout.strip():
                 yield f"{path}: squawk failed: {result.stderr.strip()}"
+
+
+def squawk_binary() -> str | None:
+    """Squawk on PATH, or beside this Python (a virtual environment not activated)."""
+    beside = Path(sys.executable).parent / "squawk"
+    return shutil.which("squawk") or (str(beside) if beside.is_file() else None)
 
 
 def _shown(path: Path) -> Path:
