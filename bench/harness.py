@@ -7,16 +7,15 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from sqlalchemy import URL
 
 from bench.cases import CONNECTIONS, lua_script
+from support.http import answers
 from support.scratch import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,16 +89,8 @@ def serve(app: str, url: URL) -> Iterator[tuple[str, int]]:
     with subprocess.Popen(pinned(0, command), cwd=ROOT, env=environment) as process:
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{base}/country/GB", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise SystemExit(f"bench: {app} did not start")
-                time.sleep(0.1)
+            if not answers(f"{base}/country/GB", process, seconds=30):
+                raise SystemExit(f"bench: {app} did not start")
             yield base, process.pid
         finally:
             process.send_signal(signal.SIGTERM)

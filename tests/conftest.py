@@ -1,9 +1,11 @@
 """Fixtures: a real PostgreSQL migrated once per session; a rolled-back transaction per test.
 
 One name, one meaning, in every test module: `server_url` is the server's admin URL;
-`database` (and `head_database`, `seeded_database`) the URL of a scratch database; `engine` a
-synchronous (psycopg) engine, `async_engine` the asyncpg one; `app_database` and
-`bound_database` the app's `Database`, on its own pools or on the test's transaction.
+`database` the URL of an empty scratch database (`head_database` and `migrated_database`
+one at the project's heads, `seeded_database` one holding rows too); `engine` a synchronous
+(psycopg) engine on the test's database, `async_engine` the session's asyncpg one;
+`app_database` and `bound_database` the app's `Database`, on its own pools or on the test's
+transaction.
 """
 
 from collections.abc import AsyncIterator, Iterator
@@ -11,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import URL
+from sqlalchemy import URL, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from alembic_stuff.api.app import create_app
@@ -19,7 +21,7 @@ from alembic_stuff.api.dependencies import get_database
 from alembic_stuff.db.database import Database
 from alembic_stuff.db.migrations import upgrade_to_head
 from alembic_stuff.settings import Settings, get_settings
-from tests.databases import scratch_database, server_for_tests, settings_for
+from tests.databases import scratch_database, server_for_tests, settings_for, sync_engine
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -110,3 +112,17 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
+
+
+@pytest.fixture
+def database(server_url: URL) -> Iterator[URL]:
+    """An empty scratch database of the test's own."""
+    with scratch_database(server_url) as url:
+        yield url
+
+
+@pytest.fixture
+def engine(database: URL) -> Iterator[Engine]:
+    """A synchronous engine (psycopg) on that database."""
+    with sync_engine(database) as engine:
+        yield engine

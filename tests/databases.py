@@ -5,7 +5,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -24,12 +23,14 @@ from alembic_toolkit.autogen.hints import Hints
 from alembic_toolkit.autogen.renames import rename_aware
 from pydantic import SecretStr
 from sqlalchemy import URL, Connection, Engine, MetaData, create_engine, make_url
+from sqlalchemy import text as sa_text
 
 from alembic_stuff.api.app import create_app
 from alembic_stuff.db.embedded import THROWAWAY_SETTINGS, EmbeddedPostgres
 from alembic_stuff.db.migrations import alembic_config
 from alembic_stuff.settings import Settings, get_settings
 from support import scratch
+from support.http import answers
 from support.scratch import free_port as free_port  # re-exported: the tests import it here
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -331,15 +332,20 @@ def served_api(
     with subprocess.Popen(command, cwd=cwd, env=variables, stderr=subprocess.DEVNULL) as server:
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(f"{base}/health", timeout=1)
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise RuntimeError("the API did not start") from None
-                    time.sleep(0.1)
+            if not answers(f"{base}/health", server, seconds=30):
+                raise RuntimeError("the API did not start")
             yield base
         finally:
             server.terminate()
+
+
+def insert_country_twice(connection: Connection, name: str) -> None:
+    """A unit of work no use case has: the same country twice, a unique violation."""
+    for _ in range(2):
+        connection.execute(
+            sa_text(
+                "INSERT INTO country (code, alpha_3, numeric_code, common_name)"
+                " VALUES ('ZZ', 'ZZZ', '999', :name)"
+            ),
+            {"name": name},
+        )

@@ -6,7 +6,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from alembic_stuff.cli import main, root_setup_notice
 from alembic_stuff.db.embedded import EmbeddedPostgres
 from alembic_stuff.db.migrations import alembic_config
 from alembic_stuff.settings import get_settings
+from support.http import answers
 from tests.databases import (
     ROOT,
     SCRATCH_DIR,
@@ -28,7 +28,6 @@ from tests.databases import (
     database_environment,
     free_port,
     processes_using,
-    scratch_database,
     sync_engine,
 )
 
@@ -135,15 +134,10 @@ def readme_walkthrough() -> list[list[str]]:
 
 
 def wait_for(url: str, process: subprocess.Popen[str], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"start exited early:\n{process.communicate()[0]}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
+    if answers(url, process, seconds):
+        return
+    if process.poll() is not None:
+        pytest.fail(f"start exited early:\n{process.communicate()[0]}")
     pytest.fail(f"{url} did not answer within {seconds} s")
 
 
@@ -266,13 +260,6 @@ def test_alembic_sql_refuses_an_unknown_revision() -> None:
     result = CliRunner().invoke(main, ["migrations", "sql", "base:nosuchrev"])
     assert result.exit_code == 1
     assert "nosuchrev" in result.output
-
-
-@pytest.fixture
-def database(server_url: URL) -> Iterator[URL]:
-    """An empty scratch database of the test's own."""
-    with scratch_database(server_url) as database:
-        yield database
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """`alembic-expand` and `alembic-contract` on a release that expands, then contracts."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -17,7 +16,6 @@ from tests.databases import (
     ROOT,
     copy_migration_environment,
     database_environment,
-    scratch_database,
     sync_engine,
 )
 
@@ -34,12 +32,6 @@ def revision(
         f"branch_labels = None\ndepends_on = {depends!r}\n{extra}\n\n"
         f"def upgrade() -> None:\n    {body}\n\n\ndef downgrade() -> None:\n    pass\n"
     )
-
-
-@pytest.fixture
-def database(server_url: URL) -> Iterator[URL]:
-    with scratch_database(server_url) as url:
-        yield url
 
 
 def rows(database: URL) -> list[str]:

@@ -15,18 +15,17 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from textwrap import dedent
 
-import httpx
 import psycopg
 import pytest
 
 from alembic_stuff.paths import embedded_passfile
+from support.http import answers
 from tests.databases import ROOT, SCRATCH_DIR, free_port
 
 README = (ROOT / "README.md").read_text()
@@ -175,15 +174,9 @@ def serve_and_walk_through(project: Project) -> None:
     )
     try:
         base = f"http://127.0.0.1:{project.api_port}"
-        deadline = time.monotonic() + 60
-        while True:
+        if not answers(f"{base}/ready", process, seconds=60):
             assert process.poll() is None, process.communicate()[0]
-            assert time.monotonic() < deadline, "start did not answer /ready within 60 s"
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+            pytest.fail("start did not answer /ready within 60 s")
 
         walkthrough = section("### The walkthrough")
         outputs = [

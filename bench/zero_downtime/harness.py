@@ -39,6 +39,7 @@ from sqlalchemy import URL
 from alembic_stuff.settings import Settings
 from bench.zero_downtime.consistency import NO_ANSWER, Mismatch, Request, mismatches
 from bench.zero_downtime.revisions import ROOT, alembic, base_revision, environment
+from support.http import answers
 from support.scratch import free_port
 
 RELEASES = {
@@ -275,16 +276,8 @@ def serving(database: URL, plan: Plan) -> Iterator[dict[str, str]]:
 
 
 def _wait_until_up(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or process.poll() is not None:
-            raise RuntimeError(f"{log.stem} did not start: {log.read_text()[-2000:]}")
-        time.sleep(0.1)
+    if not answers(f"{base}/health", process, seconds=60):
+        raise RuntimeError(f"{log.stem} did not start: {log.read_text()[-2000:]}")
 
 
 class Sampler:

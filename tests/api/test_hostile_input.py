@@ -8,11 +8,11 @@ from fastapi import FastAPI
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from sqlalchemy import Connection, text
 
 from alembic_stuff.api.dependencies import get_database
 from alembic_stuff.db.database import Database
 from alembic_stuff.schemas import PRINTABLE, CountryUpdate
+from tests.databases import insert_country_twice
 
 # What Python's json module reads as a float that strict JSON cannot write back.
 NON_FINITE = ["NaN", "Infinity", "-Infinity", "1e999"]
@@ -146,17 +146,6 @@ async def test_a_right_to_left_name_is_kept(client: httpx.AsyncClient) -> None:
     assert response.json()["common_name"] == name
 
 
-def _insert_twice(connection: Connection, marker: str) -> None:
-    for _ in range(2):
-        connection.execute(
-            text(
-                "INSERT INTO country (code, alpha_3, numeric_code, common_name)"
-                " VALUES ('ZZ', 'ZZZ', '999', :name)"
-            ),
-            {"name": marker},
-        )
-
-
 async def test_any_unique_violation_is_a_409_that_echoes_nothing(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
@@ -164,7 +153,7 @@ async def test_any_unique_violation_is_a_409_that_echoes_nothing(
     database: Database = await app.dependency_overrides[get_database]()
 
     async def insert_twice() -> None:
-        await database.transaction(_insert_twice, "secret-from-the-request")
+        await database.transaction(insert_country_twice, "secret-from-the-request")
 
     app.add_api_route("/insert-twice", insert_twice, methods=["POST"])
     response = await client.post("/insert-twice")

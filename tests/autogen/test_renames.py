@@ -171,31 +171,24 @@ def test_rename_with_a_type_change(scratch: Scratch, engine: Engine) -> None:
     assert rows(engine, "country", "code", "common_name") == by_code(1)
 
 
-def test_two_renames_in_one_table(scratch: Scratch, engine: Engine) -> None:
+@pytest.mark.parametrize(
+    ("common", "official"),
+    [("display_name", "formal_name"), ("official_name", "common_name")],
+    ids=["two-renames-in-one-table", "a-swap-of-two-column-names"],
+)
+def test_two_column_renames_in_one_table(
+    scratch: Scratch, engine: Engine, common: str, official: str
+) -> None:
+    # A swap included: each column keeps its data and definition, under the other's name.
     model = country(
-        common=Column("display_name", sa.String(100)),
-        official=Column("formal_name", sa.String(200), nullable=True),
+        common=Column(common, sa.String(100)),
+        official=Column(official, sa.String(200), nullable=True),
     )
-    hint = "rename=country.common_name:display_name,country.official_name:formal_name"
+    hint = f"rename=country.common_name:{common},country.official_name:{official}"
     scratch.generate(model, hint)
 
     apply_check_and_undo(scratch, model)
-    assert rows(engine, "country", "code", "display_name", "formal_name") == by_code(1, 4)
-    scratch.downgrade(model)
-    assert rows(engine, "country", "code", "common_name", "official_name") == by_code(1, 4)
-
-
-def test_a_swap_of_two_column_names(scratch: Scratch, engine: Engine) -> None:
-    # Each column keeps its data and definition, under the other's name.
-    model = country(
-        common=Column("official_name", sa.String(100)),
-        official=Column("common_name", sa.String(200), nullable=True),
-    )
-    hint = "rename=country.common_name:official_name,country.official_name:common_name"
-    scratch.generate(model, hint)
-
-    apply_check_and_undo(scratch, model)
-    assert rows(engine, "country", "code", "official_name", "common_name") == by_code(1, 4)
+    assert rows(engine, "country", "code", common, official) == by_code(1, 4)
     scratch.downgrade(model)
     assert rows(engine, "country", "code", "common_name", "official_name") == by_code(1, 4)
 

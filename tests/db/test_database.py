@@ -9,7 +9,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from alembic_stuff.db.database import Database
 from alembic_stuff.db.migrations import upgrade_to_head
-from tests.databases import scratch_database, settings_for
+from tests.databases import insert_country_twice, scratch_database, settings_for
 
 
 class WorkFailedError(Exception):
@@ -105,20 +105,9 @@ async def test_an_async_unit_of_work_is_refused_with_a_reason(app_database: Data
             _ = await run(written_async)  # mypy flags this too: an unused coroutine
 
 
-def insert_twice(connection: Connection, name: str) -> None:
-    for _ in range(2):
-        connection.execute(
-            text(
-                "INSERT INTO country (code, alpha_3, numeric_code, common_name)"
-                " VALUES ('ZZ', 'ZZZ', '999', :name)"
-            ),
-            {"name": name},
-        )
-
-
 async def test_an_error_names_the_statement_but_not_the_values_sent(app_database: Database) -> None:
     # Errors are logged with their message: the values came from a request's body.
     with pytest.raises(IntegrityError) as failure:
-        await app_database.transaction(insert_twice, "a-name-from-a-request")
+        await app_database.transaction(insert_country_twice, "a-name-from-a-request")
     assert "INSERT INTO country" in str(failure.value)
     assert "a-name-from-a-request" not in str(failure.value)

@@ -15,15 +15,12 @@ import subprocess
 import sys
 import textwrap
 import venv
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from alembic_toolkit.lock import lock_key
 from sqlalchemy import URL
-
-from tests.databases import scratch_database
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLKIT = ROOT / "toolkit"
@@ -79,12 +76,6 @@ def toolkit_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     install += ["--no-build-isolation", "--target", purelib, str(TOOLKIT)]
     subprocess.run(install, check=True, capture_output=True)
     return python
-
-
-@pytest.fixture
-def database(server_url: URL) -> Iterator[URL]:
-    with scratch_database(server_url) as url:
-        yield url
 
 
 def run(python: Path, project: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from alembic_toolkit.zerodowntime.errors import ZeroDowntimeError
 from alembic_toolkit.zerodowntime.locks import LockRetries, with_lock_retries
 from alembic_toolkit.zerodowntime.sql import (
+    catalog_state,
     first_line,
     qualified,
     quote,
@@ -35,12 +36,8 @@ _STATE = text(
 
 def constraint_state(connection: Connection, table: str, name: str, schema: str | None) -> str:
     """'validated', 'not valid' or 'missing': the state of constraint `name` on `table`."""
-    validated = connection.execute(
-        _STATE, {"table": qualified(connection.dialect, table, schema), "name": name}
-    ).scalar()
-    if validated is None:
-        return "missing"
-    return "validated" if validated else "not valid"
+    parameters = {"table": qualified(connection.dialect, table, schema), "name": name}
+    return catalog_state(connection, _STATE, parameters, ("validated", "not valid"))
 
 
 def add_check_constraint(

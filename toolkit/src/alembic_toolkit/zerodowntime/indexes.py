@@ -16,6 +16,7 @@ from sqlalchemy.sql.elements import TextClause
 
 from alembic_toolkit.zerodowntime.errors import ZeroDowntimeError
 from alembic_toolkit.zerodowntime.sql import (
+    catalog_state,
     first_line,
     qualified,
     seconds_setting,
@@ -33,12 +34,8 @@ _VALIDITY = text(
 
 def index_state(connection: Connection, name: str, schema: str | None = None) -> str:
     """'valid', 'invalid' or 'missing': the state of index `name`."""
-    valid = connection.execute(
-        _VALIDITY, {"index": qualified(connection.dialect, name, schema)}
-    ).scalar()
-    if valid is None:
-        return "missing"
-    return "valid" if valid else "invalid"
+    index = qualified(connection.dialect, name, schema)
+    return catalog_state(connection, _VALIDITY, {"index": index}, ("valid", "invalid"))
 
 
 def create_index_concurrently(

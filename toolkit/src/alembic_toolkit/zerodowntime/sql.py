@@ -4,7 +4,7 @@ import hashlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Dialect, text
+from sqlalchemy import Connection, Dialect, TextClause, text
 from sqlalchemy.exc import DBAPIError
 
 # PostgreSQL truncates identifiers to 63 bytes; longer generated names get a hash suffix.
@@ -59,3 +59,16 @@ def session_settings(connection: Connection, settings: Mapping[str, str]) -> Ite
     finally:
         for name, value in previous.items():
             connection.execute(write, {"name": name, "value": value})
+
+
+def catalog_state(
+    connection: Connection,
+    query: TextClause,
+    parameters: Mapping[str, str],
+    states: tuple[str, str],
+) -> str:
+    """One of `states` (for a true and a false answer to `query`), or 'missing' for no row."""
+    answer = connection.execute(query, parameters).scalar()
+    if answer is None:
+        return "missing"
+    return states[0] if answer else states[1]
