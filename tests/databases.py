@@ -36,6 +36,8 @@ from support.scratch import free_port as free_port  # re-exported: the tests imp
 ROOT = Path(__file__).resolve().parent.parent
 # Inside the project (git-ignored): as root the server's user must be able to reach it.
 SCRATCH_DIR = ROOT / ".data" / "tests"
+# Histories broken on purpose: each migration check must fail on the one broken for it.
+HISTORIES = ROOT / "tests" / "db" / "histories"
 SCRATCH_PREFIX = "alembic_stuff_test_"
 
 

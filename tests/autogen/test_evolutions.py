@@ -29,6 +29,7 @@ from alembic_toolkit.autogen import AUTOGENERATE_PLUGINS
 from alembic_toolkit.autogen.hints import Hints
 from alembic_toolkit.autogen.names import name_drift
 from alembic_toolkit.autogen.renames import rename_aware
+from alembic_toolkit.checks import schema as snapshot
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from sqlalchemy import URL, Connection, create_engine, inspect
@@ -36,7 +37,6 @@ from sqlalchemy import URL, Connection, create_engine, inspect
 from alembic_stuff.db.migrations import alembic_config
 from tests.autogen import evolutions as ev
 from tests.databases import ROOT, scratch_database, settings_for
-from tests.db.migration_checks import schema as snapshot
 
 MISSING = {"int": 999_999, "bigint": 999_999, "short": "missing", "long": "missing"}
 

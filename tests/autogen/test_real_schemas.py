@@ -15,13 +15,13 @@ import pytest
 import sqlalchemy as sa
 from alembic.util import CommandError
 from alembic_toolkit.autogen.names import name_drift
+from alembic_toolkit.checks import schema
 from alembic_toolkit.review import destructive, squawk
 from sqlalchemy import URL, Engine, MetaData, inspect
 
 from alembic_stuff.db.base import NAMING_CONVENTION, Base
 from alembic_stuff.models import Country
 from tests.databases import Scratch, sync_engine
-from tests.db.migration_checks import schema
 
 
 def world(

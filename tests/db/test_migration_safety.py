@@ -12,12 +12,12 @@ from collections import Counter
 import psycopg
 import pytest
 from alembic import command
+from alembic_toolkit import checks
 from alembic_toolkit.errors import MigrationLockTimeoutError
 from sqlalchemy import URL, Engine, text
 
 from alembic_stuff.db.migrations import MIGRATION_LOCK_KEY, alembic_config, head_revisions
 from tests.databases import ROOT, project_revisions, revision_id, settings_for
-from tests.db import migration_checks as checks
 
 REVISIONS = project_revisions()
 

@@ -1,7 +1,7 @@
 """The project's own revisions: the data migration, the rename and offline SQL.
 
 The properties every history must have (one head, stairway, no drift, ...) are in
-test_migration_checks.py.
+test_migration_checks.py (the checks are alembic_toolkit.checks).
 """
 
 import pytest

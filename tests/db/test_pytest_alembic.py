@@ -1,7 +1,7 @@
 """pytest-alembic's built-in tests: a second, independent opinion on the migration history.
 
 Its single-head test is left out: the history has two heads by design, the expand and
-contract branches (migration_checks.check_one_head_per_branch checks that instead).
+contract branches (alembic_toolkit.checks.check_one_head_per_branch checks that instead).
 """
 
 from collections.abc import Callable
@@ -21,8 +21,7 @@ from pytest_alembic.tests import (
 from sqlalchemy import URL, Engine
 
 from alembic_stuff.db.migrations import alembic_config as project_alembic_config
-from tests.databases import settings_for
-from tests.db.migration_checks import HISTORIES
+from tests.databases import HISTORIES, settings_for
 
 __all__ = [
     "alembic_runner",
