@@ -1,6 +1,5 @@
 """The `alembic-stuff` command: serve the API, and run the embedded database by hand."""
 
-import argparse
 import logging
 import os
 import pwd
@@ -18,6 +17,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
+from alembic_toolkit.autogen.hints import Hints
+from alembic_toolkit.autogen.renames import rename_aware
+from alembic_toolkit.environment import terminal_ask
 from alembic_toolkit.preview import offline_sql
 from alembic_toolkit.review import contract, destructive, squawk
 from alembic_toolkit.review.markers import MarkerError
@@ -367,15 +369,16 @@ def revision(message: str, x_arguments: tuple[str, ...], branch: str) -> None:
     depends_on = (
         script.get_revision(EXPAND_HEAD).revision if branch == destructive.CONTRACT else None
     )
-    # What `alembic -x ... revision --autogenerate` would have parsed, for env.py.
-    config.cmd_opts = argparse.Namespace(x=list(x_arguments), autogenerate=True)
     try:
+        # The rename-aware hook, installed as a program calling Alembic installs it.
+        hook = rename_aware(Hints.parse(x_arguments), ask=terminal_ask())
         command.revision(
             config,
             message=message,
             autogenerate=True,
             head=f"{branch}@head",
             depends_on=depends_on,
+            process_revision_directives=hook,
         )
     except CommandError as exc:
         raise click.ClickException(str(exc)) from None

