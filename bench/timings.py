@@ -57,7 +57,7 @@ def migration_timings(url: URL, repeats: int) -> dict[str, str]:
                 set_stock_url(stock / "alembic.ini", target.set(drivername="postgresql+psycopg"))
                 bare.append(
                     timed(
-                        [sys.executable, "-m", "alembic", "upgrade", "head"],
+                        [sys.executable, "-m", "alembic", "upgrade", "heads"],
                         dict(os.environ),
                         cwd=stock,
                     )

@@ -93,6 +93,13 @@ def test_contract_waits_for_its_expand_and_for_older_replicas(
         assert f"does not survive contract revision {CONTRACT_ID}" in line
         assert "--force" in line
         assert CONTRACT_ID not in rows(database)
+        # alembic-latest (and start) would contract too: the same refusal, not a way around it.
+        latest = runner.invoke(main, ["upgrade"])
+        assert latest.exit_code == 1
+        [line] = latest.output.strip().splitlines()
+        assert "a replica of an older release still serves" in line
+        assert "`pipenv run alembic-expand` applies only the additive part" in line
+        assert CONTRACT_ID not in rows(database)
 
         old.close()  # the old release is gone; the new one serves on
         contracted = runner.invoke(main, ["contract"])

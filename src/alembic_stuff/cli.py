@@ -228,7 +228,8 @@ def guarded_upgrade(
     """Upgrade to `target` unless a pending revision destroys data unacknowledged; return how many.
 
     For the contract head, also refuse to apply an expand revision on the way, and (unless
-    `force`) to contract while a replica of an older release is connected.
+    `force`) to contract while a replica of an older release is connected; for every head
+    (`alembic-latest`, `start`), refuse the latter too unless the guard is skipped.
     """
     config = alembic_config(settings)
     script = ScriptDirectory.from_config(config)
@@ -247,6 +248,15 @@ def guarded_upgrade(
     pending = [Path(rev.path) for rev in revisions]
     if target == CONTRACT_HEAD:
         _refuse_unsafe_contract(settings, script, revisions, force=force)
+    elif not skip_guard:
+        contracting = [r for r in revisions if destructive.CONTRACT in r.branch_labels]
+        _refuse_contract_under_older_replicas(
+            settings,
+            script,
+            contracting,
+            way_out="`pipenv run alembic-expand` applies only "
+            "the additive part; or pass --skip-guard",
+        )
     if pending and not skip_guard:
         try:
             found = list(destructive.problems(pending, destructive.placements(script)))
@@ -257,8 +267,8 @@ def guarded_upgrade(
         if found:
             raise click.ClickException(
                 f"nothing applied: {len(found)} destructive change(s) without a reason in the "
-                "pending revisions; add the reason the message asks for, or pass --skip-guard "
-                "to apply them anyway"
+                "pending revisions; do as each line above says (a reason, or a contract "
+                "revision for a removal), or pass --skip-guard to apply them anyway"
             )
     try:
         command.upgrade(config, target)
@@ -278,7 +288,15 @@ def _refuse_unsafe_contract(
             f"not applied ({'; '.join(expands)}): run `pipenv run alembic-expand` and roll the "
             "release out first"
         )
-    if force or not revisions:
+    if not force:
+        _refuse_contract_under_older_replicas(settings, script, revisions, way_out="pass --force")
+
+
+def _refuse_contract_under_older_replicas(
+    settings: Settings, script: ScriptDirectory, revisions: list[Script], *, way_out: str
+) -> None:
+    """Refuse while a session of a release that does not survive `revisions` is connected."""
+    if not revisions:
         return
     engine = create_engine(settings.migration_url, poolclass=NullPool)
     try:
@@ -287,11 +305,11 @@ def _refuse_unsafe_contract(
     finally:
         engine.dispose()
     if older:
-        others = f" and {len(older) - 1} other session(s)" if len(older) > 1 else ""
+        others = f" (and {len(older) - 1} other session(s))" if len(older) > 1 else ""
         raise click.ClickException(
             f"nothing applied: a replica of an older release still serves: "
             f"{older[0].describe()}{others} does not survive contract revision "
-            f"{older[0].fatal}; take it out of service first, or pass --force"
+            f"{older[0].fatal}; take it out of service first, or {way_out}"
         )
 
 

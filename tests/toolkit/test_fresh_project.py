@@ -72,8 +72,12 @@ def toolkit_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Third-party packages from this environment: dependencies, not the toolkit (an editable
     # install is activated by its own .pth file, which a path listed here does not run).
     Path(purelib, "dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    # From a copy: pip builds in the source folder, and another worker may be building too.
+    source = shutil.copytree(
+        TOOLKIT, folder / "toolkit", ignore=shutil.ignore_patterns("build", "*.egg-info")
+    )
     install = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
-    install += ["--no-build-isolation", "--target", purelib, str(TOOLKIT)]
+    install += ["--no-build-isolation", "--target", purelib, str(source)]
     subprocess.run(install, check=True, capture_output=True)
     return python
 
