@@ -66,12 +66,26 @@ def test_sigkill_mid_backfill_then_the_same_command_resumes_writing_each_row_onc
     first.send_signal(signal.SIGKILL)
     first.communicate()  # reaps it and closes its pipes
 
-    killed_at = rows_done(engine)
-    assert ROWS // 4 <= killed_at < ROWS  # killed mid-run
+    # A COMMIT the killed client had sent still lands after the kill: wait for its session to
+    # end, then read everything in one statement, one snapshot.
     with engine.connect() as connection:
-        written = connection.execute(text("SELECT count(*) FROM ledger WHERE writes = 1")).scalar()
-        twice = connection.execute(text("SELECT count(*) FROM ledger WHERE writes > 1")).scalar()
+        others = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND backend_type = 'client backend' AND state <> 'idle'"
+        )
+        deadline = time.monotonic() + 10
+        while connection.execute(others).scalar() and time.monotonic() < deadline:
+            connection.rollback()
+            time.sleep(0.02)
+        killed_at, written, twice = connection.execute(
+            text(
+                "SELECT (SELECT max(rows_done) FROM zerodowntime.backfill),"
+                " count(*) FILTER (WHERE writes = 1), count(*) FILTER (WHERE writes > 1)"
+                " FROM ledger"
+            )
+        ).one()
         assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 0
+    assert ROWS // 4 <= killed_at < ROWS  # killed mid-run
     # The progress row and the rows committed together: nothing more, nothing less.
     assert (written, twice) == (killed_at, 0)
 
