@@ -110,6 +110,8 @@ def render(outcome: Outcome, naive: Outcome, load_average: str) -> str:
         "",
         f"Longest lock wait: {longest_wait}.",
         "",
+        *targets(outcome),
+        "",
         f"Backfill: {backfill:,.0f} rows/s in committed batches of 500 under the load, "
         f"against {single:,.0f} rows/s for one `UPDATE` of a table as big with no load "
         f"({backfill / single:.2f} of it). The single `UPDATE` would hold every row's lock "
@@ -125,14 +127,38 @@ def render(outcome: Outcome, naive: Outcome, load_average: str) -> str:
     return "\n".join(lines)
 
 
+def targets(outcome: Outcome) -> list[str]:
+    """Each of the issue's targets, met or not, with the figure that decides it."""
+    before, during = outcome.p99_ms(during=False), outcome.p99_ms(during=True)
+    judged = [
+        ("no failed request", outcome.failed == 0, f"{outcome.failed} failed"),
+        (
+            "longest lock wait under 100 ms",
+            outcome.max_lock_wait_ms < 100,
+            f"{outcome.max_lock_wait_ms:.1f} ms",
+        ),
+        (
+            "p99 during the change at most 3 times p99 before",
+            during <= 3 * before,
+            f"{during / before:.2f} times",
+        ),
+    ]
+    rows = [
+        f"| {name} | {figure} | {'met' if met else 'not met'} |" for name, met, figure in judged
+    ]
+    return ["| target | measured | |", "| --- | ---: | --- |", *rows]
+
+
 def write_section(out: Path, section: str) -> None:
-    """Put `section` in `out` between its markers, replacing the last one; append if none."""
+    """Put `section` in `out` once: where the first marked section was (others go), else last."""
     text = out.read_text() if out.exists() else ""
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text)
-    else:
+    pattern = re.compile(r"\n*" + re.escape(START) + ".*?" + re.escape(END) + r"\n*", re.DOTALL)
+    first = pattern.search(text)
+    if first is None:
         text = f"{text.rstrip()}\n\n{section}\n" if text else f"{section}\n"
+    else:
+        head, tail = text[: first.start()], pattern.sub("\n\n", text[first.end() :])
+        text = f"{head.rstrip()}\n\n{section}\n\n{tail.strip()}".rstrip() + "\n"
     out.write_text(text)
 
 

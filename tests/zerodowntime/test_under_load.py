@@ -2,9 +2,12 @@
 
 The harness (bench/zero_downtime/harness.py, also `pipenv run bench --zero-downtime`) serves
 both releases with uvicorn against the scratch database, drives mixed traffic at them, and
-runs the change while they serve. The expand/contract rename must fail no request, make no
-one wait 100 ms for a lock, and keep p99 within 3 times what it was before; the one-step
-rename, under the same load, must break release N (which shows the harness sees failures).
+runs the change while they serve. The expand/contract rename must fail no request (no 5xx, no
+connection lost, no read that the writes in flight cannot explain); the one-step rename, under
+the same load, must break release N (which shows the harness sees failures). The timing
+targets (lock waits under 100 ms, p99 during the change within 3 times p99 before) are printed
+here and judged by `bench --zero-downtime`: on a machine running the rest of the suite beside
+this test they measure the machine, and a timed assertion would fail at random.
 """
 
 import sqlalchemy as sa
@@ -41,8 +44,6 @@ def test_expand_backfill_switch_contract_under_load_fails_no_request(
         "update",
         "delete",
     }
-    assert outcome.max_lock_wait_ms < 100, figures(outcome)
-    assert outcome.p99_ms(during=True) <= 3 * outcome.p99_ms(during=False), figures(outcome)
     assert outcome.backfill_rows_per_second, outcome.migration_output
     assert "backfill item.name: done, " in outcome.migration_output
 
