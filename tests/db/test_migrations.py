@@ -4,6 +4,8 @@ The properties every history must have (one head, stairway, no drift, ...) are i
 test_migration_checks.py (the checks are alembic_toolkit.checks).
 """
 
+import logging
+
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -11,7 +13,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import URL, Engine, inspect
 
-from alembic_stuff.db.migrations import alembic_config
+from alembic_stuff.db.migrations import alembic_config, current_revisions, head_revisions
 from alembic_stuff.settings import Settings
 from tests.databases import revision_id, settings_for
 
@@ -122,3 +124,14 @@ def test_offline_sql_needs_no_database(capsys: pytest.CaptureFixture[str]) -> No
     assert "CREATE TABLE country" in script
     assert "ALTER TABLE country RENAME name TO common_name" in script
     assert "'GBR'" in script  # the backfill's ISO data is in the script itself
+
+
+def test_reading_the_revisions_logs_nothing_that_reads_like_a_migration(
+    config: Config, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    command.upgrade(config, "heads")
+    with caplog.at_level(logging.INFO):
+        assert current_revisions(settings) == head_revisions(config)
+
+    assert [record.getMessage() for record in caplog.records] == []
+    assert logging.getLogger("alembic.runtime.migration").level == logging.NOTSET

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -70,8 +71,14 @@ def upgrade_to_head(settings: Settings, *, configure_logging: bool = True) -> No
 def current_revisions(settings: Settings) -> tuple[str, ...]:
     """Return the database's revisions, one per branch head, sorted; raises if unreachable."""
     engine = create_engine(settings.migration_url, poolclass=NullPool)
+    # A context logs "Context impl ..." at INFO when configured; reading the version table is
+    # not a migration, and those lines printed before the upgrade's own read as a second run.
+    migration_log = logging.getLogger("alembic.runtime.migration")
+    level = migration_log.level
+    migration_log.setLevel(logging.WARNING)
     try:
         with engine.connect() as connection:
             return tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
     finally:
+        migration_log.setLevel(level)
         engine.dispose()
