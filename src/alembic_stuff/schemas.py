@@ -47,6 +47,12 @@ CountryCode = Annotated[
 # name (a lone no-break space) that stripping leaves empty.
 _NOT_IN_NAMES = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 PRINTABLE = rf"^[^{_NOT_IN_NAMES}]*[^\s{_NOT_IN_NAMES}][^{_NOT_IN_NAMES}]*$"
+# What each published pattern means, for the 422 a client gets when a value does not match it
+# (pydantic's own message quotes the regular expression).
+PATTERN_MEANINGS = {
+    ALPHA_2_PATTERN: "Should be a two-letter ISO 3166-1 alpha-2 country code, like GB",
+    PRINTABLE: "Should be printable text with at least one character that is not whitespace",
+}
 CommonName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=PRINTABLE)
 ]

@@ -167,3 +167,27 @@ def test_a_blank_name_is_refused_by_the_published_pattern_too(name: str) -> None
     assert not re.fullmatch(PRINTABLE, name)
     with pytest.raises(ValidationError):
         CountryUpdate(common_name=name)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "where"),
+    [
+        ("GET", "/country/GBR", None, ["path", "code"]),
+        ("GET", "/country/G1", None, ["path", "code"]),
+        ("GET", "/countries?after=%C3%85X", None, ["query", "after"]),
+        ("PATCH", "/country/GB", {"common_name": "\u202eevil"}, ["body", "common_name"]),
+        ("POST", "/country", {"code": "FR", "official_name": "a\x00b"}, ["body", "official_name"]),
+    ],
+)
+async def test_a_pattern_mismatch_says_what_the_value_should_be_not_the_regex(
+    client: httpx.AsyncClient, method: str, path: str, body: object, where: list[str]
+) -> None:
+    await client.post("/country")
+    response = await client.request(method, path, json=body)
+
+    assert response.status_code == 422
+    [problem] = response.json()["detail"]
+    assert problem["type"] == "string_pattern_mismatch"
+    assert problem["loc"] == where
+    assert problem["msg"].startswith("Should be ")
+    assert problem["ctx"]["pattern"] not in problem["msg"]  # still there, for programs

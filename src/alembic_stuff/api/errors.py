@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 
 from alembic_stuff.errors import ConflictError, DomainError, InvalidInputError, NotFoundError
+from alembic_stuff.schemas import PATTERN_MEANINGS
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ _UNAVAILABLE_STATES = {
     "57P05",  # idle_session_timeout
 }
 UNIQUE_VIOLATION = "23505"
+PATTERN_MISMATCH = "string_pattern_mismatch"
 
 
 def unavailable_response() -> JSONResponse:
@@ -97,8 +99,16 @@ def _json_safe(value: Any) -> Any:
 async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
     # FastAPI's own handler echoes each error's input back, and Python's json module reads
     # NaN, Infinity and 1e999 into floats that the response cannot write back out.
-    errors = cast(RequestValidationError, exc).errors()
+    errors = [_plain_message(error) for error in cast(RequestValidationError, exc).errors()]
     return JSONResponse({"detail": _json_safe(jsonable_encoder(errors))}, status_code=422)
+
+
+def _plain_message(error: Any) -> Any:
+    """`error` with a sentence for a pattern mismatch instead of the regular expression."""
+    pattern = error.get("ctx", {}).get("pattern") if error.get("type") == PATTERN_MISMATCH else None
+    if pattern not in PATTERN_MEANINGS:
+        return error
+    return {**error, "msg": PATTERN_MEANINGS[pattern]}
 
 
 async def _http_error(request: Request, error: Exception) -> Response:
