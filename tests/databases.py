@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -43,18 +44,12 @@ SCRATCH_PREFIX = "alembic_stuff_test_"
 
 def processes_using(data_dir: Path) -> list[int]:
     """The pids of live processes whose command line names `data_dir`."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = (entry / "stat").read_text().split()[2]
-        except OSError:
-            continue
-        if str(data_dir) in cmdline and state != "Z":
-            pids.append(int(entry.name))
-    return pids
+    return [
+        process.pid
+        for process in psutil.process_iter(["cmdline", "status"])
+        if process.info["status"] != psutil.STATUS_ZOMBIE
+        and str(data_dir) in " ".join(process.info["cmdline"] or ())
+    ]
 
 
 def throwaway_server() -> EmbeddedPostgres:
@@ -299,17 +294,8 @@ async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 def server_processes(server: EmbeddedPostgres) -> list[int]:
     """The pids of a running server's postmaster and of every process it started."""
-    postmaster = int((server.pgdata / "postmaster.pid").read_text().split()[0])
-    children = []
-    for entry in Path("/proc").iterdir():
-        try:
-            # The parent's pid follows the state, after the parenthesised command name.
-            ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == postmaster:
-            children.append(int(entry.name))
-    return [postmaster, *children]
+    postmaster = psutil.Process(int((server.pgdata / "postmaster.pid").read_text().split()[0]))
+    return [postmaster.pid, *(child.pid for child in postmaster.children())]
 
 
 @contextmanager
