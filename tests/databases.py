@@ -37,8 +37,16 @@ from support.scratch import free_port as free_port  # re-exported: the tests imp
 ROOT = Path(__file__).resolve().parent.parent
 # Inside the project (git-ignored): as root the server's user must be able to reach it.
 SCRATCH_DIR = ROOT / ".data" / "tests"
-# Histories broken on purpose: each migration check must fail on the one broken for it.
+# Histories broken on purpose: each migration check must fail on the one broken for it. Each
+# is one or more folders of revisions; four build on the same first country table.
 HISTORIES = ROOT / "tests" / "db" / "histories"
+HISTORY_FOLDERS = {
+    "two_heads": ("first_country", "two_heads"),
+    "no_downgrade": ("no_downgrade",),
+    "drift": ("first_country",),
+    "misnamed": ("first_country", "misnamed"),
+    "loses_data": ("first_country", "loses_data"),
+}
 SCRATCH_PREFIX = "alembic_stuff_test_"
 
 
@@ -50,6 +58,14 @@ def processes_using(data_dir: Path) -> list[int]:
         if process.info["status"] != psutil.STATUS_ZOMBIE
         and str(data_dir) in " ".join(process.info["cmdline"] or ())
     ]
+
+
+def broken_history(config: Config, history: str) -> Config:
+    """`config` with its revisions replaced by the broken history `history`'s folders."""
+    folders = (str(HISTORIES / folder) for folder in HISTORY_FOLDERS[history])
+    # alembic.ini's path_separator is "os": several version locations are joined by os.pathsep.
+    config.set_main_option("version_locations", os.pathsep.join(folders))
+    return config
 
 
 def throwaway_server() -> EmbeddedPostgres:
