@@ -28,7 +28,7 @@ from sqlalchemy import text as sa_text
 
 from alembic_stuff.api.app import create_app
 from alembic_stuff.db.embedded import THROWAWAY_SETTINGS, EmbeddedPostgres
-from alembic_stuff.db.migrations import alembic_config
+from alembic_stuff.db.migrations import alembic_config, upgrade_to_head
 from alembic_stuff.settings import Settings, get_settings
 from support import scratch
 from support.http import answers
@@ -94,6 +94,14 @@ def server_for_tests() -> Iterator[URL]:
 def scratch_database(server: URL) -> Iterator[URL]:
     """Create an empty database with a unique name; drop it afterwards, connections or not."""
     with scratch.scratch_database(server, SCRATCH_PREFIX) as url:
+        yield url
+
+
+@contextmanager
+def migrated_scratch_database(server: URL) -> Iterator[URL]:
+    """A scratch database upgraded to the project's heads; dropped afterwards."""
+    with scratch_database(server) as url:
+        upgrade_to_head(settings_for(url), configure_logging=False)
         yield url
 
 

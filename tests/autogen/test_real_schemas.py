@@ -8,7 +8,6 @@ applied to a database holding rows, checked against the models, and undone.
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,11 +16,11 @@ from alembic.util import CommandError
 from alembic_toolkit.autogen.names import name_drift
 from alembic_toolkit.checks import schema
 from alembic_toolkit.review import destructive, squawk
-from sqlalchemy import URL, Engine, MetaData, inspect
+from sqlalchemy import Engine, MetaData, inspect
 
 from alembic_stuff.db.base import NAMING_CONVENTION, Base
 from alembic_stuff.models import Country
-from tests.databases import Scratch, sync_engine
+from tests.databases import Scratch
 
 
 def world(
@@ -57,17 +56,6 @@ def world(
             sa.Column(lines[1], sa.String(200), nullable=True),
         )
     return metadata
-
-
-@pytest.fixture
-def scratch(project: Path, head_database: URL) -> Scratch:
-    return Scratch(project, head_database)
-
-
-@pytest.fixture
-def engine(head_database: URL) -> Iterator[Engine]:
-    with sync_engine(head_database) as engine:
-        yield engine
 
 
 @pytest.fixture
