@@ -1,12 +1,12 @@
 """Fixtures: a real PostgreSQL migrated once per session; a rolled-back transaction per test.
 
 One name, one meaning, in every test module: `server_url` is the server's admin URL;
-`database` the URL of an empty scratch database (`head_database` and `migrated_database`
-one at the project's heads, `seeded_database` one holding rows too); `engine` a synchronous
-(psycopg) engine on the test's database, `async_engine` the session's asyncpg one;
-`app_database` and `bound_database` the app's `Database`, on its own pools or on the test's
-transaction.
-"""
+`database` the URL of an empty scratch database (`head_database` one at the project's heads,
+`seeded_database` one holding rows too, `database_with_app_role` one set up as the compose
+file sets one up); `engine` a synchronous (psycopg) engine on the test's database (in
+tests/autogen, the one the scratch migration environment generates against), `async_engine`
+the session's asyncpg one; `app_database` and `bound_database` the app's `Database`, on its
+own pools or on the test's transaction."""
 
 from collections.abc import AsyncIterator, Iterator
 
@@ -19,9 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from alembic_stuff.api.app import create_app
 from alembic_stuff.api.dependencies import get_database
 from alembic_stuff.db.database import Database
-from alembic_stuff.db.migrations import upgrade_to_head
 from alembic_stuff.settings import Settings, get_settings
-from tests.databases import scratch_database, server_for_tests, settings_for, sync_engine
+from tests.databases import (
+    migrated_scratch_database,
+    scratch_database,
+    server_for_tests,
+    settings_for,
+    sync_engine,
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -64,10 +69,8 @@ def server_url() -> Iterator[URL]:
 @pytest.fixture(scope="session")
 def settings(server_url: URL) -> Iterator[Settings]:
     """Settings for a scratch database migrated to head, once per test session."""
-    with scratch_database(server_url) as database:
-        settings = settings_for(database)
-        upgrade_to_head(settings, configure_logging=False)
-        yield settings
+    with migrated_scratch_database(server_url) as database:
+        yield settings_for(database)
 
 
 @pytest.fixture(scope="session")
@@ -118,6 +121,13 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 def database(server_url: URL) -> Iterator[URL]:
     """An empty scratch database of the test's own."""
     with scratch_database(server_url) as url:
+        yield url
+
+
+@pytest.fixture
+def head_database(server_url: URL) -> Iterator[URL]:
+    """A database of the test's own at the project's heads, with no rows."""
+    with migrated_scratch_database(server_url) as url:
         yield url
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -27,7 +28,7 @@ from sqlalchemy import text as sa_text
 
 from alembic_stuff.api.app import create_app
 from alembic_stuff.db.embedded import THROWAWAY_SETTINGS, EmbeddedPostgres
-from alembic_stuff.db.migrations import alembic_config
+from alembic_stuff.db.migrations import alembic_config, upgrade_to_head
 from alembic_stuff.settings import Settings, get_settings
 from support import scratch
 from support.http import answers
@@ -36,25 +37,35 @@ from support.scratch import free_port as free_port  # re-exported: the tests imp
 ROOT = Path(__file__).resolve().parent.parent
 # Inside the project (git-ignored): as root the server's user must be able to reach it.
 SCRATCH_DIR = ROOT / ".data" / "tests"
-# Histories broken on purpose: each migration check must fail on the one broken for it.
+# Histories broken on purpose: each migration check must fail on the one broken for it. Each
+# is one or more folders of revisions; four build on the same first country table.
 HISTORIES = ROOT / "tests" / "db" / "histories"
+HISTORY_FOLDERS = {
+    "two_heads": ("first_country", "two_heads"),
+    "no_downgrade": ("no_downgrade",),
+    "drift": ("first_country",),
+    "misnamed": ("first_country", "misnamed"),
+    "loses_data": ("first_country", "loses_data"),
+}
 SCRATCH_PREFIX = "alembic_stuff_test_"
 
 
 def processes_using(data_dir: Path) -> list[int]:
     """The pids of live processes whose command line names `data_dir`."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = (entry / "stat").read_text().split()[2]
-        except OSError:
-            continue
-        if str(data_dir) in cmdline and state != "Z":
-            pids.append(int(entry.name))
-    return pids
+    return [
+        process.pid
+        for process in psutil.process_iter(["cmdline", "status"])
+        if process.info["status"] != psutil.STATUS_ZOMBIE
+        and str(data_dir) in " ".join(process.info["cmdline"] or ())
+    ]
+
+
+def broken_history(config: Config, history: str) -> Config:
+    """`config` with its revisions replaced by the broken history `history`'s folders."""
+    folders = (str(HISTORIES / folder) for folder in HISTORY_FOLDERS[history])
+    # alembic.ini's path_separator is "os": several version locations are joined by os.pathsep.
+    config.set_main_option("version_locations", os.pathsep.join(folders))
+    return config
 
 
 def throwaway_server() -> EmbeddedPostgres:
@@ -83,6 +94,14 @@ def server_for_tests() -> Iterator[URL]:
 def scratch_database(server: URL) -> Iterator[URL]:
     """Create an empty database with a unique name; drop it afterwards, connections or not."""
     with scratch.scratch_database(server, SCRATCH_PREFIX) as url:
+        yield url
+
+
+@contextmanager
+def migrated_scratch_database(server: URL) -> Iterator[URL]:
+    """A scratch database upgraded to the project's heads; dropped afterwards."""
+    with scratch_database(server) as url:
+        upgrade_to_head(settings_for(url), configure_logging=False)
         yield url
 
 
@@ -299,17 +318,8 @@ async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 def server_processes(server: EmbeddedPostgres) -> list[int]:
     """The pids of a running server's postmaster and of every process it started."""
-    postmaster = int((server.pgdata / "postmaster.pid").read_text().split()[0])
-    children = []
-    for entry in Path("/proc").iterdir():
-        try:
-            # The parent's pid follows the state, after the parenthesised command name.
-            ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == postmaster:
-            children.append(int(entry.name))
-    return [postmaster, *children]
+    postmaster = psutil.Process(int((server.pgdata / "postmaster.pid").read_text().split()[0]))
+    return [postmaster.pid, *(child.pid for child in postmaster.children())]
 
 
 @contextmanager

@@ -15,8 +15,7 @@ from schemathesis.core.result import Err
 from sqlalchemy import URL
 
 from alembic_stuff.api.app import create_app
-from alembic_stuff.db.migrations import upgrade_to_head
-from tests.databases import scratch_database, served_api, settings_for
+from tests.databases import migrated_scratch_database, served_api, settings_for
 
 # The schema comes from the app itself; no database is touched to produce it.
 SCHEMA = schemathesis.openapi.from_dict(
@@ -38,17 +37,16 @@ load_all_checks()
 
 
 @pytest.fixture(scope="module")
-def migrated_database(server_url: URL) -> Iterator[URL]:
-    """A migrated scratch database for the served app."""
-    with scratch_database(server_url) as database:
-        upgrade_to_head(settings_for(database), configure_logging=False)
+def head_database(server_url: URL) -> Iterator[URL]:
+    """A database at the project's heads, shared by the module's tests and its served app."""
+    with migrated_scratch_database(server_url) as database:
         yield database
 
 
 @pytest.fixture(scope="module")
-def base_url(migrated_database: URL) -> Iterator[str]:
+def base_url(head_database: URL) -> Iterator[str]:
     """The app served as `alembic-stuff serve` serves it, on the migrated scratch database."""
-    with served_api(migrated_database) as base:
+    with served_api(head_database) as base:
         yield base
 
 
@@ -82,15 +80,13 @@ def test_no_5xx_and_every_response_matches_the_schema(label: str, base_url: str)
     call()
 
 
-def test_stateful_sequences_never_fail_a_check(base_url: str, migrated_database: URL) -> None:
+def test_stateful_sequences_never_fail_a_check(base_url: str, head_database: URL) -> None:
     # Sequences schemathesis chains through the API's links (create, then read, change and
     # delete what was created), each from an empty table: Hypothesis replays a sequence and
     # needs the same answers to the same requests.
     class Sequences(SCHEMA.as_state_machine()):  # type: ignore[misc]
         def setup(self) -> None:
-            with psycopg.connect(
-                migrated_database.render_as_string(hide_password=False)
-            ) as connection:
+            with psycopg.connect(head_database.render_as_string(hide_password=False)) as connection:
                 connection.execute("DELETE FROM country")
 
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ APP_ROLE = "alembic_stuff_app"
 
 
 @pytest.fixture
-def migrated_database(server_url: URL) -> Iterator[URL]:
+def database_with_app_role(server_url: URL) -> Iterator[URL]:
     """A scratch database set up as the compose file sets one up: roles first, then migrations."""
     with scratch_database(server_url) as database:
         with psycopg.connect(database.render_as_string(hide_password=False), autocommit=True) as c:
@@ -31,12 +31,12 @@ def migrated_database(server_url: URL) -> Iterator[URL]:
         c.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(APP_ROLE)))
 
 
-def as_app(migrated_database: URL) -> URL:
-    return migrated_database.set(username=APP_ROLE, password="app")
+def as_app(database_with_app_role: URL) -> URL:
+    return database_with_app_role.set(username=APP_ROLE, password="app")
 
 
-async def test_the_api_works_as_the_app_role(migrated_database: URL) -> None:
-    async with serve(settings_for(as_app(migrated_database))) as client:
+async def test_the_api_works_as_the_app_role(database_with_app_role: URL) -> None:
+    async with serve(settings_for(as_app(database_with_app_role))) as client:
         assert (await client.post("/country")).status_code == 201
         assert (await client.get("/country/GB")).status_code == 200
         assert (await client.patch("/country/GB", json={"common_name": "UK"})).status_code == 200
@@ -59,10 +59,12 @@ async def test_the_api_works_as_the_app_role(migrated_database: URL) -> None:
     ],
 )
 def test_the_app_role_cannot_change_the_schema_or_its_revision(
-    migrated_database: URL, statement: str
+    database_with_app_role: URL, statement: str
 ) -> None:
     with (
-        psycopg.connect(as_app(migrated_database).render_as_string(hide_password=False)) as conn,
+        psycopg.connect(
+            as_app(database_with_app_role).render_as_string(hide_password=False)
+        ) as conn,
         pytest.raises(errors.InsufficientPrivilege),
     ):
         conn.execute(statement.encode())

@@ -4,10 +4,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import URL
+from sqlalchemy import URL, Engine
 
-from alembic_stuff.db.migrations import upgrade_to_head
-from tests.databases import copy_migration_environment, scratch_database, settings_for
+from tests.databases import Scratch, copy_migration_environment, sync_engine
 
 
 @pytest.fixture
@@ -17,8 +16,13 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def head_database(server_url: URL) -> Iterator[URL]:
-    """A database of the test's own at the project's head, with no rows."""
-    with scratch_database(server_url) as url:
-        upgrade_to_head(settings_for(url), configure_logging=False)
-        yield url
+def scratch(project: Path, head_database: URL) -> Scratch:
+    """The scratch migration environment, generating against a database at the heads."""
+    return Scratch(project, head_database)
+
+
+@pytest.fixture
+def engine(scratch: Scratch) -> Iterator[Engine]:
+    """The test's engine: on the database the scratch migration environment generates against."""
+    with sync_engine(scratch.database) as engine:
+        yield engine

@@ -12,21 +12,18 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from alembic.util import CommandError
 from alembic_toolkit.autogen.hints import HintError, Hints
 from sqlalchemy import URL, Engine, MetaData, inspect
 
 from alembic_stuff.db.base import NAMING_CONVENTION
-from alembic_stuff.db.migrations import alembic_config
-from tests.databases import ROOT, Scratch, scratch_database, settings_for, sync_engine
+from tests.databases import ROOT, Scratch, sync_engine
 
 ROWS = [
     ("GB", "United Kingdom", "GBR", "826", "United Kingdom of Great Britain and Northern Ireland"),
@@ -76,22 +73,14 @@ def country(
 
 
 @pytest.fixture
-def seeded_database(server_url: URL) -> Iterator[URL]:
-    """A database at the project's head, holding three countries."""
-    with scratch_database(server_url) as url:
-        command.upgrade(alembic_config(settings_for(url), configure_logging=False), "heads")
-        with sync_engine(url) as engine, engine.begin() as connection:
-            connection.execute(
-                sa.text("INSERT INTO country VALUES (:c, :n, :a, :num, :o)"),
-                [dict(zip(["c", "n", "a", "num", "o"], row, strict=True)) for row in ROWS],
-            )
-        yield url
-
-
-@pytest.fixture
-def engine(seeded_database: URL) -> Iterator[Engine]:
-    with sync_engine(seeded_database) as engine:
-        yield engine
+def seeded_database(head_database: URL) -> URL:
+    """A database at the project's heads, holding three countries."""
+    with sync_engine(head_database) as engine, engine.begin() as connection:
+        connection.execute(
+            sa.text("INSERT INTO country VALUES (:c, :n, :a, :num, :o)"),
+            [dict(zip(["c", "n", "a", "num", "o"], row, strict=True)) for row in ROWS],
+        )
+    return head_database
 
 
 @pytest.fixture

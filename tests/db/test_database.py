@@ -8,8 +8,7 @@ from sqlalchemy import URL, Connection, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from alembic_stuff.db.database import Database
-from alembic_stuff.db.migrations import upgrade_to_head
-from tests.databases import insert_country_twice, scratch_database, settings_for
+from tests.databases import insert_country_twice, settings_for
 
 
 class WorkFailedError(Exception):
@@ -17,16 +16,13 @@ class WorkFailedError(Exception):
 
 
 @pytest.fixture
-async def app_database(server_url: URL) -> AsyncIterator[Database]:
+async def app_database(head_database: URL) -> AsyncIterator[Database]:
     """The app's Database on a migrated scratch database of the test's own, one connection each."""
-    with scratch_database(server_url) as url:
-        settings = settings_for(url, database_pool_size=1)
-        upgrade_to_head(settings, configure_logging=False)
-        app_database = Database.connect(settings)
-        try:
-            yield app_database
-        finally:
-            await app_database.dispose()
+    app_database = Database.connect(settings_for(head_database, database_pool_size=1))
+    try:
+        yield app_database
+    finally:
+        await app_database.dispose()
 
 
 def insert_then(connection: Connection, code: str, fail: bool) -> None:

@@ -87,7 +87,10 @@ def test_the_graph_is_the_same_every_time_and_marks_the_database(branched: Scrip
     assert "current" not in history_mermaid(branched, ["c0934a74c077"]).split("classDef current")[1]
 
 
-def diagrams(project: Path, *options: str) -> subprocess.CompletedProcess[str]:
+def diagrams(
+    *options: str, project: Path = ROOT, **environment: str
+) -> subprocess.CompletedProcess[str]:
+    """scripts/diagrams.py on `project`, with `environment` added to the tests' own."""
     return subprocess.run(
         [
             sys.executable,
@@ -99,23 +102,24 @@ def diagrams(project: Path, *options: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, **environment},
     )
 
 
 def test_the_readme_diagrams_are_current_and_the_check_fails_when_stale(tmp_path: Path) -> None:
-    assert diagrams(ROOT, "--check").returncode == 0
+    assert diagrams("--check").returncode == 0
 
     project = copy_migration_environment(tmp_path)
     (project / "README.md").write_text((ROOT / "README.md").read_text())
     add_revision(
         project, "eeee00000005", EXPAND_HEAD, "A new revision the README does not show yet"
     )
-    stale = diagrams(project, "--check")
+    stale = diagrams("--check", project=project)
     assert stale.returncode == 1
     assert "stale: run `pipenv run diagrams`" in stale.stderr
     assert "+  r_eeee00000005[" in stale.stderr  # the diff names what is missing
 
-    assert diagrams(project).returncode == 0
+    assert diagrams(project=project).returncode == 0
     redrawn = (project / "README.md").read_text()
     assert "A new revision the README does not show yet" in redrawn
     # Only the diagram changed: everything else is the README as it was.
@@ -126,14 +130,7 @@ def test_the_readme_diagrams_are_current_and_the_check_fails_when_stale(tmp_path
 
 def test_current_marks_the_database_revision(settings: Settings) -> None:
     assert settings.database_url is not None
-    environment = {**os.environ, "DATABASE_URL": settings.database_url.get_secret_value()}
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "diagrams.py"), "--current"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=environment,
-    )
+    result = diagrams("--current", DATABASE_URL=settings.database_url.get_secret_value())
     assert result.returncode == 0, result.stderr
     heads = ",".join(f"r_{head}" for head in sorted((EXPAND_HEAD, CONTRACT_HEAD)))
     marked = f"  class {heads} current"
@@ -141,25 +138,14 @@ def test_current_marks_the_database_revision(settings: Settings) -> None:
 
 
 def test_current_without_a_database_marks_nothing() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "diagrams.py"), "--current"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = diagrams("--current")  # the tests' DATABASE_URL leads nowhere
     assert result.returncode == 0, result.stderr
     assert "the database is unreachable: no revision marked" in result.stderr
     assert " current\n" not in result.stdout.split("classDef current")[1]
 
 
 def test_current_with_an_invalid_database_url_is_one_line() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "diagrams.py"), "--current"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "DATABASE_URL": "garbage"},
-    )
+    result = diagrams("--current", DATABASE_URL="garbage")
     assert result.returncode == 1
     assert result.stderr.startswith("error: invalid setting (DATABASE_URL: ")
     assert "Traceback" not in result.stderr

@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError
 
 from alembic_stuff.db.base import Base
 from alembic_stuff.db.migrations import alembic_config
-from tests.databases import HISTORIES, revision_id, settings_for
+from tests.databases import broken_history, revision_id, settings_for
 
 PROJECT_SEEDS: checks.Seeds = {
     revision_id("create_country_table"): [("country", {"code": "GB", "name": "Blighty"})],
@@ -39,7 +39,7 @@ PROJECT_SEEDS: checks.Seeds = {
         )
     ],
 }
-BROKEN_SEEDS: checks.Seeds = {"l1": [("country", {"code": "GB", "name": "United Kingdom"})]}
+BROKEN_SEEDS: checks.Seeds = {"c1": [("country", {"code": "GB", "name": "United Kingdom"})]}
 
 Check = Callable[[Config, Engine], None]
 CHECKS: dict[str, Check] = {
@@ -61,9 +61,7 @@ def _is_project(config: Config) -> bool:
 
 def config_for(database: URL, history: str | None = None) -> Config:
     config = alembic_config(settings_for(database), configure_logging=False)
-    if history is not None:
-        config.set_main_option("version_locations", str(HISTORIES / history))
-    return config
+    return config if history is None else broken_history(config, history)
 
 
 @pytest.mark.parametrize("name", CHECKS)

@@ -21,7 +21,7 @@ from pytest_alembic.tests import (
 from sqlalchemy import URL, Engine
 
 from alembic_stuff.db.migrations import alembic_config as project_alembic_config
-from tests.databases import HISTORIES, settings_for
+from tests.databases import broken_history, settings_for
 
 __all__ = [
     "alembic_runner",
@@ -56,8 +56,7 @@ def test_its_tests_fail_on_histories_broken_for_them(
     alembic_config: Config,
     alembic_engine: Engine,
 ) -> None:
-    alembic_config.set_main_option("version_locations", str(HISTORIES / history))
-    config = PytestAlembicConfig.from_raw_config(alembic_config)
+    config = PytestAlembicConfig.from_raw_config(broken_history(alembic_config, history))
     with (
         runner(config=config, engine=alembic_engine) as context,
         pytest.raises(AlembicTestFailure, match=message),

@@ -1,15 +1,7 @@
 """Concurrent indexes and NOT VALID constraints: idempotent, and clean after a failed attempt."""
 
 import pytest
-from alembic_toolkit.zerodowntime import (
-    ZeroDowntimeError,
-    add_check_constraint,
-    add_foreign_key,
-    constraint_state,
-    create_index_concurrently,
-    drop_index_concurrently,
-    index_state,
-)
+from alembic_toolkit import zerodowntime as zd
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
@@ -62,15 +54,15 @@ def test_a_concurrent_index_after_a_failed_attempt_is_rebuilt_then_left_alone(
     with (
         engine.connect() as connection,
         migration_operations(connection),
-        pytest.raises(ZeroDowntimeError) as failed,
+        pytest.raises(zd.ZeroDowntimeError) as failed,
     ):
-        create_index_concurrently("uq_account_email", "account", ["email"], unique=True)
+        zd.create_index_concurrently("uq_account_email", "account", ["email"], unique=True)
     message = str(failed.value)
     assert "\n" not in message
     assert "could not create unique index" in message
     assert "PostgreSQL left it INVALID, and the next run drops it first" in message
     with engine.connect() as connection:
-        assert index_state(connection, "uq_account_email") == "invalid"
+        assert zd.index_state(connection, "uq_account_email") == "invalid"
         invalid_oid = index_oid(engine, "uq_account_email")
 
     with engine.begin() as connection:
@@ -78,15 +70,15 @@ def test_a_concurrent_index_after_a_failed_attempt_is_rebuilt_then_left_alone(
             text("UPDATE account SET email = 'two@example.org' WHERE handle = 'user2'")
         )
     with engine.connect() as connection, migration_operations(connection):
-        create_index_concurrently("uq_account_email", "account", ["email"], unique=True)
+        zd.create_index_concurrently("uq_account_email", "account", ["email"], unique=True)
     rebuilt = index_oid(engine, "uq_account_email")
     with engine.connect() as connection:
-        assert index_state(connection, "uq_account_email") == "valid"
+        assert zd.index_state(connection, "uq_account_email") == "valid"
     assert rebuilt != invalid_oid
 
     # Run again: the valid index is kept as it is, not rebuilt.
     with engine.connect() as connection, migration_operations(connection):
-        create_index_concurrently("uq_account_email", "account", ["email"], unique=True)
+        zd.create_index_concurrently("uq_account_email", "account", ["email"], unique=True)
     assert index_oid(engine, "uq_account_email") == rebuilt
     with engine.begin() as connection, pytest.raises(IntegrityError, match="duplicate key"):
         connection.execute(text("INSERT INTO account VALUES ('user9999', 'shared@example.org')"))
@@ -96,11 +88,11 @@ def test_a_partial_index_on_a_second_table_and_its_drop(engine: Engine) -> None:
     create_tables(engine)
     for _ in range(2):
         with engine.connect() as connection, migration_operations(connection):
-            create_index_concurrently(
+            zd.create_index_concurrently(
                 "ix_purchase_big_by_handle", "purchase", ["handle", "placed_at"], where="total > 40"
             )
     with engine.connect() as connection:
-        assert index_state(connection, "ix_purchase_big_by_handle") == "valid"
+        assert zd.index_state(connection, "ix_purchase_big_by_handle") == "valid"
         definition = connection.execute(
             text("SELECT pg_get_indexdef('ix_purchase_big_by_handle'::regclass)")
         ).scalar()
@@ -108,9 +100,9 @@ def test_a_partial_index_on_a_second_table_and_its_drop(engine: Engine) -> None:
     assert "WHERE (total > 40)" in definition
     for _ in range(2):
         with engine.connect() as connection, migration_operations(connection):
-            drop_index_concurrently("ix_purchase_big_by_handle", "purchase")
+            zd.drop_index_concurrently("ix_purchase_big_by_handle", "purchase")
     with engine.connect() as connection:
-        assert index_state(connection, "ix_purchase_big_by_handle") == "missing"
+        assert zd.index_state(connection, "ix_purchase_big_by_handle") == "missing"
 
 
 def test_a_check_constraint_stays_not_valid_until_the_rows_are_fixed(engine: Engine) -> None:
@@ -121,13 +113,13 @@ def test_a_check_constraint_stays_not_valid_until_the_rows_are_fixed(engine: Eng
     with (
         engine.connect() as connection,
         migration_operations(connection),
-        pytest.raises(ZeroDowntimeError) as failed,
+        pytest.raises(zd.ZeroDowntimeError) as failed,
     ):
-        add_check_constraint("ck_purchase_total", "purchase", "total >= 0")
+        zd.add_check_constraint("ck_purchase_total", "purchase", "total >= 0")
     assert "\n" not in str(failed.value)
     assert "stays NOT VALID, still checking new writes" in str(failed.value)
     with engine.connect() as connection:
-        assert constraint_state(connection, "purchase", "ck_purchase_total", None) == "not valid"
+        assert zd.constraint_state(connection, "purchase", "ck_purchase_total", None) == "not valid"
     # New writes are checked already.
     with engine.begin() as connection, pytest.raises(IntegrityError, match="ck_purchase_total"):
         connection.execute(
@@ -138,10 +130,11 @@ def test_a_check_constraint_stays_not_valid_until_the_rows_are_fixed(engine: Eng
         connection.execute(text("UPDATE purchase SET total = 0 WHERE id = 7"))
     for _ in range(2):
         with engine.connect() as connection, migration_operations(connection):
-            add_check_constraint("ck_purchase_total", "purchase", "total >= 0")
+            zd.add_check_constraint("ck_purchase_total", "purchase", "total >= 0")
         with engine.connect() as connection:
             assert (
-                constraint_state(connection, "purchase", "ck_purchase_total", None) == "validated"
+                zd.constraint_state(connection, "purchase", "ck_purchase_total", None)
+                == "validated"
             )
 
 
@@ -149,7 +142,7 @@ def test_a_foreign_key_on_a_text_key_is_added_not_valid_then_validated(engine: E
     create_tables(engine)
     for _ in range(2):
         with engine.connect() as connection, migration_operations(connection):
-            add_foreign_key(
+            zd.add_foreign_key(
                 "fk_purchase_handle_account",
                 "purchase",
                 "account",
@@ -159,7 +152,7 @@ def test_a_foreign_key_on_a_text_key_is_added_not_valid_then_validated(engine: E
             )
     with engine.connect() as connection:
         assert (
-            constraint_state(connection, "purchase", "fk_purchase_handle_account", None)
+            zd.constraint_state(connection, "purchase", "fk_purchase_handle_account", None)
             == "validated"
         )
         count = connection.execute(

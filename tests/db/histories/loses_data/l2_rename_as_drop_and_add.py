@@ -1,14 +1,14 @@
 """Rename name to common_name the way autogenerate writes it: drop, then add.
 
 Revision ID: l2
-Revises: l1
+Revises: c1
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "l2"
-down_revision = "l1"
+down_revision = "c1"
 branch_labels = None
 depends_on = None
 

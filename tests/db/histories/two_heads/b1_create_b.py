@@ -1,4 +1,4 @@
-"""Create table b (the other root).
+"""Create table b: a second root, beside first_country's c1.
 
 Revision ID: b1
 Revises:

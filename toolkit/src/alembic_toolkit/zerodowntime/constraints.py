@@ -8,9 +8,10 @@ only SHARE UPDATE EXCLUSIVE, which lets reads and writes go on. Each step commit
 (the validation in an autocommit block), and a re-run skips what is already done.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from alembic import op
+from alembic.operations.ops import AddConstraintOp, CreateCheckConstraintOp, CreateForeignKeyOp
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
@@ -50,16 +51,10 @@ def add_check_constraint(
     statement_timeout: float = 0.0,
 ) -> None:
     """Add CHECK (`condition`) as NOT VALID under lock retries, then validate it."""
-    _add_then_validate(
-        name,
-        table,
-        schema,
-        lambda: op.create_check_constraint(
-            name, table, condition, schema=schema, postgresql_not_valid=True
-        ),
-        retries,
-        statement_timeout,
+    check = CreateCheckConstraintOp(
+        name, table, condition, schema=schema, postgresql_not_valid=True
     )
+    _add_then_validate(check, retries, statement_timeout)
 
 
 def add_foreign_key(
@@ -76,38 +71,30 @@ def add_foreign_key(
     statement_timeout: float = 0.0,
 ) -> None:
     """Add a foreign key as NOT VALID under lock retries, then validate it."""
-    _add_then_validate(
+    foreign_key = CreateForeignKeyOp(
         name,
         table,
-        schema,
-        lambda: op.create_foreign_key(
-            name,
-            table,
-            referent_table,
-            list(local_columns),
-            list(remote_columns),
-            source_schema=schema,
-            referent_schema=referent_schema,
-            ondelete=ondelete,
-            postgresql_not_valid=True,
-        ),
-        retries,
-        statement_timeout,
+        referent_table,
+        list(local_columns),
+        list(remote_columns),
+        source_schema=schema,
+        referent_schema=referent_schema,
+        ondelete=ondelete,
+        postgresql_not_valid=True,
     )
+    _add_then_validate(foreign_key, retries, statement_timeout)
 
 
 def _add_then_validate(
-    name: str,
-    table: str,
-    schema: str | None,
-    add: Callable[[], None],
-    retries: LockRetries | None,
-    statement_timeout: float,
+    operation: AddConstraintOp, retries: LockRetries | None, statement_timeout: float
 ) -> None:
+    """Run `operation` (a constraint added NOT VALID) unless it is done, then validate it."""
+    constraint = operation.to_constraint()
+    name, table, schema = str(constraint.name), constraint.table.name, constraint.table.schema
     context = op.get_context()
     state = "missing" if context.as_sql else constraint_state(op.get_bind(), table, name, schema)
     if state == "missing":
-        with_lock_retries(add, retries)
+        with_lock_retries(lambda: op.invoke(operation), retries)
     if state == "validated":
         return
     # The block commits the NOT VALID constraint first: new writes are checked from then on.
