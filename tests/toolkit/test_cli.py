@@ -1,0 +1,19 @@
+"""The `alembic-toolkit` command line: Alembic's, plus the toolkit's own."""
+
+from importlib.metadata import version
+
+import pytest
+from alembic_toolkit.cli import main
+
+
+def test_version_names_the_toolkit_and_alembic(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    toolkit, alembic = version("alembic-toolkit"), version("alembic")
+    assert capsys.readouterr().out.strip() == f"alembic-toolkit {toolkit} (Alembic {alembic})"
+
+
+def test_alembic_commands_still_run(capfd: pytest.CaptureFixture[str]) -> None:
+    main(["list_templates"])
+    assert "generic" in capfd.readouterr().out
