@@ -1,6 +1,7 @@
 """The `alembic-toolkit` command line: Alembic's, plus the toolkit's own."""
 
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 from alembic_toolkit.cli import main
@@ -14,6 +15,6 @@ def test_version_names_the_toolkit_and_alembic(capsys: pytest.CaptureFixture[str
     assert capsys.readouterr().out.strip() == f"alembic-toolkit {toolkit} (Alembic {alembic})"
 
 
-def test_alembic_commands_still_run(capfd: pytest.CaptureFixture[str]) -> None:
-    main(["list_templates"])
-    assert "generic" in capfd.readouterr().out
+def test_alembic_commands_still_run(tmp_path: Path) -> None:
+    main(["-c", str(tmp_path / "alembic.ini"), "init", str(tmp_path / "migrations")])
+    assert (tmp_path / "migrations" / "env.py").is_file()
