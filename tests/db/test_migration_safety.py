@@ -1,5 +1,6 @@
 """Migrating from many processes at once, and processes killed while they migrate."""
 
+import io
 import os
 import random
 import re
@@ -98,6 +99,26 @@ def test_the_lock_wait_is_bounded_and_says_why(database: URL, engine: Engine) ->
         ):
             command.upgrade(alembic_config(settings, configure_logging=False), "heads")
     assert current(engine) == ()
+
+
+def test_read_only_commands_answer_while_a_migration_holds_the_lock(
+    database: URL, engine: Engine
+) -> None:
+    command.upgrade(alembic_config(settings_for(database), configure_logging=False), "heads")
+    with psycopg.connect(dsn(database), autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        # Were they to wait for the lock, they would fail after half a second.
+        settings = settings_for(database, migration_lock_wait_seconds=0.5)
+        config = alembic_config(settings, configure_logging=False)
+        config.stdout = output = io.StringIO()
+        command.current(config)
+        command.check(config)
+        # Writers still wait their turn.
+        with pytest.raises(MigrationLockTimeoutError):
+            command.stamp(config, "base")
+    assert all(f"{head} (" in output.getvalue() for head in head_revisions()), output.getvalue()
+    assert "No new upgrade operations detected." in output.getvalue()
+    assert current(engine) == head_revisions()
 
 
 def reference_schemas(database: URL, engine: Engine) -> dict[str | None, object]:
