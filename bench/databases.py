@@ -40,8 +40,9 @@ def empty_database(name: str, folder: str) -> Iterator[URL]:
         return
     embedded = EmbeddedPostgres(DATA / folder, free_port())
     embedded.stop()  # one a killed run left behind, on whatever port it had
-    embedded.start()
     try:
+        # Inside: a start interrupted half-way (Ctrl-C) still stops what it started.
+        embedded.start()
         with scratch_database(embedded.url(), f"{name}_") as url:
             yield url
     finally:

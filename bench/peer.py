@@ -1,7 +1,8 @@
 """The peer: the usual FastAPI + SQLAlchemy async ORM pattern, as most tutorials write it.
 
 An AsyncSession per request through Depends, `session.get`, a pydantic response model, and
-`session.commit()` after each write.
+`session.commit()` after each write; a create that a concurrent one beat to its key (the
+lookup found nothing, the INSERT conflicts) answers 409, as alembic-stuff does.
 """
 
 import os
@@ -10,10 +11,12 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Response
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import String
+from sqlalchemy import String, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+UNIQUE_VIOLATION = "23505"
 engine = create_async_engine(
     os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+asyncpg://", 1)
 )
@@ -65,8 +68,6 @@ async def get_country(code: str, session: Session) -> Country:
 
 @app.get("/countries", response_model=dict[str, list[CountryOut] | None])
 async def list_countries(session: Session, limit: int = 20) -> dict[str, object]:
-    from sqlalchemy import select
-
     rows = (await session.scalars(select(Country).order_by(Country.code).limit(limit))).all()
     return {"items": list(rows), "next_after": None}
 
@@ -77,7 +78,12 @@ async def create_country(data: CountryIn, session: Session) -> Country:
         raise HTTPException(409, "exists")
     country = Country(**data.model_dump())
     session.add(country)
-    await session.commit()
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        if getattr(exc.orig, "sqlstate", None) != UNIQUE_VIOLATION:
+            raise
+        raise HTTPException(409, "exists") from None
     return country
 
 

@@ -27,6 +27,9 @@ from bench.profile import profile
 from bench.report import Measurements, write_report
 from bench.timings import migration_timings, start_to_first_200, test_suite_time
 
+# A shell's exit status for a command stopped by SIGINT (128 + 2).
+INTERRUPTED = 130
+
 
 def main() -> None:
     """Run the benchmark and write its report."""
@@ -98,5 +101,18 @@ def main() -> None:
     write_report(measurements, out, duration, rounds)
 
 
+def interrupted() -> None:
+    """Ctrl-C: the servers are stopped and the scratch databases dropped; say so in one line."""
+    print(
+        "bench: interrupted: its servers are stopped and its scratch databases dropped; "
+        "no report written",
+        file=sys.stderr,
+    )
+    sys.exit(INTERRUPTED)
+
+
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        interrupted()

@@ -110,6 +110,26 @@ def test_contract_waits_for_its_expand_and_for_older_replicas(
         new.close()
 
 
+def test_contract_before_the_trunk_names_the_trunk_revisions_as_such(
+    monkeypatch: pytest.MonkeyPatch, database: URL
+) -> None:
+    database_environment(monkeypatch, database)
+    script = ScriptDirectory.from_config(alembic_config())
+    branches = {"expand", "contract"}
+    trunk = [r.revision for r in script.walk_revisions() if not r.branch_labels & branches]
+    expand = [r.revision for r in script.walk_revisions() if "expand" in r.branch_labels]
+    assert trunk, "the history has no trunk: this test proves nothing"
+
+    refused = CliRunner().invoke(main, ["contract"])
+    assert refused.exit_code == 1
+    [line] = refused.output.strip().splitlines()
+    assert f"trunk revisions, on neither branch: {', '.join(reversed(trunk))}" in line
+    # The contract root depends on no expand revision: none is named, nor called one.
+    assert "expand revisions" not in line
+    assert not any(revision in line for revision in expand)
+    assert rows(database) == []
+
+
 def test_force_contracts_while_an_older_replica_serves(
     monkeypatch: pytest.MonkeyPatch, database: URL
 ) -> None:

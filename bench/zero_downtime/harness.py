@@ -257,7 +257,16 @@ def serving(database: URL, plan: Plan) -> Iterator[dict[str, str]]:
             # Their logs (a traceback for each 500 of the one-step rename) go to a file.
             with (logs / f"release-{release}.log").open("wb") as log:
                 processes[release] = subprocess.Popen(
-                    command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
+                    command,
+                    cwd=ROOT,
+                    env=environment,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    # Like the sampler and the migrator, in a session of its own: Ctrl-C at
+                    # the terminal reaches the harness alone, which stops them in order
+                    # (each would otherwise die at once, with a traceback of its own, and
+                    # fail the run under the harness's feet).
+                    start_new_session=True,
                 )
             bases[release] = f"http://127.0.0.1:{port}"
         for release, base in bases.items():
@@ -313,6 +322,7 @@ def sampling(dsn: str, interval_ms: float) -> Iterator[Sampler]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # see serving()
     )
     sampler = Sampler(process)
     try:
@@ -321,8 +331,11 @@ def sampling(dsn: str, interval_ms: float) -> Iterator[Sampler]:
             raise RuntimeError("the lock sampler did not start")
         yield sampler
     finally:
-        if process.poll() is None and sampler._result is None:
-            sampler.stop()
+        # Not stopped by the block: the run failed or was interrupted, and what the sampler
+        # saw is not wanted (reading it could wait on a full pipe).
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 # The load and the change ---------------------------------------------------------------------
@@ -506,6 +519,7 @@ async def migrator(settings: Settings) -> AsyncIterator[Migrator]:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=errors,
+                start_new_session=True,  # see serving()
             )
         running = Migrator(process)
         try:
@@ -513,6 +527,11 @@ async def migrator(settings: Settings) -> AsyncIterator[Migrator]:
             if (await process.stdout.readline()).strip() != b"ready":
                 raise RuntimeError(f"the migrator did not start: {log.read_text()}")
             yield running
+        except BaseException:
+            # Failed or interrupted (Ctrl-C cancels the run): the migration it may be running
+            # is not waited for; its scratch database is dropped.
+            process.kill()
+            raise
         finally:
             if process.stdin is not None:
                 process.stdin.close()

@@ -43,6 +43,8 @@ def alembic(settings: Settings, *args: str) -> str:
         capture_output=True,
         text=True,
         check=False,
+        # Ctrl-C reaches the bench alone, which stops this process (see harness.serving).
+        start_new_session=True,
     )
     if done.returncode != 0:
         raise RuntimeError(f"alembic {' '.join(args)} failed: {done.stderr.strip()}")

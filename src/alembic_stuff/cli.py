@@ -281,11 +281,11 @@ def _refuse_unsafe_contract(
     settings: Settings, script: ScriptDirectory, revisions: list[Script], *, force: bool
 ) -> None:
     """Refuse a contract whose expand is not applied, or that an older replica would not survive."""
-    expands = contract.unapplied_expands(revisions)
-    if expands:
+    missing = contract.applied_on_the_way(revisions)
+    if missing:
         raise click.ClickException(
-            f"nothing applied: the contract revisions need expand revisions this database has "
-            f"not applied ({'; '.join(expands)}): run `pipenv run alembic-expand` and roll the "
+            f"nothing applied: the contract revisions need revisions this database has not "
+            f"applied ({'; '.join(missing)}): run `pipenv run alembic-expand` and roll the "
             "release out first"
         )
     if not force:

@@ -1,5 +1,6 @@
 """Migrating from many processes at once, and processes killed while they migrate."""
 
+import io
 import os
 import random
 import re
@@ -51,11 +52,33 @@ def newest(revisions: tuple[str, ...]) -> str | None:
     return max(revisions, key=REVISIONS.index) if revisions else None
 
 
-def test_sixteen_replicas_upgrading_at_once(database: URL, engine: Engine) -> None:
-    replicas = [alembic_process(database, "upgrade", "heads") for _ in range(16)]
-    outputs = [replica.communicate(timeout=120)[0] for replica in replicas]
+# The test holds the lock until every replica waits for it, so they all race for it at
+# once: more replicas would only add process start-ups (each imports Alembic and the app).
+REPLICAS = 4
 
-    assert [replica.returncode for replica in replicas] == [0] * 16, outputs
+
+def lock_waiters(observer: psycopg.Connection[tuple[int]]) -> int:
+    """How many sessions wait for the migration lock."""
+    row = observer.execute(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        " AND ((classid::bigint << 32) | objid::bigint) = %s",
+        (MIGRATION_LOCK_KEY,),
+    ).fetchone()
+    return row[0] if row else 0
+
+
+def test_replicas_upgrading_at_once(database: URL, engine: Engine) -> None:
+    with psycopg.connect(dsn(database), autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        replicas = [alembic_process(database, "upgrade", "heads") for _ in range(REPLICAS)]
+        deadline = time.monotonic() + 60
+        while lock_waiters(holder) < REPLICAS and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert lock_waiters(holder) == REPLICAS, "the replicas never all waited for the lock"
+        holder.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+        outputs = [replica.communicate(timeout=120)[0] for replica in replicas]
+
+    assert [replica.returncode for replica in replicas] == [0] * REPLICAS, outputs
     ran = Counter(
         match for output in outputs for match in re.findall(r"Running upgrade \S* -> (\w+)", output)
     )
@@ -98,6 +121,26 @@ def test_the_lock_wait_is_bounded_and_says_why(database: URL, engine: Engine) ->
         ):
             command.upgrade(alembic_config(settings, configure_logging=False), "heads")
     assert current(engine) == ()
+
+
+def test_read_only_commands_answer_while_a_migration_holds_the_lock(
+    database: URL, engine: Engine
+) -> None:
+    command.upgrade(alembic_config(settings_for(database), configure_logging=False), "heads")
+    with psycopg.connect(dsn(database), autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        # Were they to wait for the lock, they would fail after half a second.
+        settings = settings_for(database, migration_lock_wait_seconds=0.5)
+        config = alembic_config(settings, configure_logging=False)
+        config.stdout = output = io.StringIO()
+        command.current(config)
+        command.check(config)
+        # Writers still wait their turn.
+        with pytest.raises(MigrationLockTimeoutError):
+            command.stamp(config, "base")
+    assert all(f"{head} (" in output.getvalue() for head in head_revisions()), output.getvalue()
+    assert "No new upgrade operations detected." in output.getvalue()
+    assert current(engine) == head_revisions()
 
 
 def reference_schemas(database: URL, engine: Engine) -> dict[str | None, object]:

@@ -20,6 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from alembic_toolkit.lock import lock_key
+from filelock import FileLock
 from sqlalchemy import URL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,10 +58,28 @@ README_SECTION = "## Use the toolkit in your own Alembic project"
 DRIVERS = {"generic": "postgresql+psycopg", "async": "postgresql+asyncpg"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def toolkit_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new environment's Python, with the toolkit installed in it from its folder."""
-    folder = tmp_path_factory.mktemp("venv")
+    """A new environment's Python, with the toolkit installed in it from its folder.
+
+    One for the whole run: pytest-xdist's workers share their base temporary folders' parent
+    (this run's own), and the first to get there builds it while the others wait.
+    """
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    folder = shared / "toolkit-venv"
+    built = folder / "built"
+    with FileLock(shared / "toolkit-venv.lock"):
+        if not built.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a build that failed half-way
+            build_toolkit_venv(folder)
+            built.touch()
+    return folder / "bin" / "python"
+
+
+def build_toolkit_venv(folder: Path) -> None:
+    """Create the environment in `folder` and install the toolkit into it."""
     venv.create(folder, with_pip=False)
     python = folder / "bin" / "python"
     purelib = subprocess.run(
@@ -79,7 +98,6 @@ def toolkit_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     install = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
     install += ["--no-build-isolation", "--target", purelib, str(source)]
     subprocess.run(install, check=True, capture_output=True)
-    return python
 
 
 def run(python: Path, project: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -1,11 +1,14 @@
 """The `alembic-toolkit` command: Alembic's own command line, plus `guard` and `lint`.
 
 Alembic's `CommandLine.register_command` adds them, so every Alembic option (`-c`, `-n`,
-`-x`) and command works as it does with `alembic`.
+`-x`) and command works as it does with `alembic`; `--version` names the toolkit's version
+and Alembic's.
 """
 
 import os
+from argparse import ArgumentParser
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from alembic.config import CommandLine, Config
@@ -45,8 +48,29 @@ def lint(config: Config) -> None:
     print("lint: squawk finds nothing")
 
 
+def distribution_version(name: str) -> str:
+    """The installed version of the distribution `name`, from its metadata."""
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def versions() -> str:
+    """What `alembic-toolkit --version` prints: the toolkit's version, then Alembic's."""
+    return (
+        f"alembic-toolkit {distribution_version('alembic-toolkit')} "
+        f"(Alembic {distribution_version('alembic')})"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the command line."""
+    # Alembic's own parser answers --version with Alembic's version alone; this one answers
+    # first, and leaves every other argument to Alembic.
+    toolkit = ArgumentParser(prog="alembic-toolkit", add_help=False)
+    toolkit.add_argument("--version", action="version", version=versions())
+    toolkit.parse_known_args(argv)
     command_line = CommandLine(prog="alembic-toolkit")
     command_line.register_command(guard)
     command_line.register_command(lint)

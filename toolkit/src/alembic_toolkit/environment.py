@@ -1,6 +1,7 @@
 """What an Alembic `env.py` takes from the toolkit, in a few lines.
 
-`guarded_migration` holds the advisory lock and the timeouts around the migrations;
+`guarded_migration` holds the advisory lock (for the commands that change the database) and
+the timeouts around the migrations;
 `autogenerate_options` makes `alembic revision --autogenerate` rename-aware (`-x rename=...`,
 `-x allow_drop=...`). The lines to add to the env.py of `alembic init`'s templates are in
 the README, "Use the toolkit in your own Alembic project"; this project's alembic/env.py
@@ -9,7 +10,7 @@ uses them too.
 
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from alembic import context
@@ -31,8 +32,16 @@ from alembic_toolkit.timeouts import MigrationLimits, apply_timeouts, timed_out
 def guarded_migration(
     connection: Connection, *, lock_key: int, limits: MigrationLimits
 ) -> Iterator[None]:
-    """Run the block under the migration lock and `limits`; a cancelled statement is one line."""
-    with migration_lock(connection, lock_key, limits):
+    """Run the block under `limits`, and under the migration lock when the command writes.
+
+    Only a command that moves the database to revisions (upgrade, downgrade, stamp) takes
+    the lock; one that reads (current, check, history, revision --autogenerate) does not
+    wait behind a running migration. A cancelled statement is one line.
+    """
+    lock: AbstractContextManager[None] = (
+        migration_lock(connection, lock_key, limits) if moves_revisions() else nullcontext()
+    )
+    with lock:
         apply_timeouts(connection, limits)
         try:
             yield
@@ -41,6 +50,19 @@ def guarded_migration(
             if error is None:
                 raise
             raise error from None
+
+
+def moves_revisions() -> bool:
+    """Whether the running Alembic command changes the database's revisions.
+
+    Upgrade, downgrade and stamp give env.py a destination revision
+    (`EnvironmentContext.get_revision_argument`); commands that only read have none to give.
+    """
+    try:
+        context.get_revision_argument()
+    except KeyError:
+        return False
+    return True
 
 
 def autogenerate_options(config: Config, target_metadata: MetaData) -> dict[str, Any]:

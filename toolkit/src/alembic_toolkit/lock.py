@@ -4,16 +4,19 @@ Many replicas may run `alembic upgrade heads` at once when they start; the first
 lock and migrates, the others wait for it, then find nothing left to do.
 """
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from zlib import crc32
 
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from alembic_toolkit.errors import MigrationLockTimeoutError
 from alembic_toolkit.sqlstate import LOCK_NOT_AVAILABLE, sqlstate
 from alembic_toolkit.timeouts import MigrationLimits, milliseconds
+
+log = logging.getLogger(__name__)
 
 
 def lock_key(name: str) -> int:
@@ -26,13 +29,34 @@ def migration_lock(connection: Connection, key: int, limits: MigrationLimits) ->
     """Hold the advisory lock `key` on `connection` while the block runs.
 
     Waits at most `limits.lock_wait_seconds` for another holder, then raises
-    `MigrationLockTimeoutError`.
+    `MigrationLockTimeoutError`. When the block fails, its error is the one raised: a failure
+    to release the lock then is logged, never raised in its place.
     """
     acquire(connection, key, limits)
     try:
         yield
-    finally:
+    except BaseException:
+        _release_after_failure(connection, key)
+        raise
+    release(connection, key)
+
+
+def _release_after_failure(connection: Connection, key: int) -> None:
+    """Release the lock after the block failed, without hiding why it failed."""
+    if connection.invalidated:
+        # The session died (the server restarted, the network dropped): PostgreSQL freed its
+        # advisory locks with it, and releasing would only reconnect to a session holding none.
+        return
+    try:
         release(connection, key)
+    except SQLAlchemyError as exc:
+        detail = str(exc).strip().splitlines()[0]
+        log.warning(
+            "could not release the migration lock (pg_advisory_lock %s) after the failure "
+            "reported below; PostgreSQL frees it when this session ends: %s",
+            key,
+            detail,
+        )
 
 
 def acquire(connection: Connection, key: int, limits: MigrationLimits) -> None:

@@ -15,7 +15,7 @@ from alembic.script import Script, ScriptDirectory
 from sqlalchemy import Connection, text
 
 from alembic_toolkit.compatibility import SURVIVES, survived_contract
-from alembic_toolkit.review.destructive import CONTRACT
+from alembic_toolkit.review.destructive import CONTRACT, EXPAND
 
 
 @dataclass(frozen=True)
@@ -35,20 +35,29 @@ class OlderReplica:
         return f"pid {self.pid} ({self.user}{where}, application_name {self.application_name!r})"
 
 
-def unapplied_expands(pending: Iterable[Script]) -> list[str]:
-    """The expand revisions that upgrading to the contract head would apply, with who needs them.
+def applied_on_the_way(pending: Iterable[Script]) -> list[str]:
+    """What upgrading to the contract head would apply besides contract revisions, by kind.
 
-    Alembic applies a revision's depends_on first; alembic-contract must not expand on the way.
+    Alembic applies first each expand revision a contract revision depends on, and the trunk
+    revisions (on neither branch) the history starts with; alembic-contract must apply
+    neither on the way. Empty when every pending revision is a contract revision.
     """
     pending = list(pending)
-    expands = {r.revision for r in pending if CONTRACT not in r.branch_labels}
+    expands = {r.revision for r in pending if EXPAND in r.branch_labels}
     needs = [
         f"{revision.revision} needs {dependency}"
         for revision in pending
         if CONTRACT in revision.branch_labels
         for dependency in sorted(_dependencies(revision) & expands)
     ]
-    return needs or sorted(expands)
+    # Oldest first: Alembic lists the pending revisions from the target down.
+    trunk = [r.revision for r in reversed(pending) if not r.branch_labels & {EXPAND, CONTRACT}]
+    found = []
+    if expands:
+        found.append(f"expand revisions: {', '.join(needs or sorted(expands))}")
+    if trunk:
+        found.append(f"trunk revisions, on neither branch: {', '.join(trunk)}")
+    return found
 
 
 def _dependencies(revision: Script) -> set[str]:
