@@ -5,7 +5,8 @@
 - `review`: the destructive-change guard and the squawk lint of each revision's SQL;
 - `preview`: the SQL a range of revisions runs, without a database;
 - `zerodowntime`: the building blocks of expand/contract (backfill, lock retries, online DDL);
-- `cli`: the `alembic-toolkit` command: Alembic's own, plus `guard`, `lint` and `preview`.
+- `cli`: the `alembic-toolkit` command: Alembic's own (whose `upgrade --sql` previews), plus
+  `guard` and `lint`.
 
 It imports nothing from the project that uses it.
 """
