@@ -156,6 +156,23 @@ def _drop_foreign_keys(keys: Sequence[ForeignKeySpec], table: str) -> list[Line]
     ]
 
 
+def _sync_and_fill(s: ColumnSwitch, *, filled: str, source: str, nullable: bool) -> list[Line]:
+    """The sync trigger, the backfill of `filled` from `source`, and its NOT NULL proved."""
+    lines: list[Line] = [
+        # The trigger before the backfill: from then on every write, through either
+        # release, sets both columns; the backfill copies the rows written before.
+        f"zd.create_sync_triggers({s.table!r}, {s.old!r}, {s.new!r})",
+        f"zd.backfill({s.table!r}, {{{filled!r}: {quote_always(source)!r}}})",
+    ]
+    if not nullable:
+        # Proves the column full without a long lock: SET NOT NULL then skips the scan.
+        lines.append(
+            f"zd.add_check_constraint(op.f({s.not_null_check(filled)!r}), {s.table!r}, "
+            f"{_condition(filled)!r})"
+        )
+    return lines
+
+
 @renderers.dispatch_for(ExpandColumnOp)
 def _render_expand(context: AutogenContext, operation: ExpandColumnOp) -> list[Line]:
     context.imports.add(ZERODOWNTIME_IMPORT)
@@ -163,19 +180,8 @@ def _render_expand(context: AutogenContext, operation: ExpandColumnOp) -> list[L
     assert dialect is not None  # noqa: S101 - autogenerate always has its dialect
     lines: list[Line] = [
         f"zd.with_lock_retries(lambda: {_add_column(context, s.table, s.new, s.new_type)})",
-        # The trigger before the backfill: from then on every write, through either
-        # release, sets both columns; the backfill copies the rows written before.
-        f"zd.create_sync_triggers({s.table!r}, {s.old!r}, {s.new!r})",
-        f"zd.backfill({s.table!r}, {{{s.new!r}: {quote_always(s.old)!r}}})",
+        *_sync_and_fill(s, filled=s.new, source=s.old, nullable=s.new_nullable),
     ]
-    if not s.new_nullable:
-        # Proves the column full without a long lock: the contract's SET NOT NULL then skips
-        # the scan.
-        condition = _condition(s.new)
-        lines.append(
-            f"zd.add_check_constraint(op.f({s.not_null_check(s.new)!r}), {s.table!r}, "
-            f"{condition!r})"
-        )
     return (
         lines
         + _create_indexes(s.new_indexes, s.table)
@@ -261,16 +267,7 @@ def _render_undo_contract(context: AutogenContext, operation: UndoContractColumn
             ]
     steps.append("zd.with_lock_retries(restore_old_columns)")
     for s in switches:
-        steps += [
-            f"zd.create_sync_triggers({s.table!r}, {s.old!r}, {s.new!r})",
-            f"zd.backfill({s.table!r}, {{{s.old!r}: {quote_always(s.new)!r}}})",
-        ]
-        if not s.old_nullable:
-            condition = _condition(s.old)
-            steps.append(
-                f"zd.add_check_constraint(op.f({s.not_null_check(s.old)!r}), {s.table!r}, "
-                f"{condition!r})"
-            )
+        steps += _sync_and_fill(s, filled=s.old, source=s.new, nullable=s.old_nullable)
     if len(not_null) > 1:
         steps.append("zd.with_lock_retries(old_columns_not_null)")
     for s in switches:
