@@ -20,6 +20,10 @@ depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 # Rules of squawk (`pipenv run migrations-lint`) this revision accepts, and why.
 squawk_accepts = ${context.get("squawk_accepts")}
 % endif
+% if context.get("revision_markers", {}).get(up_revision):
+
+${context.get("revision_markers")[up_revision]}
+% endif
 
 
 def upgrade() -> None:

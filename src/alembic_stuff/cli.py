@@ -364,7 +364,8 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
     "x_arguments",
     multiple=True,
     metavar="KEY=VALUE",
-    help="rename=table.old:new, rename=old_table:new_table, allow_drop=table.column (repeatable).",
+    help="rename=table.old:new, rename=old_table:new_table, allow_drop=table.column, "
+    "rename_mode=expand (repeatable).",
 )
 @click.option(
     "--expand",
@@ -390,7 +391,7 @@ def revision(message: str, x_arguments: tuple[str, ...], branch: str) -> None:
     try:
         # The rename-aware hook, installed as a program calling Alembic installs it.
         hook = rename_aware(Hints.parse(x_arguments), ask=terminal_ask())
-        command.revision(
+        written = command.revision(
             config,
             message=message,
             autogenerate=True,
@@ -400,7 +401,37 @@ def revision(message: str, x_arguments: tuple[str, ...], branch: str) -> None:
         )
     except CommandError as exc:
         raise click.ClickException(str(exc)) from None
+    scripts = written if isinstance(written, list) else [written]
+    _refuse_removals_on_expand([Path(s.path) for s in scripts if s is not None], config)
     _write_schema_release(config)
+
+
+def _refuse_removals_on_expand(paths: list[Path], config: Config) -> None:
+    """Take back new revisions the guard would refuse for their branch, saying why, in one line.
+
+    The guard's lines about where a revision sits are what it reports with the branches
+    (`placements`) and not without them: a drop, narrowing or rename on the expand branch.
+    """
+    placed = destructive.placements(ScriptDirectory.from_config(config))
+    try:
+        misplaced = [
+            line
+            for path in paths
+            for line in destructive.problems([path], placed)
+            if line not in set(destructive.problems([path]))
+        ]
+    except MarkerError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not misplaced:
+        return
+    for line in misplaced:
+        click.echo(line, err=True)
+    for path in paths:
+        path.unlink()
+    raise click.ClickException(
+        "no revision written: the expand branch only adds, while the previous release still "
+        "uses what this drops or renames; run the same command with --contract"
+    )
 
 
 def _write_schema_release(config: Config) -> None:

@@ -6,12 +6,9 @@ rows, then that autogenerate finds nothing left to do, then that the downgrade r
 """
 
 import os
-import pty
-import select
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ from alembic_toolkit.autogen.hints import HintError, Hints
 from sqlalchemy import URL, Engine, MetaData, inspect
 
 from alembic_stuff.db.base import NAMING_CONVENTION
+from support import terminal
 from tests.databases import ROOT, Scratch, sync_engine
 
 ROWS = [
@@ -272,44 +270,15 @@ def renamed_project(project: Path) -> Path:
 
 
 def converse(project: Path, seeded_database: URL, answers: dict[str, str]) -> tuple[int, str]:
-    """Run `alembic-stuff revision` in a pseudo-terminal, answering each prompt it shows."""
-    controller, terminal = pty.openpty()
+    """Run `alembic-stuff revision --contract` in a pseudo-terminal, answering each prompt."""
     environment = {
         **os.environ,
         "PYTHONPATH": str(project / "src"),
         "DATABASE_URL": seeded_database.render_as_string(hide_password=False),
     }
-    with subprocess.Popen(
-        [sys.executable, "-m", "alembic_stuff", "revision", "-m", "rename"],
-        cwd=project,
-        env=environment,
-        stdin=terminal,
-        stdout=terminal,
-        stderr=terminal,
-    ) as process:
-        os.close(terminal)
-        transcript = b""
-        deadline = time.monotonic() + 60
-        pending = dict(answers)
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([controller], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(controller, 4096)
-                except OSError:  # the terminal closed: the process has exited
-                    break
-                if not chunk:
-                    break
-                transcript += chunk
-                for prompt, answer in list(pending.items()):
-                    if prompt.encode() in transcript:
-                        os.write(controller, answer.encode() + b"\n")
-                        del pending[prompt]
-            elif process.poll() is not None:
-                break
-        process.wait(timeout=30)
-        os.close(controller)
-    return process.returncode, transcript.decode(errors="replace")
+    # On the contract branch: a rename, or a drop, is refused on the expand branch.
+    command = [sys.executable, "-m", "alembic_stuff", "revision", "--contract", "-m", "rename"]
+    return terminal.converse(command, project, environment, answers)
 
 
 QUESTION = "Did you rename country.common_name to country.display_name (VARCHAR(100))? [y/N]"

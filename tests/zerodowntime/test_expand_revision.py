@@ -54,7 +54,7 @@ def test_the_expand_revision_upgrades_prints_its_sql_and_downgrades(
     for expected in (
         "SET LOCAL lock_timeout = '100ms'",
         "ALTER TABLE orders ADD COLUMN IF NOT EXISTS total_cents BIGINT",
-        "total orders.total%TYPE := NEW.total;",
+        '"total" orders."total"%TYPE := NEW."total";',
         "CREATE TRIGGER zd_sync_total_total_cents BEFORE INSERT OR UPDATE ON orders",
         "-- backfill orders.total_cents: runs online in batches, not in offline SQL",
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_orders_total_cents ON orders (total_cents)",

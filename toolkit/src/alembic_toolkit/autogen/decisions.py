@@ -19,10 +19,15 @@ from sqlalchemy import Column, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
-from alembic_toolkit.autogen.hints import Hints
+from alembic_toolkit.autogen.hints import EXPAND, ONE_STEP, Hints
 
 Ask = Callable[[str], bool]
 """Ask the person at the terminal a yes/no question; True for yes."""
+
+MODE_QUESTION = (
+    "Rename without downtime: write an expand revision (new column, kept in step, filled in) "
+    "and a contract revision (old column dropped) instead of renaming in place? [y/N] "
+)
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,14 @@ class Decisions:
             if self.ask(candidate.question):
                 confirmed[candidate.old] = candidate.new
         return confirmed
+
+    def rename_mode(self) -> str:
+        """How confirmed column renames are written: the hint's mode, else asked, else ONE_STEP."""
+        if self.hints.rename_mode is not None:
+            return self.hints.rename_mode
+        if self.ask is not None and self.ask(MODE_QUESTION):
+            return EXPAND
+        return ONE_STEP
 
     def decide_drop(
         self,

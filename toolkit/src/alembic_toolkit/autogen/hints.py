@@ -4,6 +4,9 @@
     -x rename=city:town                          a table (old:new)
     -x allow_drop=country.capital                a column whose drop, and data loss, is intended
     -x allow_drop=city                           likewise a table
+    -x rename_mode=expand                        column renames as an expand revision and a
+                                                 contract revision (zero downtime); the
+                                                 default, rename_mode=one-step, renames in place
 
 Each `-x` may carry several, separated by commas, and `-x` may be repeated.
 """
@@ -16,7 +19,11 @@ from typing import TypeVar
 
 from alembic.util import CommandError
 
-RENAME, ALLOW_DROP = "rename", "allow_drop"
+RENAME, ALLOW_DROP, RENAME_MODE = "rename", "allow_drop", "rename_mode"
+# How a column rename is written: in place (one revision, for the contract branch), or as an
+# expand revision (new column, sync triggers, backfill) and a contract revision (old one dropped).
+ONE_STEP, EXPAND = "one-step", "expand"
+RENAME_MODES = (ONE_STEP, EXPAND)
 _Key = TypeVar("_Key", str, tuple[str, str])
 
 USAGE = (
@@ -38,6 +45,8 @@ class Hints:
     """Column renames: {("table", "old"): "new"}; the table by its old or its new name."""
     allow_drop: frozenset[str] = frozenset()
     """"table.column" and "table" names whose drop, and data loss, is intended."""
+    rename_mode: str | None = None
+    """ONE_STEP or EXPAND when given; None leaves it to the question at a terminal (or ONE_STEP)."""
 
     @classmethod
     def parse(cls, arguments: Iterable[str]) -> Hints:
@@ -45,8 +54,12 @@ class Hints:
         tables: dict[str, str] = {}
         columns: dict[tuple[str, str], str] = {}
         drops: set[str] = set()
+        mode: str | None = None
         for argument in arguments:
             key, equals, value = argument.partition("=")
+            if key.strip() == RENAME_MODE:
+                mode = _mode(value.strip(), mode)
+                continue
             items = [item.strip() for item in value.split(",") if item.strip()]
             if not equals or key.strip() not in {RENAME, ALLOW_DROP} or not items:
                 raise HintError(f"-x {argument}: {USAGE}")
@@ -67,7 +80,7 @@ class Hints:
                     _add(columns, (table[0], column), new, f"rename={item}")
                 else:
                     _add(tables, column, new, f"rename={item}")
-        return cls(tables, columns, frozenset(drops))
+        return cls(tables, columns, frozenset(drops), mode)
 
     def describe_table(self, old: str) -> str:
         """The hint as the person wrote it, for messages."""
@@ -76,6 +89,19 @@ class Hints:
     def describe_column(self, key: tuple[str, str]) -> str:
         """The hint as the person wrote it, for messages."""
         return f"-x rename={key[0]}.{key[1]}:{self.columns[key]}"
+
+
+def _mode(value: str, given: str | None) -> str:
+    """The one rename mode a `-x rename_mode=...` names."""
+    if value not in RENAME_MODES:
+        raise HintError(
+            f"-x rename_mode={value}: write -x rename_mode=expand (an expand and a contract "
+            "revision, for zero downtime) or -x rename_mode=one-step (a rename in place, the "
+            "default)"
+        )
+    if given is not None and given != value:
+        raise HintError(f"-x rename_mode={value}: rename_mode={given} is given too; choose one")
+    return value
 
 
 def _names(text: str) -> list[str]:

@@ -13,6 +13,10 @@ against the schema as it will be after the renames, and the revision is the rena
 by that remaining difference. PostgreSQL keeps data, indexes, constraints and the foreign
 keys that point at a table or column through a rename, so nothing is dropped and recreated.
 The downgrade is the exact reverse.
+
+With `-x rename_mode=expand` (or "y" to the question at a terminal) column renames are written
+the zero-downtime way instead, as two revisions from one command: an expand revision onto
+`expand@head` and a contract revision onto `contract@head` that depends on it (`expand`).
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ from __future__ import annotations
 import json
 import logging
 import textwrap
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from alembic.migration import MigrationContext
 from alembic.operations import MigrateOperation
-from alembic.operations.ops import MigrationScript, UpgradeOps
+from alembic.operations.ops import DowngradeOps, MigrationScript, UpgradeOps
 from alembic.runtime.environment import ProcessRevisionDirectiveFn
 from alembic.util import CommandError
 
@@ -34,7 +39,9 @@ from alembic_toolkit.autogen import names
 from alembic_toolkit.autogen.columns import rename_columns
 from alembic_toolkit.autogen.decisions import Ask, Decisions
 from alembic_toolkit.autogen.drops import decide_drops
-from alembic_toolkit.autogen.hints import Hints
+from alembic_toolkit.autogen.expand import HINT, ExpandAndContract, expand_and_contract
+from alembic_toolkit.autogen.expand_ops import ColumnSwitch
+from alembic_toolkit.autogen.hints import EXPAND, HintError, Hints
 from alembic_toolkit.autogen.operations import (
     RenameColumnOp,
     RenameConstraintOp,
@@ -52,6 +59,8 @@ ASSUMPTION = (
     "generated rename: assumes the app and this schema are released together; replicas still "
     "running the previous release break (expand/contract is the zero-downtime way)"
 )
+# Where the two revisions of a zero-downtime rename go.
+EXPAND_HEAD, CONTRACT_HEAD = "expand@head", "contract@head"
 RENAME_RULES: dict[str, tuple[type[MigrateOperation], ...]] = {
     "renaming-column": (RenameColumnOp,),
     "renaming-table": (ReversibleRenameTableOp,),
@@ -69,11 +78,25 @@ def rename_aware(hints: Hints, ask: Ask | None) -> ProcessRevisionDirectiveFn:
             raise CommandError("rename-aware autogenerate supports one database and one script")
         script = directives[0]
         assert script.upgrade_ops is not None  # noqa: S101 - autogenerate always sets them
-        plan = _plan(context, Decisions(hints, ask), script.upgrade_ops)
+        if hints.rename_mode == EXPAND and script.head != EXPAND_HEAD:
+            raise HintError(
+                f"{HINT}: writes the expand revision onto {EXPAND_HEAD} and the contract "
+                f"revision itself; generate onto {EXPAND_HEAD} (alembic-revision without "
+                "--contract)"
+            )
+        decisions = Decisions(hints, ask)
+        plan = _plan(context, decisions, script.upgrade_ops)
         if plan.upgrade_ops.is_empty():
             directives.clear()
             logger.warning(
                 "no changes detected between the models and the database: no revision written"
+            )
+            return
+        # Only onto the expand branch can a rename be split in two; elsewhere it is in place.
+        renames_columns = any(isinstance(op, RenameColumnOp) for op in plan.renames)
+        if renames_columns and script.head == EXPAND_HEAD and decisions.rename_mode() == EXPAND:
+            _write_expand_and_contract(
+                context, directives, expand_and_contract(context, plan.renames)
             )
             return
         script.upgrade_ops = plan.upgrade_ops
@@ -99,10 +122,74 @@ def marker_source(accepts: Mapping[str, str]) -> str:
     return "\n".join([*lines, "}"])
 
 
+def _write_expand_and_contract(
+    context: MigrationContext, directives: list[MigrationScript], pair: ExpandAndContract
+) -> None:
+    """Make the one revision the expand, and add the contract revision that depends on it."""
+    expand = directives[0]
+    assert expand.rev_id is not None  # noqa: S101 - Alembic gives every new script its id
+    message = expand.message or "rename"
+    expand.message = f"{message}: expand"
+    upgrade_ops = UpgradeOps(ops=pair.expand)
+    expand.upgrade_ops, expand.downgrade_ops = upgrade_ops, upgrade_ops.reverse()
+    contract = MigrationScript(
+        # Alembic's own form of revision id: twelve hex digits.
+        rev_id=uuid.uuid4().hex[-12:],
+        upgrade_ops=UpgradeOps(ops=[pair.contract]),
+        downgrade_ops=DowngradeOps(ops=[pair.contract.reverse()]),
+        message=f"{message}: contract",
+        head=CONTRACT_HEAD,
+        depends_on=expand.rev_id,
+        version_path=expand.version_path,
+    )
+    directives.append(contract)
+    template_args = context.opts.get("template_args")
+    if isinstance(template_args, dict):
+        # script.py.mako writes them into the contract revision alone, for the guard and squawk.
+        template_args["revision_markers"] = {
+            contract.rev_id: contract_markers(pair.contract.switches, expand.rev_id)
+        }
+
+
+def contract_markers(switches: Sequence[ColumnSwitch], expand: str) -> str:
+    """The contract revision's `destroys_data` and `squawk_accepts`, as module-level source."""
+    destroyed = {
+        f"upgrade: drop_column {s.table}.{s.old}": (
+            f"the next release reads and writes {s.table}.{s.new}, which revision {expand} "
+            f"(the expand) has kept equal to {s.old} since it ran; run this once no replica of "
+            "the previous release, which reads it, serves"
+        )
+        for s in switches
+    }
+    accepts = {
+        "ban-drop-column": (
+            f"the contract of a zero-downtime rename: expand revision {expand} moved every "
+            "reader and writer of the release after it to the new column"
+        ),
+        "ban-drop-function": (
+            "the sync trigger's function, made by the expand revision for this rename alone"
+        ),
+    }
+    if any(not s.new_nullable for s in switches):
+        accepts["ban-drop-constraint"] = (
+            "the CHECK (... IS NOT NULL) the expand added to prove the new column full, "
+            "replaced by NOT NULL"
+        )
+    return (
+        "# For the destructive-change guard (migrations-check): the data this revision "
+        "destroys, and why.\n"
+        f"destroys_data = {marker_source(destroyed)}\n\n"
+        "# Rules of squawk (`pipenv run migrations-lint`) this revision accepts, and why.\n"
+        f"squawk_accepts = {marker_source(accepts)}"
+    )
+
+
 @dataclass
 class _Plan:
     upgrade_ops: UpgradeOps
     squawk_accepts: dict[str, str] = field(default_factory=dict)
+    renames: list[MigrateOperation] = field(default_factory=list)
+    """The renames tried on the database: tables, columns, then constraints and indexes."""
 
 
 def _plan(context: MigrationContext, decisions: Decisions, first: UpgradeOps) -> _Plan:
@@ -128,4 +215,4 @@ def _plan(context: MigrationContext, decisions: Decisions, first: UpgradeOps) ->
         for rule, kinds in RENAME_RULES.items()
         if any(isinstance(operation, kinds) for operation in trial.operations)
     }
-    return _Plan(UpgradeOps(ops=[*trial.operations, *diff.ops]), accepts)
+    return _Plan(UpgradeOps(ops=[*trial.operations, *diff.ops]), accepts, trial.operations)

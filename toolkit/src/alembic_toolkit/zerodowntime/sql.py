@@ -16,6 +16,11 @@ def quote(dialect: Dialect, name: str) -> str:
     return dialect.identifier_preparer.quote(name)
 
 
+def quote_always(name: str) -> str:
+    """Quote one identifier whatever it is: PL/pgSQL keywords (`by`, `loop`) are not SQL's."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def qualified(dialect: Dialect, name: str, schema: str | None) -> str:
     """Quote `name`, prefixed by its quoted schema when one is given."""
     quoted = quote(dialect, name)

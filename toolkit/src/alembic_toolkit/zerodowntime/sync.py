@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Dialect, text
 
 from alembic_toolkit.zerodowntime.errors import ZeroDowntimeError
 from alembic_toolkit.zerodowntime.locks import LockRetries, with_lock_retries
-from alembic_toolkit.zerodowntime.sql import generated_name, qualified, quote
+from alembic_toolkit.zerodowntime.sql import generated_name, qualified, quote, quote_always
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def create_sync_triggers(
     target = qualified(dialect, table, schema)
     trigger = quote(dialect, names.trigger)
     body = _function(
-        dialect, target, old, new, to_new or quote(dialect, old), to_old or quote(dialect, new)
+        dialect, target, old, new, to_new or quote_always(old), to_old or quote_always(new)
     )
 
     def install() -> None:
@@ -111,7 +111,8 @@ def drop_sync_triggers(
 
 
 def _function(dialect: Dialect, target: str, old: str, new: str, to_new: str, to_old: str) -> str:
-    o, n = quote(dialect, old), quote(dialect, new)
+    # Quoted always: a column may be named by a word PL/pgSQL reserves and SQL does not.
+    o, n = quote_always(old), quote_always(new)
     # The columns are also plpgsql variables of the same names, holding the row as it was
     # written, so the conversion expressions can name them bare.
     return f"""$zerodowntime$

@@ -1,0 +1,45 @@
+"""Running a command in a pseudo-terminal and answering the questions it asks there."""
+
+import os
+import pty
+import select
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+
+def converse(
+    command: Sequence[str], cwd: Path, environment: Mapping[str, str], answers: Mapping[str, str]
+) -> tuple[int, str]:
+    """Run `command` with a terminal for its input and output, answering each prompt it shows.
+
+    Returns its exit status and everything it wrote to the terminal.
+    """
+    controller, terminal = pty.openpty()
+    with subprocess.Popen(
+        command, cwd=cwd, env=dict(environment), stdin=terminal, stdout=terminal, stderr=terminal
+    ) as process:
+        os.close(terminal)
+        transcript = b""
+        deadline = time.monotonic() + 60
+        pending = dict(answers)
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(controller, 4096)
+                except OSError:  # the terminal closed: the process has exited
+                    break
+                if not chunk:
+                    break
+                transcript += chunk
+                for prompt, answer in list(pending.items()):
+                    if prompt.encode() in transcript:
+                        os.write(controller, answer.encode() + b"\n")
+                        del pending[prompt]
+            elif process.poll() is not None:
+                break
+        process.wait(timeout=30)
+        os.close(controller)
+    return process.returncode, transcript.decode(errors="replace")

@@ -1,0 +1,271 @@
+"""Column renames split into an expand revision and a contract revision (`-x rename_mode=expand`).
+
+The renames are decided as for a rename in place (hints, or the questions at a terminal).
+Then, instead of renaming, each new column is tried on the database beside the old one, inside
+a savepoint that is always rolled back, and autogenerate runs again: what it finds for the
+renamed tables is sorted into what the expand builds for the new column (its indexes and
+foreign keys, its NOT NULL proved by a CHECK) and what goes with the old column in the
+contract (its indexes and foreign keys, dropped with it, and rebuilt by the contract's
+downgrade). Everything else autogenerate finds stays in the expand revision, as it would be
+written without the renames.
+
+What the recipe cannot carry over this way is refused, in one line each: a column in the
+primary key, or that another table's foreign key points at, or that a check or unique
+constraint covers; a swap of names; a table rename in the same revision; a change of the new
+column beyond its name and nullability.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from alembic.migration import MigrationContext
+from alembic.operations import MigrateOperation
+from alembic.operations.ops import (
+    AddColumnOp,
+    AddConstraintOp,
+    AlterColumnOp,
+    CreateIndexOp,
+    DropColumnOp,
+    DropConstraintOp,
+    DropIndexOp,
+    ModifyTableOps,
+)
+from sqlalchemy import Column, ForeignKeyConstraint, Index, UniqueConstraint, text
+from sqlalchemy.engine import Inspector
+
+from alembic_toolkit.autogen.expand_ops import (
+    ColumnSwitch,
+    ContractColumnsOp,
+    ExpandColumnOp,
+    ForeignKeySpec,
+    IndexSpec,
+)
+from alembic_toolkit.autogen.hints import HintError
+from alembic_toolkit.autogen.operations import RenameColumnOp
+from alembic_toolkit.autogen.trial import Trial
+
+HINT = "-x rename_mode=expand"
+
+_CHECKS = text(
+    """
+    SELECT constraint_.conname
+    FROM pg_constraint AS constraint_
+    JOIN pg_attribute AS attribute
+      ON attribute.attrelid = constraint_.conrelid AND attribute.attnum = ANY(constraint_.conkey)
+    WHERE constraint_.conrelid = to_regclass(:table) AND constraint_.contype = 'c'
+      AND attribute.attname = :column
+    """
+)
+
+
+@dataclass(frozen=True)
+class ExpandAndContract:
+    """The expand revision's operations and the contract revision's."""
+
+    expand: list[MigrateOperation]
+    contract: ContractColumnsOp
+
+
+@dataclass
+class _Sides:
+    """What autogenerate found for one renamed column, sorted to its side."""
+
+    new_indexes: list[IndexSpec] = field(default_factory=list)
+    new_foreign_keys: list[ForeignKeySpec] = field(default_factory=list)
+    old_indexes: list[IndexSpec] = field(default_factory=list)
+    old_foreign_keys: list[ForeignKeySpec] = field(default_factory=list)
+
+
+def expand_and_contract(
+    context: MigrationContext, renames: Sequence[MigrateOperation]
+) -> ExpandAndContract:
+    """Turn the decided column renames into the expand's and the contract's operations."""
+    columns = [op for op in renames if isinstance(op, RenameColumnOp)]
+    others = [op for op in renames if not isinstance(op, RenameColumnOp)]
+    tables = sorted({getattr(op, "table_name", "") for op in others if _is_table_rename(op)})
+    if tables:
+        raise HintError(
+            f"{HINT}: writes column renames only; rename table {tables[0]} in a revision of "
+            "its own first (a rename in place, on the contract branch)"
+        )
+    trial = Trial(context)
+    savepoint = trial.connection.begin_nested()
+    try:
+        inspector = trial.inspector()
+        for op in columns:
+            _refuse_what_cannot_expand(trial, inspector, op)
+        trial.apply(
+            [
+                AddColumnOp(
+                    op.table_name,
+                    Column(op.new_column_name, _model_column(trial, op).type, nullable=True),
+                )
+                for op in columns
+            ]
+        )
+        diff = trial.diff()
+    finally:
+        savepoint.rollback()
+    sides = {(op.table_name, op.column_name): _Sides() for op in columns}
+    olds = {key: key for key in sides}
+    news = {(op.table_name, op.new_column_name): (op.table_name, op.column_name) for op in columns}
+    renamed_tables = {op.table_name for op in columns}
+    remaining: list[MigrateOperation] = []
+    for found in diff.ops:
+        if (
+            isinstance(found, ModifyTableOps)
+            and found.schema is None
+            and found.table_name in renamed_tables
+        ):
+            table = found.table_name
+            kept = [sub for sub in found.ops if not _sort(sub, table, sides, olds, news)]
+            if kept:
+                remaining.append(ModifyTableOps(table, kept, schema=found.schema))
+        else:
+            remaining.append(found)
+    switches = [_switch(trial, op, sides[(op.table_name, op.column_name)]) for op in columns]
+    return ExpandAndContract(
+        [*(ExpandColumnOp(s) for s in switches), *remaining], ContractColumnsOp(switches)
+    )
+
+
+def _is_table_rename(op: MigrateOperation) -> bool:
+    return hasattr(op, "new_table_name")
+
+
+def _model_column(trial: Trial, op: RenameColumnOp) -> Column[Any]:
+    return trial.metadata.tables[op.table_name].columns[op.new_column_name]
+
+
+def _refuse_what_cannot_expand(trial: Trial, inspector: Inspector, op: RenameColumnOp) -> None:
+    table, old, new = op.table_name, op.column_name, op.new_column_name
+    where = f"{HINT} (rename={table}.{old}:{new})"
+    if new in {c["name"] for c in inspector.get_columns(table)}:
+        raise HintError(f"{where}: {table} already has a column {new}; swap names in place")
+    if old in inspector.get_pk_constraint(table)["constrained_columns"]:
+        raise HintError(
+            f"{where}: {table}.{old} is in the primary key, which the backfill walks; "
+            "rename it in place"
+        )
+    for other in inspector.get_table_names():
+        for key in inspector.get_foreign_keys(other):
+            if key["referred_table"] == table and old in key["referred_columns"]:
+                raise HintError(
+                    f"{where}: the foreign key {key['name']} of {other} points at it; rename it "
+                    "in place"
+                )
+    for unique in inspector.get_unique_constraints(table):
+        if old in unique["column_names"]:
+            raise HintError(
+                f"{where}: the unique constraint {unique['name']} covers it; rename it in place"
+            )
+    parameters = {"table": trial.dialect.identifier_preparer.quote(table), "column": old}
+    for name in trial.connection.execute(_CHECKS, parameters).scalars():
+        raise HintError(f"{where}: the check constraint {name} covers it; rename it in place")
+
+
+def _sort(
+    op: MigrateOperation,
+    table: str,
+    sides: dict[tuple[str, str], _Sides],
+    olds: dict[tuple[str, str], tuple[str, str]],
+    news: dict[tuple[str, str], tuple[str, str]],
+) -> bool:
+    """File `op` under the renamed column it belongs to; False when it is not about one."""
+    if isinstance(op, DropColumnOp):
+        return (table, op.column_name) in olds
+    if isinstance(op, AlterColumnOp) and (table, op.column_name) in news:
+        changes = [
+            name
+            for name in ("modify_type", "modify_server_default", "modify_comment", "modify_name")
+            if getattr(op, name, False) not in (False, None)
+        ]
+        if changes:
+            raise HintError(
+                f"{HINT}: {table}.{op.column_name} also changes ({', '.join(changes)}); "
+                "write that change in a revision of its own"
+            )
+        # Only its NOT NULL is left: the expand proves it with a CHECK, the contract declares it.
+        return True
+    if isinstance(op, CreateIndexOp | DropIndexOp):
+        index = op.to_index()
+        covered = _index_columns(index)
+        owner = _owner(table, covered, news if isinstance(op, CreateIndexOp) else olds)
+        if owner is None:
+            return False
+        if covered is None or None in covered:
+            raise HintError(
+                f"{HINT}: the index {index.name} on {table} is not over plain columns; "
+                "rename in place"
+            )
+        index_spec = IndexSpec(str(index.name), tuple(str(c) for c in covered), bool(index.unique))
+        if isinstance(op, CreateIndexOp):
+            sides[owner].new_indexes.append(index_spec)
+        else:
+            sides[owner].old_indexes.append(index_spec)
+        return True
+    if isinstance(op, AddConstraintOp | DropConstraintOp):
+        constraint = (op if isinstance(op, AddConstraintOp) else op.reverse()).to_constraint()
+        names = tuple(c.name for c in getattr(constraint, "columns", ()))
+        owner = _owner(table, names, news if isinstance(op, AddConstraintOp) else olds)
+        if owner is None:
+            return False
+        if isinstance(constraint, UniqueConstraint) or not isinstance(
+            constraint, ForeignKeyConstraint
+        ):
+            raise HintError(
+                f"{HINT}: the constraint {constraint.name} on {table} covers the renamed "
+                "column; rename it in place"
+            )
+        spec = ForeignKeySpec(
+            str(constraint.name),
+            names,
+            constraint.referred_table.name,
+            tuple(element.column.name for element in constraint.elements),
+            constraint.ondelete,
+        )
+        if isinstance(op, AddConstraintOp):
+            sides[owner].new_foreign_keys.append(spec)
+        else:
+            sides[owner].old_foreign_keys.append(spec)
+        return True
+    return False
+
+
+def _index_columns(index: Index) -> tuple[str | None, ...] | None:
+    try:
+        return tuple(getattr(expression, "name", None) for expression in index.expressions)
+    except AttributeError:
+        return None
+
+
+def _owner(
+    table: str,
+    columns: Iterable[str | None] | None,
+    renamed: dict[tuple[str, str], tuple[str, str]],
+) -> tuple[str, str] | None:
+    """The renamed column (by table and old name) that `columns` include, if any."""
+    for column in columns or ():
+        if column is not None and (table, column) in renamed:
+            return renamed[(table, column)]
+    return None
+
+
+def _switch(trial: Trial, op: RenameColumnOp, sides: _Sides) -> ColumnSwitch:
+    model = _model_column(trial, op)
+    return ColumnSwitch(
+        table=op.table_name,
+        old=op.column_name,
+        new=op.new_column_name,
+        old_type=op.existing_type if op.existing_type is not None else model.type,
+        new_type=model.type,
+        old_nullable=bool(op.existing_nullable),
+        new_nullable=bool(model.nullable),
+        new_indexes=tuple(sides.new_indexes),
+        new_foreign_keys=tuple(sides.new_foreign_keys),
+        old_indexes=tuple(sides.old_indexes),
+        old_foreign_keys=tuple(sides.old_foreign_keys),
+    )
