@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
-from alembic.migration import MigrationContext
+from alembic.runtime.migration import MigrationContext
 from alembic_toolkit.autogen import AUTOGENERATE_PLUGINS
 from alembic_toolkit.autogen.hints import Hints
 from alembic_toolkit.autogen.names import name_drift

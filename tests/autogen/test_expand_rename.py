@@ -22,6 +22,7 @@ from alembic_toolkit.review import destructive, squawk
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import URL, Connection, Engine, MetaData, inspect
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS
 
 from alembic_stuff.db.base import NAMING_CONVENTION, Base
@@ -179,7 +180,40 @@ def test_expand_then_contract_keeps_both_releases_writing_and_every_value(
             assert trigger_count(connection) == 0
 
 
-# The command itself, as a person runs it ----------------------------------------------------
+def notes(column: str) -> MetaData:
+    """Countries, and notes whose `column` has a PostgreSQL type (Alembic: `postgresql.X`)."""
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    Base.metadata.tables[Country.__tablename__].to_metadata(metadata)
+    sa.Table(
+        "note",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column(column, postgresql.JSONB, nullable=False),
+    )
+    return metadata
+
+
+def test_a_column_of_a_dialect_type_is_added_with_its_import(
+    scratch: Scratch, engine: Engine
+) -> None:
+    before, after = notes("details"), notes("extra")
+    scratch.revise(before, message="add notes")
+    scratch.upgrade(before)
+    with engine.begin() as connection:
+        connection.execute(sa.text("""INSERT INTO note (details) VALUES ('{"a": [1, 2]}')"""))
+    known = scratch.new_revisions()
+
+    scratch.revise(after, "rename=note.details:extra", "rename_mode=expand")
+    paths = [path for path in scratch.new_revisions() if path not in known]
+    expand, contract = pair(scratch, after, paths)
+    # The expand adds the new column; the contract's downgrade adds the old one back.
+    for written_by in (expand, contract):
+        source = Path(written_by.path).read_text()
+        assert "from sqlalchemy.dialects import postgresql" in source
+        assert "postgresql.JSONB" in source
+    scratch.upgrade(after, "heads")
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT extra FROM note")).scalar_one() == {"a": [1, 2]}
 
 
 @pytest.fixture

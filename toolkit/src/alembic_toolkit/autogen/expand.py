@@ -21,7 +21,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from alembic.migration import MigrationContext
 from alembic.operations import MigrateOperation
 from alembic.operations.ops import (
     AddColumnOp,
@@ -33,7 +32,8 @@ from alembic.operations.ops import (
     DropIndexOp,
     ModifyTableOps,
 )
-from sqlalchemy import Column, ForeignKeyConstraint, Index, UniqueConstraint, text
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Column, ForeignKeyConstraint, Index, text
 from sqlalchemy.engine import Inspector
 
 from alembic_toolkit.autogen.expand_ops import (
@@ -213,9 +213,7 @@ def _sort(
         owner = _owner(table, names, news if isinstance(op, AddConstraintOp) else olds)
         if owner is None:
             return False
-        if isinstance(constraint, UniqueConstraint) or not isinstance(
-            constraint, ForeignKeyConstraint
-        ):
+        if not isinstance(constraint, ForeignKeyConstraint):
             raise HintError(
                 f"{HINT}: the constraint {constraint.name} on {table} covers the renamed "
                 "column; rename it in place"

@@ -11,15 +11,17 @@ step it takes and the destructive-change guard reads the drop where it happens.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from alembic.autogenerate import render_op_text, renderers
+from alembic.autogenerate import render_python_code, renderers
 from alembic.autogenerate.api import AutogenContext
 from alembic.operations import MigrateOperation
-from alembic.operations.ops import AddColumnOp
+from alembic.operations.ops import AddColumnOp, UpgradeOps
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
@@ -128,7 +130,19 @@ def _add_column(context: AutogenContext, table: str, name: str, type_: TypeEngin
     # Nullable and without a default: the sync trigger takes a NULL, or a default, for a value
     # the previous release did not write. Run again after a kill, it finds the column there.
     column = sa.Column(name, type_, nullable=True)
-    return render_op_text(context, AddColumnOp(table, column, if_not_exists=True))
+    # Alembic's documented renderer for a list of operations renders in a context of its own:
+    # on this revision's dialect (PostgreSQL writes its types' arguments, `JSONB(astext_type=
+    # sa.Text())`), but not this revision's migration context, whose options it would expect
+    # to name target_metadata. So the import a dialect's type needs goes in here, as a
+    # renderer may add it.
+    code = render_python_code(
+        UpgradeOps([AddColumnOp(table, column, if_not_exists=True)]),
+        migration_context=MigrationContext.configure(dialect=context.dialect),
+    )
+    dialect = re.match(r"sqlalchemy\.dialects\.(\w+)", type(type_).__module__)
+    if dialect:
+        context.imports.add(f"from sqlalchemy.dialects import {dialect.group(1)}")
+    return " ".join(line.strip() for line in code.splitlines() if not line.strip().startswith("#"))
 
 
 def _create_indexes(indexes: Sequence[IndexSpec], table: str) -> list[Line]:

@@ -29,10 +29,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from alembic.migration import MigrationContext
 from alembic.operations import MigrateOperation
 from alembic.operations.ops import DowngradeOps, MigrationScript, UpgradeOps
 from alembic.runtime.environment import ProcessRevisionDirectiveFn
+from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
 
 from alembic_toolkit.autogen import names

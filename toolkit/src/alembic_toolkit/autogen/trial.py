@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from alembic.autogenerate import produce_migrations
-from alembic.migration import MigrationContext
 from alembic.operations import MigrateOperation, Operations
 from alembic.operations.ops import CreateTableOp, DropTableOp, ModifyTableOps, UpgradeOps
+from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
 from sqlalchemy import Connection, MetaData, inspect
 from sqlalchemy.engine import Inspector
