@@ -82,7 +82,7 @@ def render(outcome: Outcome, naive: Outcome, load_average: str) -> str:
         START,
         "## Zero-downtime rename under load (`pipenv run bench --zero-downtime`)",
         "",
-        f"Measured {measured} on {os.cpu_count()} cores shared with other work (load average "
+        f"Measured {measured} on {os.cpu_count()} cores (load average "
         f"{load_average} over the run: the latencies are the machine's as much as the app's). "
         "The recipe of "
         "[docs/zero-downtime-rename.md](zero-downtime-rename.md) renames `item.label` to "
