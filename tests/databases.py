@@ -298,8 +298,10 @@ def copy_migration_environment(destination: Path) -> Path:
 
 
 def database_environment(monkeypatch: pytest.MonkeyPatch, database: URL) -> None:
-    """Point the process's settings (DATABASE_URL) at `database` for one test."""
+    """Point the process's settings at `database`, and its API at a free port, for one test."""
     monkeypatch.setenv("DATABASE_URL", database.render_as_string(hide_password=False))
+    # Not 8765: a developer's own `pipenv run start` may be serving there while tests run.
+    monkeypatch.setenv("API_PORT", str(free_port()))
     get_settings.cache_clear()
 
 
