@@ -13,11 +13,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from alembic.script import Script, ScriptDirectory
 from alembic_toolkit.autogen.decisions import MODE_QUESTION
+from alembic_toolkit.autogen.hints import HintError
 from alembic_toolkit.review import destructive, squawk
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -214,6 +216,63 @@ def test_a_column_of_a_dialect_type_is_added_with_its_import(
     scratch.upgrade(after, "heads")
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT extra FROM note")).scalar_one() == {"a": [1, 2]}
+
+
+def things(**changed: sa.Column[Any]) -> MetaData:
+    """Countries, and a table of columns the expand and contract pair cannot carry over."""
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    Base.metadata.tables[Country.__tablename__].to_metadata(metadata)
+    columns = {
+        "id": sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        "meta": sa.Column("meta", sa.JSON),
+        "note": sa.Column("note", sa.Text),
+        "size": sa.Column("size", sa.Integer, server_default="0", nullable=False),
+        "label": sa.Column("label", sa.String(50), nullable=False),
+        "tag": sa.Column("tag", sa.String(10)),
+    }
+    for old, column in changed.items():
+        del columns[old]
+        columns[str(column.name)] = column
+    checks = [sa.CheckConstraint("tag <> ''", name="tag_set")] if "tag" in columns else []
+    sa.Table("thing", metadata, *columns.values(), *checks)
+    return metadata
+
+
+@pytest.mark.parametrize(
+    ("old", "column", "refusal"),
+    [
+        ("meta", sa.Column("details", sa.JSON), "its type has no equality operator"),
+        ("note", sa.Column("remark", sa.String(50)), "the type changes too (TEXT to VARCHAR(50))"),
+        ("note", sa.Column("remark", sa.Text, nullable=False), "it becomes NOT NULL too"),
+        (
+            "size",
+            sa.Column("amount", sa.Integer, server_default="0", nullable=False),
+            "it has a server default",
+        ),
+        ("tag", sa.Column("badge", sa.String(10)), "the check constraint ck_thing_tag_set"),
+        (
+            "id",
+            sa.Column("key", sa.BigInteger, sa.Identity(), primary_key=True),
+            "is in the primary key",
+        ),
+    ],
+    ids=["json", "type", "not-null", "default", "check", "primary-key"],
+)
+def test_what_the_pair_cannot_carry_over_is_refused_in_one_line(
+    scratch: Scratch, old: str, column: sa.Column[Any], refusal: str
+) -> None:
+    before = things()
+    scratch.revise(before, message="add things")
+    scratch.upgrade(before)
+    known = scratch.new_revisions()
+    after = things(**{old: column})
+
+    with pytest.raises(HintError) as refused:
+        scratch.revise(after, f"rename=thing.{old}:{column.name}", "rename_mode=expand")
+    [line] = str(refused.value).splitlines()
+    assert line.startswith(f"-x rename_mode=expand (rename=thing.{old}:{column.name}): ")
+    assert refusal in line
+    assert scratch.new_revisions() == known
 
 
 @pytest.fixture

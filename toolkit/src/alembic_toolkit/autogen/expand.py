@@ -11,8 +11,9 @@ written without the renames.
 
 What the recipe cannot carry over this way is refused, in one line each: a column in the
 primary key, or that another table's foreign key points at, or that a check or unique
-constraint covers; a swap of names; a table rename in the same revision; a change of the new
-column beyond its name and nullability.
+constraint covers; a column with a server default, or of a type without an equality operator
+(json); a swap of names; a table rename in the same revision; a change of the column's type,
+or to NOT NULL, with the rename.
 """
 
 from __future__ import annotations
@@ -33,8 +34,13 @@ from alembic.operations.ops import (
     ModifyTableOps,
 )
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, ForeignKeyConstraint, Index, text
+from sqlalchemy import Column, ForeignKeyConstraint, Index, literal, select, text
+from sqlalchemy import column as sql_column
+from sqlalchemy import table as sql_table
 from sqlalchemy.engine import Inspector
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.expression import ColumnClause
+from sqlalchemy.types import TypeEngine
 
 from alembic_toolkit.autogen.expand_ops import (
     ColumnSwitch,
@@ -165,6 +171,47 @@ def _refuse_what_cannot_expand(trial: Trial, inspector: Inspector, op: RenameCol
     parameters = {"table": trial.dialect.identifier_preparer.quote(table), "column": old}
     for name in trial.connection.execute(_CHECKS, parameters).scalars():
         raise HintError(f"{where}: the check constraint {name} covers it; rename it in place")
+    if not _comparable(trial, table, old):
+        raise HintError(
+            f"{where}: its type has no equality operator (json, xml, point...), which the sync "
+            "trigger needs; rename it in place"
+        )
+    reflected = next(c for c in inspector.get_columns(table) if c["name"] == old)
+    model = _model_column(trial, op)
+    if _sql_type(trial, reflected["type"]) != _sql_type(trial, model.type):
+        raise HintError(
+            f"{where}: the type changes too ({_sql_type(trial, reflected['type'])} to "
+            f"{_sql_type(trial, model.type)}); change it in a revision of its own"
+        )
+    if reflected["nullable"] and not model.nullable:
+        raise HintError(
+            f"{where}: it becomes NOT NULL too, which would fail the previous release's "
+            "writes of NULL; make it NOT NULL in a revision of its own"
+        )
+    if reflected.get("default") is not None or model.server_default is not None:
+        # The new column must have no default while the trigger runs (a default would read
+        # as a value the next release wrote), and the pair does not carry one over yet.
+        raise HintError(
+            f"{where}: it has a server default, which the expand and contract pair does not "
+            "carry over; rename it in place"
+        )
+
+
+def _comparable(trial: Trial, table: str, column: str) -> bool:
+    """Whether PostgreSQL can compare the column with itself, as the trigger and backfill do."""
+    value: ColumnClause[Any] = sql_column(column)
+    probe = select(literal(1)).select_from(sql_table(table, value))
+    probe = probe.where(value.is_distinct_from(value)).limit(0)
+    try:
+        with trial.connection.begin_nested():
+            trial.connection.execute(probe)
+    except DBAPIError:  # undefined_function: json, xml and point have no equality operator
+        return False
+    return True
+
+
+def _sql_type(trial: Trial, type_: TypeEngine[Any]) -> str:
+    return str(type_.compile(dialect=trial.dialect))
 
 
 def _sort(
