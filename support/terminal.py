@@ -40,6 +40,10 @@ def converse(
                         del pending[prompt]
             elif process.poll() is not None:
                 break
+        if time.monotonic() >= deadline:
+            # Still waiting at a prompt nobody answered: end it, so the caller's assertions
+            # fail on the transcript instead of hanging on an endless read.
+            process.kill()
         process.wait(timeout=30)
         os.close(controller)
     return process.returncode, transcript.decode(errors="replace")
