@@ -407,19 +407,19 @@ def revision(message: str, x_arguments: tuple[str, ...], branch: str) -> None:
 
 
 def _refuse_removals_on_expand(paths: list[Path], config: Config) -> None:
-    """Take back new revisions the guard would refuse for their branch, saying why, in one line.
+    """Take back new revisions the guard would refuse for their branch: its lines, then why.
 
     The guard's lines about where a revision sits are what it reports with the branches
     (`placements`) and not without them: a drop, narrowing or rename on the expand branch.
     """
     placed = destructive.placements(ScriptDirectory.from_config(config))
+    misplaced: list[str] = []
     try:
-        misplaced = [
-            line
-            for path in paths
-            for line in destructive.problems([path], placed)
-            if line not in set(destructive.problems([path]))
-        ]
+        for path in paths:
+            anywhere = set(destructive.problems([path]))
+            misplaced += [
+                line for line in destructive.problems([path], placed) if line not in anywhere
+            ]
     except MarkerError as exc:
         raise click.ClickException(str(exc)) from None
     if not misplaced:

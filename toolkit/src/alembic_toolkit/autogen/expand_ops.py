@@ -190,8 +190,7 @@ def _sync_and_fill(s: ColumnSwitch, *, filled: str, source: str, nullable: bool)
 @renderers.dispatch_for(ExpandColumnOp)
 def _render_expand(context: AutogenContext, operation: ExpandColumnOp) -> list[Line]:
     context.imports.add(ZERODOWNTIME_IMPORT)
-    s, dialect = operation.switch, context.dialect
-    assert dialect is not None  # noqa: S101 - autogenerate always has its dialect
+    s = operation.switch
     lines: list[Line] = [
         f"zd.with_lock_retries(lambda: {_add_column(context, s.table, s.new, s.new_type)})",
         *_sync_and_fill(s, filled=s.new, source=s.old, nullable=s.new_nullable),
@@ -257,8 +256,6 @@ def _render_contract(context: AutogenContext, operation: ContractColumnsOp) -> l
 @renderers.dispatch_for(UndoContractColumnsOp)
 def _render_undo_contract(context: AutogenContext, operation: UndoContractColumnsOp) -> list[Line]:
     context.imports.add(ZERODOWNTIME_IMPORT)
-    dialect = context.dialect
-    assert dialect is not None  # noqa: S101 - autogenerate always has its dialect
     switches = operation.switches
     restore: list[Line] = ["def restore_old_columns() -> None:"]
     not_null: list[Line] = ["def old_columns_not_null() -> None:"]
