@@ -53,11 +53,23 @@ PATTERN_MEANINGS = {
     ALPHA_2_PATTERN: "Should be a two-letter ISO 3166-1 alpha-2 country code, like GB",
     PRINTABLE: "Should be printable text with at least one character that is not whitespace",
 }
+
+
+def _stripped(name: str) -> str:
+    return name.strip()
+
+
+# Checked as sent, then stripped: the published schema describes the text a client sends, so
+# checking after stripping would accept a name the schema refuses ("\nFrance").
 CommonName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=PRINTABLE)
+    str,
+    StringConstraints(min_length=1, max_length=100, pattern=PRINTABLE),
+    AfterValidator(_stripped),
 ]
 OfficialName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=PRINTABLE)
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=PRINTABLE),
+    AfterValidator(_stripped),
 ]
 
 

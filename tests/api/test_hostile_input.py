@@ -161,6 +161,29 @@ async def test_any_unique_violation_is_a_409_that_echoes_nothing(
     assert "secret" not in response.text
 
 
+# The published pattern, as JSON Schema reads it: `$` ends the text (in Python's re it may
+# also match before a final newline).
+PUBLISHED_NAME = re.compile(PRINTABLE.removeprefix("^").removesuffix("$"))
+
+
+@settings(max_examples=500, derandomize=True, database=None)
+@given(name=st.text(st.sampled_from(["a", " ", "\n", "\t", "\u00a0", "\u202e", "\x85", "\u0301"])))
+def test_a_name_is_accepted_exactly_when_the_published_schema_accepts_it(name: str) -> None:
+    published = bool(PUBLISHED_NAME.fullmatch(name)) and 1 <= len(name) <= 100
+    try:
+        accepted = CountryUpdate(common_name=name).common_name
+    except ValidationError:
+        accepted = None
+    assert (accepted is not None) == published, repr(name)
+    assert accepted is None or accepted == name.strip()
+
+
+async def test_a_name_a_schema_checker_refuses_is_refused(client: httpx.AsyncClient) -> None:
+    # What the API fuzz run sent: a leading newline, which stripping alone would hide.
+    body = {"code": "HK", "common_name": "\nHong Kong"}
+    assert (await client.post("/country", json=body)).status_code == 422
+
+
 @pytest.mark.parametrize("name", ["\u00a0", " \u3000 ", "\t"])
 def test_a_blank_name_is_refused_by_the_published_pattern_too(name: str) -> None:
     # Stripped, it would be empty: the schema's pattern refuses it, not only the length check.
