@@ -275,6 +275,22 @@ def test_what_the_pair_cannot_carry_over_is_refused_in_one_line(
     assert scratch.new_revisions() == known
 
 
+def test_a_table_rename_in_expand_mode_is_refused_in_one_line(scratch: Scratch) -> None:
+    before = things()
+    scratch.revise(before, message="add things")
+    scratch.upgrade(before)
+    known = scratch.new_revisions()
+    after = MetaData(naming_convention=NAMING_CONVENTION)
+    for table in before.tables.values():
+        table.to_metadata(after, name="stuff" if table.name == "thing" else None)
+
+    with pytest.raises(HintError) as refused:
+        scratch.revise(after, "rename=thing:stuff", "rename_mode=expand")
+    [line] = str(refused.value).splitlines()
+    assert line.startswith("-x rename_mode=expand: writes column renames only; rename table thing")
+    assert scratch.new_revisions() == known
+
+
 @pytest.fixture
 def placed_project(tmp_path: Path, server_url: URL) -> Iterator[tuple[Path, URL]]:
     """A scratch project whose models rename country.common_name, at the heads, with rows."""

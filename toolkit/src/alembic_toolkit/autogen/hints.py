@@ -27,7 +27,8 @@ RENAME_MODES = (ONE_STEP, EXPAND)
 _Key = TypeVar("_Key", str, tuple[str, str])
 
 USAGE = (
-    "write -x rename=table.old:new, -x rename=old_table:new_table or -x allow_drop=table[.column]"
+    "write -x rename=table.old:new, -x rename=old_table:new_table, -x allow_drop=table[.column] "
+    "or -x rename_mode=expand"
 )
 
 

@@ -82,7 +82,7 @@ def rename_aware(hints: Hints, ask: Ask | None) -> ProcessRevisionDirectiveFn:
             raise HintError(
                 f"{HINT}: writes the expand revision onto {EXPAND_HEAD} and the contract "
                 f"revision itself; generate onto {EXPAND_HEAD} (alembic-revision without "
-                "--contract)"
+                f"--contract, or alembic revision --head {EXPAND_HEAD})"
             )
         decisions = Decisions(hints, ask)
         plan = _plan(context, decisions, script.upgrade_ops)
@@ -94,7 +94,13 @@ def rename_aware(hints: Hints, ask: Ask | None) -> ProcessRevisionDirectiveFn:
             return
         # Only onto the expand branch can a rename be split in two; elsewhere it is in place.
         renames_columns = any(isinstance(op, RenameColumnOp) for op in plan.renames)
-        if renames_columns and script.head == EXPAND_HEAD and decisions.rename_mode() == EXPAND:
+        # Asked for by hint, a split refuses what it cannot split (a table rename) in one line.
+        # The head first: the question about the mode is asked only where the answer counts.
+        split = script.head == EXPAND_HEAD and (
+            (renames_columns and decisions.rename_mode() == EXPAND)
+            or (bool(plan.renames) and hints.rename_mode == EXPAND)
+        )
+        if split:
             _write_expand_and_contract(
                 context, directives, expand_and_contract(context, plan.renames)
             )
