@@ -1,6 +1,5 @@
 """What one bench run measured, and its report: a Markdown table, the targets, a chart."""
 
-import os
 import platform
 import statistics
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from typing import Any
 
 from bench.cases import CASES, CONNECTIONS
 from bench.harness import APPS, Result
+from bench.machine import cpu
 from bench.zero_downtime.report import END as ZERO_DOWNTIME_END
 from bench.zero_downtime.report import START as ZERO_DOWNTIME_START
 
@@ -91,16 +91,8 @@ def versions() -> str:
     import sqlalchemy
     import uvicorn
 
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
     return (
-        f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}; "
+        f"{cpu()}, {platform.system()} {platform.release()}; "
         f"Python {platform.python_version()}, SQLAlchemy {sqlalchemy.__version__}, "
         f"FastAPI {fastapi.__version__}, asyncpg {asyncpg.__version__}, "
         f"uvicorn {uvicorn.__version__}"

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.databases import empty_database
+from bench.machine import cpu
 from bench.zero_downtime.harness import UNCHANGING, Outcome, Plan, prove
 from bench.zero_downtime.revisions import ROOT
 
@@ -82,7 +83,7 @@ def render(outcome: Outcome, naive: Outcome, load_average: str) -> str:
         START,
         "## Zero-downtime rename under load (`pipenv run bench --zero-downtime`)",
         "",
-        f"Measured {measured} on {os.cpu_count()} cores (load average "
+        f"Measured {measured} on {cpu()} (load average "
         f"{load_average} over the run: the latencies are the machine's as much as the app's). "
         "The recipe of "
         "[docs/zero-downtime-rename.md](zero-downtime-rename.md) renames `item.label` to "
