@@ -22,25 +22,13 @@ from pathlib import Path
 
 from alembic.script import ScriptDirectory
 
+from alembic_toolkit.review import narrowing, source
 from alembic_toolkit.review.markers import DESTROYS_DATA, is_reason, read_marker
 
 OP_NAMES = {"op", "batch_op"}
 EXPAND, CONTRACT = "expand", "contract"
 RENAMES = {"rename_table": "renames table", "rename_column": "renames column"}
 RAW_DESTRUCTION = re.compile(r"\b(DROP\s+(TABLE|COLUMN)|TRUNCATE|DELETE\s+FROM)\b", re.IGNORECASE)
-
-# Sizes within a family: a change to a smaller one narrows the column.
-INTEGER_SIZES = {
-    "SmallInteger": 2,
-    "SMALLINT": 2,
-    "Integer": 4,
-    "INTEGER": 4,
-    "BigInteger": 8,
-    "BIGINT": 8,
-}
-STRING_TYPES = {"String", "VARCHAR", "CHAR", "Unicode", "NVARCHAR"}
-UNBOUNDED_TEXT = {"Text", "TEXT", "UnicodeText"}
-NUMERIC_TYPES = {"Numeric", "NUMERIC", "DECIMAL"}
 
 
 @dataclass(frozen=True)
@@ -79,7 +67,7 @@ def findings(path: Path) -> list[Finding]:
 
 def _findings(path: Path) -> list[tuple[Finding, bool]]:
     """Each destructive operation, and whether it only undoes what the upgrade created."""
-    functions = _functions(path)
+    functions = source.functions(path)
     created = _created(functions["upgrade"]) if "upgrade" in functions else set()
     found: list[tuple[Finding, bool]] = []
     for name in ("upgrade", "downgrade"):
@@ -97,12 +85,12 @@ def _findings(path: Path) -> list[tuple[Finding, bool]]:
 def _created(upgrade: ast.FunctionDef) -> set[str]:
     """The names, "table" or "table.column", of what `upgrade()` creates."""
     created: set[str] = set()
-    batch_tables = _batch_tables(upgrade)
+    batch_tables = source.batch_tables(upgrade)
     for node in ast.walk(upgrade):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
             continue
         receiver = node.func.value.id if isinstance(node.func.value, ast.Name) else None
-        args = [_literal(arg) for arg in node.args]
+        args = [source.literal(arg) for arg in node.args]
         if receiver in OP_NAMES and node.func.attr == "create_table" and args:
             created.add(str(args[0]))
         elif node.func.attr == "add_column" and receiver in batch_tables and node.args:
@@ -115,7 +103,7 @@ def _created(upgrade: ast.FunctionDef) -> set[str]:
 def _column_name(node: ast.expr) -> object:
     """The name in `sa.Column("name", ...)`."""
     if isinstance(node, ast.Call) and node.args:
-        return _literal(node.args[0])
+        return source.literal(node.args[0])
     return None
 
 
@@ -196,7 +184,7 @@ def _misplaced(path: Path, place: Placement) -> Iterator[str]:
         )
     if place.branch != EXPAND:
         return
-    upgrade = _functions(path).get("upgrade")
+    upgrade = source.functions(path).get("upgrade")
     if upgrade is None:
         return
     for line, what in [(f.line, f.what) for f in _scan(path, upgrade)] + _renames(upgrade):
@@ -212,7 +200,7 @@ def _renames(function: ast.FunctionDef) -> list[tuple[int, str]]:
     found: list[tuple[int, str]] = []
     for node in ast.walk(function):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            args = ", ".join(str(_literal(arg)) for arg in node.args)
+            args = ", ".join(str(source.literal(arg)) for arg in node.args)
             if node.func.attr in RENAMES:
                 found.append((node.lineno, f"{RENAMES[node.func.attr]} ({args})"))
             elif node.func.attr == "alter_column" and any(
@@ -222,17 +210,8 @@ def _renames(function: ast.FunctionDef) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def _functions(path: Path) -> dict[str, ast.FunctionDef]:
-    tree = ast.parse(path.read_text(), filename=str(path))
-    return {
-        node.name: node
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef) and node.name in {"upgrade", "downgrade"}
-    }
-
-
 def _scan(path: Path, function: ast.FunctionDef) -> Iterator[Finding]:
-    batch_tables = _batch_tables(function)
+    batch_tables = source.batch_tables(function)
     for node in ast.walk(function):
         if not (
             isinstance(node, ast.Call)
@@ -243,14 +222,14 @@ def _scan(path: Path, function: ast.FunctionDef) -> Iterator[Finding]:
             continue
         receiver, method = node.func.value.id, node.func.attr
         table = batch_tables.get(receiver)
-        args = [_literal(arg) for arg in node.args]
+        args = [source.literal(arg) for arg in node.args]
         kwargs = {kw.arg: kw.value for kw in node.keywords if kw.arg}
 
         def finding(operation: str, target: str, what: str, node: ast.Call = node) -> Finding:
             return Finding(path, node.lineno, function.name, operation, target, what)
 
         if method == "drop_table":
-            name = args[0] if args else _literal(kwargs.get("table_name"))
+            name = args[0] if args else source.literal(kwargs.get("table_name"))
             yield finding("drop_table", str(name), f"drops table {name} and every row in it")
         elif method == "drop_column":
             table_name, column = (table, args[0]) if table else (args[0], args[1])
@@ -259,9 +238,9 @@ def _scan(path: Path, function: ast.FunctionDef) -> Iterator[Finding]:
         elif method == "alter_column" and "type_" in kwargs:
             table_name, column = (table, args[0]) if table else (args[0], args[1])
             target = f"{table_name}.{column}"
-            narrowing = _narrowing(kwargs.get("existing_type"), kwargs["type_"])
-            if narrowing:
-                yield finding("narrow_type", target, f"changes {target} {narrowing}")
+            narrows = narrowing.describe(kwargs.get("existing_type"), kwargs["type_"])
+            if narrows:
+                yield finding("narrow_type", target, f"changes {target} {narrows}")
         elif method == "execute" and node.args and (raw := _sql_text(node.args[0])):
             match = RAW_DESTRUCTION.search(raw)
             if match:
@@ -273,111 +252,7 @@ def _scan(path: Path, function: ast.FunctionDef) -> Iterator[Finding]:
 
 def _sql_text(node: ast.expr) -> str | None:
     """The SQL of `"..."` or `sa.text("...")`; None when it is built at run time."""
-    if isinstance(node, ast.Call) and node.args and _callee(node) == "text":
+    if isinstance(node, ast.Call) and node.args and source.callee(node) == "text":
         node = node.args[0]
-    value = _literal(node)
+    value = source.literal(node)
     return value if isinstance(value, str) and isinstance(node, ast.Constant) else None
-
-
-def _callee(node: ast.Call) -> str | None:
-    func = node.func
-    return (
-        func.attr
-        if isinstance(func, ast.Attribute)
-        else func.id
-        if isinstance(func, ast.Name)
-        else None
-    )
-
-
-def _batch_tables(function: ast.FunctionDef) -> dict[str, str]:
-    """`with op.batch_alter_table("t") as batch_op:` names: {"batch_op": "t"}."""
-    tables: dict[str, str] = {}
-    for node in ast.walk(function):
-        if isinstance(node, ast.With):
-            for item in node.items:
-                call = item.context_expr
-                if (
-                    isinstance(call, ast.Call)
-                    and isinstance(call.func, ast.Attribute)
-                    and call.func.attr == "batch_alter_table"
-                    and isinstance(item.optional_vars, ast.Name)
-                    and call.args
-                ):
-                    tables[item.optional_vars.id] = str(_literal(call.args[0]))
-    return tables
-
-
-def _literal(node: ast.expr | None) -> object:
-    if node is None:
-        return None
-    try:
-        return ast.literal_eval(node)
-    except ValueError:
-        return ast.unparse(node)
-
-
-@dataclass(frozen=True)
-class _Type:
-    name: str
-    args: tuple[object, ...]
-    kwargs: dict[str, object]
-
-    def arg(self, position: int, keyword: str) -> object:
-        if len(self.args) > position:
-            return self.args[position]
-        return self.kwargs.get(keyword)
-
-
-def _parse_type(node: ast.expr | None) -> _Type | None:
-    """`sa.String(length=50)` -> _Type("String", (), {"length": 50}); None if not a type call."""
-    if isinstance(node, ast.Attribute | ast.Name):
-        node = ast.Call(func=node, args=[], keywords=[])
-    if not isinstance(node, ast.Call):
-        return None
-    name = _callee(node)
-    if name is None:
-        return None
-    return _Type(
-        name,
-        tuple(_literal(arg) for arg in node.args),
-        {kw.arg: _literal(kw.value) for kw in node.keywords if kw.arg},
-    )
-
-
-def _narrowing(existing: ast.expr | None, new: ast.expr) -> str | None:
-    """Describe how the change from `existing` to `new` can lose data, or None if it cannot."""
-    old_type, new_type = _parse_type(existing), _parse_type(new)
-    if new_type is None or old_type is None:
-        return "to a new type without existing_type, so whether it narrows cannot be told"
-    old_text, new_text = ast.unparse(existing) if existing else "?", ast.unparse(new)
-    change = f"from {old_text} to {new_text}"
-    if (
-        old_type.name in STRING_TYPES | UNBOUNDED_TEXT
-        and new_type.name in STRING_TYPES | UNBOUNDED_TEXT
-    ):
-        old_length = None if old_type.name in UNBOUNDED_TEXT else old_type.arg(0, "length")
-        new_length = None if new_type.name in UNBOUNDED_TEXT else new_type.arg(0, "length")
-        if new_length is None:
-            return None
-        if old_length is None or _number(new_length) < _number(old_length):
-            return f"{change}, which truncates longer values or fails on them"
-        return None
-    if old_type.name in INTEGER_SIZES and new_type.name in INTEGER_SIZES:
-        if INTEGER_SIZES[new_type.name] < INTEGER_SIZES[old_type.name]:
-            return f"{change}, which fails on values that no longer fit"
-        return None
-    if old_type.name in NUMERIC_TYPES and new_type.name in NUMERIC_TYPES:
-        precision = (_number(old_type.arg(0, "precision")), _number(new_type.arg(0, "precision")))
-        scale = (_number(old_type.arg(1, "scale")), _number(new_type.arg(1, "scale")))
-        if precision[1] < precision[0] or scale[1] < scale[0]:
-            return f"{change}, which rounds or fails on values that no longer fit"
-        return None
-    if old_type.name == new_type.name and old_type == new_type:
-        return None
-    return f"{change}, a change of kind that can fail on or alter existing values"
-
-
-def _number(value: object) -> float:
-    """A length or precision; unlimited (None) is infinitely large."""
-    return float(value) if isinstance(value, int | float) else float("inf")
