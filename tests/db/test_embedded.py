@@ -179,6 +179,25 @@ def test_concurrent_first_starts_of_one_cluster_start_one_server(fresh: Embedded
     assert answers(fresh)
 
 
+def test_concurrent_starts_create_the_database_once(server: EmbeddedPostgres) -> None:
+    # Replicas started at once on a fresh folder each found the database missing; the
+    # CREATE DATABASE that lost the race failed with a traceback.
+    server.start()
+    name = f"race_{os.getpid()}"
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from alembic_stuff.db.embedded import EmbeddedPostgres\n"
+        "server = EmbeddedPostgres(Path(sys.argv[1]), int(sys.argv[2]))\n"
+        "print(server.ensure_database(sys.argv[3]))\n"
+    )
+    command = [sys.executable, "-c", script, str(server.data_dir), str(server.port), name]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(6)]
+    created = sorted(run.communicate(timeout=120)[0].strip() for run in runs)
+    assert [run.returncode for run in runs] == [0] * 6
+    assert created == ["False"] * 5 + ["True"]
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="the service user is only created as root")
 def test_concurrent_first_starts_create_one_service_user() -> None:
     # Parallel test workers on a fresh machine each found the user missing and ran useradd:

@@ -298,18 +298,21 @@ class EmbeddedPostgres:
 
     def ensure_database(self, name: str) -> bool:
         """Create database `name` unless it exists; return True if it was created."""
-        with psycopg.connect(
-            self.url().render_as_string(hide_password=False), autocommit=True
-        ) as conn:
+        # Under the cluster's lock: replicas started at once on a fresh folder each found the
+        # database missing, and the CREATE DATABASE that lost the race failed on the
+        # catalogue's unique index (UniqueViolation), not with DuplicateDatabase.
+        with (
+            self._lock(),
+            psycopg.connect(
+                self.url().render_as_string(hide_password=False), autocommit=True
+            ) as conn,
+        ):
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
             ).fetchone()
             if exists:
                 return False
-            try:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            except psycopg.errors.DuplicateDatabase:
-                return False
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             return True
 
     def ensure_role(self, database: str, role: str, setup_sql: str) -> None:
