@@ -63,6 +63,9 @@ def migrate(connection: Connection) -> None:
             connection=connection,
             target_metadata=target_metadata,
             transaction_per_migration=True,
+            # A caller that reports what it applied (alembic-latest) counts the steps this
+            # process ran: a replica that waited for the lock ran none.
+            on_version_apply=config.attributes.get("on_version_apply", ()),
             **autogenerate_options(config, target_metadata),
         )
         with context.begin_transaction():

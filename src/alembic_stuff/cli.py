@@ -15,6 +15,7 @@ import click
 import psycopg
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationInfo
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 from alembic_toolkit.autogen.hints import Hints
@@ -270,11 +271,20 @@ def guarded_upgrade(
                 "pending revisions; do as each line above says (a reason, or a contract "
                 "revision for a removal), or pass --skip-guard to apply them anyway"
             )
+    # Counted as they run, not from `pending`: that was read before the migration lock, and
+    # a replica that waited for it finds the work done by the one that held it.
+    ran: list[str] = []
+
+    def count(*, step: MigrationInfo, **_: object) -> None:
+        if step.is_migration and step.up_revision_id is not None:
+            ran.append(step.up_revision_id)
+
+    config.attributes["on_version_apply"] = count
     try:
         command.upgrade(config, target)
     except CommandError as exc:
         raise click.ClickException(str(exc)) from None
-    return len(pending)
+    return len(ran)
 
 
 def _refuse_unsafe_contract(
