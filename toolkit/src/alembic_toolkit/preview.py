@@ -3,10 +3,11 @@
 Alembic's offline mode (`alembic upgrade FROM:TO --sql`) starts from one revision, and runs
 everything TO needs that FROM does not imply. A revision with two parents (a merge, or a
 `depends_on`, such as a contract revision depending on its expand) has no one revision to start
-from: from either parent, the range also runs what the other parent implies. `revision_sql`
-starts from one parent and cuts off the part the other one implies, which Alembic writes
-first; it refuses, with `InseparableSQLError`, when that part does not come first or more than
-one other parent is involved.
+from: from either parent, the range also runs what the other parent implies. So does a range
+from a database at two heads. `revision_sql` and `pending_sql` start from one parent (or
+head) and cut off the part the other one implies, which Alembic writes first; they refuse, with
+`InseparableSQLError`, when that part does not come first, or when it is implied by no one
+other parent (or head), as with three that imply nothing of one another.
 """
 
 import io
@@ -46,6 +47,14 @@ def revision_sql(config: Config, revision: str) -> str:
             parents += [r.revision for r in script.get_revisions(dependency) if r is not None]
         return _upgrade_from(config, script, list(dict.fromkeys(parents)), found.revision)
     except RevisionError as exc:  # as `alembic` itself reports an unknown revision
+        raise CommandError(str(exc)) from exc
+
+
+def pending_sql(config: Config, current: Sequence[str]) -> str:
+    """The SQL `alembic upgrade heads` runs on a database at the revisions `current`."""
+    try:
+        return _upgrade_from(config, ScriptDirectory.from_config(config), list(current), "heads")
+    except RevisionError as exc:
         raise CommandError(str(exc)) from exc
 
 
