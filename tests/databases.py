@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import psutil
+import psycopg
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -38,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Inside the project (git-ignored): as root the server's user must be able to reach it.
 SCRATCH_DIR = ROOT / ".data" / "tests"
 # Histories broken on purpose: each migration check must fail on the one broken for it. Each
-# is one or more folders of revisions; four build on the same first country table.
+# is one or more folders of revisions; five build on the same first country table.
 HISTORIES = ROOT / "tests" / "db" / "histories"
 HISTORY_FOLDERS = {
     "two_heads": ("first_country", "two_heads"),
@@ -46,6 +47,7 @@ HISTORY_FOLDERS = {
     "drift": ("first_country",),
     "misnamed": ("first_country", "misnamed"),
     "loses_data": ("first_country", "loses_data"),
+    "depends_on": ("first_country", "depends_on"),
 }
 SCRATCH_PREFIX = "alembic_stuff_test_"
 
@@ -103,6 +105,13 @@ def migrated_scratch_database(server: URL) -> Iterator[URL]:
     with scratch_database(server) as url:
         upgrade_to_head(settings_for(url), configure_logging=False)
         yield url
+
+
+def run_sql_script(database: URL, sql: str) -> None:
+    """Run `sql`, as `alembic upgrade --sql` writes it (its own BEGIN and COMMIT), as psql would."""
+    with psycopg.connect(database.render_as_string(hide_password=False), autocommit=True) as c:
+        # No parameters: psycopg sends the script as one simple query, statements and all.
+        c.execute(sql.encode())
 
 
 def revision_id(slug: str) -> str:

@@ -14,7 +14,7 @@ import pytest
 from alembic.script import ScriptDirectory
 from alembic_toolkit.preview import offline_sql
 from click.testing import CliRunner
-from sqlalchemy import URL, text
+from sqlalchemy import URL, inspect, text
 
 from alembic_stuff.cli import main, root_setup_notice
 from alembic_stuff.db.embedded import EmbeddedPostgres
@@ -28,6 +28,7 @@ from tests.databases import (
     database_environment,
     free_port,
     processes_using,
+    run_sql_script,
     sync_engine,
 )
 
@@ -407,6 +408,50 @@ def test_alembic_sql_downgrade_shows_the_way_back_from_the_pending_revision(
     forward = CliRunner().invoke(main, ["migrations", "sql"])
     assert forward.output == offline_sql(config, f"{EXPAND_HEAD}:expand@head")
     assert "ALTER TABLE country ADD COLUMN capital VARCHAR(100);" in forward.output
+
+
+def test_alembic_sql_shows_only_what_is_pending_from_the_databases_heads(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: URL
+) -> None:
+    database_environment(monkeypatch, database)
+    assert CliRunner().invoke(main, ["upgrade"]).exit_code == 0
+    # A rolling release half done: its expand revision applied, its contract revision, which
+    # depends on it, not yet.
+    project = copy_migration_environment(tmp_path)
+    versions = project / "alembic" / "versions"
+    (versions / "2099_01_01_0000-0add00000001_add_capital.py").write_text(
+        "import sqlalchemy as sa\nfrom alembic import op\n\n"
+        f'revision = "0add00000001"\ndown_revision = {EXPAND_HEAD!r}\n'
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        "def upgrade() -> None:\n"
+        '    op.add_column("country", sa.Column("capital", sa.String(100)))\n\n\n'
+        "def downgrade() -> None:\n"
+        '    op.drop_column("country", "capital")\n'
+    )
+    (versions / "2099_01_01_0001-0dd000000002_index_capitals.py").write_text(
+        "from alembic import op\n\n"
+        f'revision = "0dd000000002"\ndown_revision = {CONTRACT_HEAD!r}\n'
+        'branch_labels = None\ndepends_on = "0add00000001"\n\n\n'
+        "def upgrade() -> None:\n"
+        '    op.create_index("ix_country_capital", "country", ["capital"])\n\n\n'
+        "def downgrade() -> None:\n"
+        '    op.drop_index("ix_country_capital", table_name="country")\n'
+    )
+    monkeypatch.chdir(project)
+    assert CliRunner().invoke(main, ["expand"]).exit_code == 0
+
+    result = CliRunner().invoke(main, ["migrations", "sql"])
+    assert result.exit_code == 0, result.output
+    assert "ADD COLUMN capital" not in result.stdout
+    assert "CREATE INDEX ix_country_capital ON country (capital);" in result.stdout
+    # Run by hand, it runs nothing twice (the column exists) and leaves nothing pending.
+    run_sql_script(database, result.stdout)
+    with sync_engine(database) as engine:
+        indexes = {index["name"] for index in inspect(engine).get_indexes("country")}
+        assert "ix_country_capital" in indexes
+    again = CliRunner().invoke(main, ["migrations", "sql"])
+    assert again.exit_code == 0, again.output
+    assert again.output.startswith("-- nothing pending"), again.output
 
 
 def test_plain_alembic_with_a_bad_database_url_is_one_line(tmp_path: Path) -> None:

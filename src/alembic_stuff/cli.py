@@ -21,7 +21,7 @@ from alembic.util import CommandError
 from alembic_toolkit.autogen.hints import Hints
 from alembic_toolkit.autogen.renames import rename_aware
 from alembic_toolkit.environment import terminal_ask
-from alembic_toolkit.preview import offline_sql
+from alembic_toolkit.preview import InseparableSQLError, offline_sql, pending_sql
 from alembic_toolkit.review import contract, destructive, squawk
 from alembic_toolkit.review.markers import MarkerError
 from pydantic import ValidationError
@@ -31,7 +31,7 @@ from sqlalchemy.pool import NullPool
 
 from alembic_stuff.api.server import PortTakenError, ensure_port_free, listen_address, serve
 from alembic_stuff.db import schema_release_file
-from alembic_stuff.db.migrations import alembic_config, current_revisions, head_revisions
+from alembic_stuff.db.migrations import alembic_config, current_revisions
 from alembic_stuff.paths import app_role_sql
 from alembic_stuff.settings import APP_ROLE, Settings, get_settings
 from alembic_stuff.settings_errors import describe_invalid_settings
@@ -534,30 +534,37 @@ def migrations_sql(revisions: str | None, downgrade: bool) -> None:
     No database is needed when a range is given.
     """
     settings = load_settings()
-    ranges = [revisions] if revisions is not None else _pending_ranges(settings, downgrade)
-    if not ranges:
+    if revisions is not None and revisions.count(":") != 1:
+        raise click.ClickException(
+            f"{revisions}: write the range as FROM:TO, e.g. base:heads "
+            "(or expand@head:-1 --downgrade)"
+        )
+    config = alembic_config(settings, configure_logging=False)
+    try:
+        sql = (
+            offline_sql(config, revisions, downgrade=downgrade)
+            if revisions is not None
+            else _pending_sql(settings, config, downgrade)
+        )
+    except InseparableSQLError as exc:
+        raise click.ClickException(
+            f"{exc}; give the range, e.g. `alembic-sql base:heads`, knowing that it shows "
+            "applied revisions too"
+        ) from None
+    except CommandError as exc:
+        raise click.ClickException(str(exc)) from None
+    if sql is None:
         click.echo(
             "-- nothing pending: the database is at every head (the way back from the "
             "newest expand revision: alembic-sql expand@head:-1 --downgrade)",
             err=True,
         )
         return
-    for each in ranges:
-        if each.count(":") != 1:
-            raise click.ClickException(
-                f"{each}: write the range as FROM:TO, e.g. base:heads "
-                "(or expand@head:-1 --downgrade)"
-            )
-    try:
-        config = alembic_config(settings, configure_logging=False)
-        for each in ranges:
-            click.echo(offline_sql(config, each, downgrade=downgrade), nl=False)
-    except CommandError as exc:
-        raise click.ClickException(str(exc)) from None
+    click.echo(sql, nl=False)
 
 
-def _pending_ranges(settings: Settings, downgrade: bool) -> list[str]:
-    """The ranges of what is pending, one per branch that has something pending."""
+def _pending_sql(settings: Settings, config: Config, downgrade: bool) -> str | None:
+    """The SQL of what is pending (or the way back from it); None when nothing is."""
     try:
         current = current_revisions(settings)
     except OperationalError:
@@ -568,21 +575,29 @@ def _pending_ranges(settings: Settings, downgrade: bool) -> list[str]:
             ) from None
         click.echo("-- the database is unreachable: showing base:heads", err=True)
         current = ()
-    if current == head_revisions():
-        return []
-    script = ScriptDirectory.from_config(alembic_config(settings, configure_logging=False))
-    ranges: list[tuple[str, str]] = []
+    script = ScriptDirectory.from_config(config)
+    known = {rev.revision for rev in script.walk_revisions()}
+    for revision in current:
+        if revision not in known:
+            raise click.ClickException(unknown_revision(revision))
+    applied = {r.revision for each in current for r in script.iterate_revisions(each, "base")}
+    if known <= applied:
+        return None
+    if not downgrade:
+        # From the database's heads, not from each branch's: a contract revision's range
+        # would also run the expand revisions it depends on, applied or not.
+        return pending_sql(config, current)
+    ranges: list[str] = []
     for revision in current or ("base",):
         found = script.get_revision(revision) if revision != "base" else None
         branches = found.branch_labels & {destructive.EXPAND, destructive.CONTRACT} if found else {}
-        # Offline SQL starts from one revision: a branch's row up to that branch's head, or,
+        # A downgrade starts from one revision: each branch's head down to where it is, or,
         # from the trunk, everything.
         target = f"{next(iter(branches))}@head" if branches else EVERY_HEAD
         head = script.get_revisions(target)
         if target == EVERY_HEAD or [r.revision for r in head if r] != [revision]:
-            ranges.append((revision, target))
-    # The way back from what the pending revisions will do: the heads down to where it is.
-    return [f"{to}:{start}" if downgrade else f"{start}:{to}" for start, to in ranges]
+            ranges.append(f"{target}:{revision}")
+    return "".join(offline_sql(config, each, downgrade=True) for each in ranges)
 
 
 def versions_folder() -> Path:

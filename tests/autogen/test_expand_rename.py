@@ -291,6 +291,31 @@ def test_a_table_rename_in_expand_mode_is_refused_in_one_line(scratch: Scratch) 
     assert scratch.new_revisions() == known
 
 
+def test_expand_mode_without_a_rename_is_refused_in_one_line(scratch: Scratch) -> None:
+    before = things()
+    scratch.revise(before, message="add things")
+    scratch.upgrade(before)
+    known = scratch.new_revisions()
+    # Additions on several tables, none of them a rename: a column, an index, a table whose
+    # indexed foreign key points at thing. Written plain, they would make a revision.
+    after = things(note=sa.Column("note", sa.Text, index=True))
+    after.tables["thing"].append_column(sa.Column("weight", sa.Integer))
+    after.tables["country"].append_column(sa.Column("capital", sa.String(100)))
+    sa.Table(
+        "part",
+        after,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("thing_id", sa.BigInteger, sa.ForeignKey("thing.id"), index=True),
+    )
+
+    with pytest.raises(HintError) as refused:
+        scratch.revise(after, "rename_mode=expand")
+    [line] = str(refused.value).splitlines()
+    assert line.startswith("-x rename_mode=expand: there is no column rename in this run"), line
+    assert "-x rename=table.old:new" in line
+    assert scratch.new_revisions() == known
+
+
 @pytest.fixture
 def placed_project(tmp_path: Path, server_url: URL) -> Iterator[tuple[Path, URL]]:
     """A scratch project whose models rename country.common_name, at the heads, with rows."""
@@ -373,6 +398,58 @@ def test_a_mode_it_cannot_write_is_one_line_and_no_file(
     # Alembic's own progress lines (INFO) may come first; the error is one line, the last.
     [line] = [line for line in result.stderr.splitlines() if not line.startswith("INFO")]
     assert line.startswith(message), line
+    assert written(project) == []
+
+
+@pytest.mark.parametrize(
+    ("command", "status", "message"),
+    [
+        (
+            ("alembic_stuff", "revision", "-x", "rename_mode=expand"),
+            1,
+            "Error: -x rename_mode=expand: there is no column rename",
+        ),
+        (
+            # Plain Alembic takes -x before the command, and the expand head by name.
+            (
+                *("alembic", "-x", "rename_mode=expand"),
+                *("revision", "--autogenerate", "--head", "expand@head"),
+            ),
+            255,  # Alembic's own exit status for a CommandError
+            "FAILED: -x rename_mode=expand: there is no column rename",
+        ),
+    ],
+    ids=["alembic-revision", "alembic"],
+)
+def test_expand_mode_with_no_rename_is_one_line_and_no_file(
+    placed_project: tuple[Path, URL], command: tuple[str, ...], status: int, message: str
+) -> None:
+    project, database = placed_project
+    models = project / "src" / "alembic_stuff" / "models.py"
+    # No rename (common_name kept), and a column added: a plain revision's worth of change.
+    source = models.read_text().replace("display_name:", "common_name:")
+    models.write_text(
+        source.replace(
+            "    official_name:",
+            "    capital: Mapped[str | None] = mapped_column(String(100))\n    official_name:",
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", *command, "-m", "capital"],
+        cwd=project,
+        env=environment(project, database),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == status
+    # Alembic's own progress lines (INFO) may come first; the error is one line (on stdout
+    # from plain Alembic, which prints FAILED there).
+    output = result.stdout + result.stderr
+    [line] = [line for line in output.splitlines() if not line.startswith("INFO")]
+    assert line.startswith(message), line
+    assert "-x rename=table.old:new" in line
     assert written(project) == []
 
 

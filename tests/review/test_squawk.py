@@ -11,8 +11,10 @@ from sqlalchemy import URL
 
 from alembic_stuff.cli import main
 from alembic_stuff.db.migrations import alembic_config
-from tests.databases import copy_migration_environment, settings_for
+from tests.databases import broken_history, copy_migration_environment, settings_for
 
+# The rules the histories here break.
+RULES = ("ban-drop-column", "prefer-bigint-over-int", "require-concurrent-index-creation")
 NOWHERE = settings_for(URL.create("postgresql", host="127.0.0.1", port=1, database="none"))
 
 INDEX_REVISION = '''"""Index country names.
@@ -77,3 +79,25 @@ def test_an_acceptance_needs_a_reason(project: Config) -> None:
     add_revision(project, 'squawk_accepts = {"require-concurrent-index-creation": "TODO"}')
     [finding] = lint(project)
     assert "needs a reason, not 'TODO'" in finding
+
+
+def test_each_revision_is_linted_without_the_revisions_it_depends_on() -> None:
+    # e1 (expand) adds an INTEGER column and indexes it, blocking writes; k1 (contract) depends
+    # on e1, drops a column and accepts a blocking index for an index of its own.
+    config = broken_history(alembic_config(NOWHERE, configure_logging=False), "depends_on")
+    findings = list(lint(config))
+
+    def of(revision: str) -> list[str]:
+        return [f for f in findings if Path(f.partition(" ")[0]).name.startswith(revision)]
+
+    expand, contract = of("e1_"), of("k1_")
+    # k1's squawk_accepts silences nothing of e1's...
+    assert sorted(rule for f in expand for rule in RULES if f" {rule} " in f) == [
+        "prefer-bigint-over-int",
+        "require-concurrent-index-creation",
+    ], findings
+    # ...and k1 answers for its own SQL alone.
+    assert [rule for f in contract for rule in RULES if f" {rule} " in f] == ["ban-drop-column"], (
+        findings
+    )
+    assert len(findings) == 3, findings

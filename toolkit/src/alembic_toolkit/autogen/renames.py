@@ -17,6 +17,7 @@ The downgrade is the exact reverse.
 With `-x rename_mode=expand` (or "y" to the question at a terminal) column renames are written
 the zero-downtime way instead, as two revisions from one command: an expand revision onto
 `expand@head` and a contract revision onto `contract@head` that depends on it (`expand`).
+Given by hint in a run that renames nothing, it is refused rather than ignored.
 """
 
 from __future__ import annotations
@@ -92,6 +93,13 @@ def rename_aware(hints: Hints, ask: Ask | None) -> ProcessRevisionDirectiveFn:
                 "no changes detected between the models and the database: no revision written"
             )
             return
+        if hints.rename_mode == EXPAND and not plan.renames:
+            # Asked for a pair, a plain revision would be a silent surprise: refuse, and say how.
+            raise HintError(
+                f"{HINT}: there is no column rename in this run, so no expand and contract "
+                "pair to write; name the rename with -x rename=table.old:new, or leave "
+                f"{HINT} out for a plain revision"
+            )
         # Only onto the expand branch can a rename be split in two; elsewhere it is in place.
         renames_columns = any(isinstance(op, RenameColumnOp) for op in plan.renames)
         # Asked for by hint, a split refuses what it cannot split (a table rename) in one line.

@@ -1,7 +1,8 @@
 """Lint each revision's upgrade SQL with squawk, the PostgreSQL migration linter.
 
-The SQL comes from Alembic's offline mode, one revision at a time, so that a finding names
-its revision and a revision can accept a rule for itself with a reason:
+The SQL comes from Alembic's offline mode, one revision at a time (without the revisions it
+depends on, see `preview.revision_sql`), so that a finding names its revision and a revision
+can accept a rule for itself with a reason:
 
     squawk_accepts = {"renaming-column": "why this is fine here"}
 
@@ -22,7 +23,7 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
 
-from alembic_toolkit.preview import offline_sql
+from alembic_toolkit.preview import InseparableSQLError, revision_sql
 from alembic_toolkit.review.markers import SQUAWK_ACCEPTS, is_reason, read_marker
 
 
@@ -55,11 +56,17 @@ def lint(config: Config, settings_file: Path | None = None) -> Iterator[str]:
             for rule, reason in accepted.items():
                 if not is_reason(reason):
                     yield f"{path}: {SQUAWK_ACCEPTS}[{rule!r}] needs a reason, not {reason!r}"
-            down = revision.down_revision
-            start = down if isinstance(down, str) else "base"
             sql_file = Path(folder) / f"{path.stem}.sql"
             try:
-                sql_file.write_text(offline_sql(config, f"{start}:{revision.revision}"))
+                # Its own SQL alone: a revision's findings, and its acceptances, are its own,
+                # never those of the revisions it depends on.
+                sql_file.write_text(revision_sql(config, revision.revision))
+            except InseparableSQLError as exc:
+                yield (
+                    f"{path}: its upgrade SQL cannot be linted alone: {exc}; give it at most "
+                    "two parents (down_revision and depends_on)"
+                )
+                continue
             except Exception as exc:  # a revision's own code, failing without a database
                 yield (
                     f"{path}: its upgrade cannot be written as SQL without a database "
