@@ -196,8 +196,8 @@ def test_start_serves_the_readme_walkthrough_and_stops_cleanly(
     assert re.search(r'"POST /country HTTP/1\.1" 201', output), output
     if db_up_first:
         assert output.rstrip().endswith(
-            "stopped the API; the embedded PostgreSQL it found running (`db-up`) is still "
-            "running: `pipenv run db-down` stops it"
+            "stopped the API; the embedded PostgreSQL is `db-up`'s (running before, or started "
+            "again by it meanwhile) and is still running: `pipenv run db-down` stops it"
         )
         assert embedded_env.is_running()
         embedded_env.stop()

@@ -122,14 +122,14 @@ def start(host: str | None, port: int | None, skip_guard: bool) -> None:
     settings = load_settings()
     port_free_or_exit(settings, host, port)
     server = embedded_server(settings) if settings.uses_embedded_database else None
-    owned = False
+    stopped = False
     # SIGTERM must unwind through `finally` like Ctrl-C does, so the database is stopped.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         with embedded_errors():
             if server is not None:
                 _announce_root_setup()
-                owned = server.start_owned()
+                server.start_owned()
                 prepare_embedded_database(server, settings)
         where = settings.server_url.render_as_string(hide_password=True)
         click.echo(f"database: {where}; upgrading to heads (expand and contract)", err=True)
@@ -140,19 +140,19 @@ def start(host: str | None, port: int | None, skip_guard: bool) -> None:
     finally:
         if server is not None:
             with embedded_errors():
-                server.release()
-    click.echo(_stopped_message(settings, server, owned), err=True)
+                stopped = server.release()
+    click.echo(_stopped_message(settings, server, stopped), err=True)
 
 
-def _stopped_message(settings: Settings, server: "EmbeddedPostgres | None", owned: bool) -> str:
+def _stopped_message(settings: Settings, server: "EmbeddedPostgres | None", stopped: bool) -> str:
     if server is None:
         where = settings.server_url.render_as_string(hide_password=True)
         return f"stopped the API; the database at {where} (DATABASE_URL) is not ours: it runs on"
-    if owned:
+    if stopped:
         return "stopped the API and the embedded PostgreSQL it started"
     return (
-        "stopped the API; the embedded PostgreSQL it found running (`db-up`) is still running: "
-        "`pipenv run db-down` stops it"
+        "stopped the API; the embedded PostgreSQL is `db-up`'s (running before, or started "
+        "again by it meanwhile) and is still running: `pipenv run db-down` stops it"
     )
 
 

@@ -119,7 +119,7 @@ def test_an_interrupted_initdb_is_redone(fresh: EmbeddedPostgres) -> None:
 
 def test_ownership_start_owned_and_release(server: EmbeddedPostgres) -> None:
     assert server.start_owned() is True
-    server.release()
+    assert server.release() is True
     assert not server.is_running()
 
 
@@ -134,7 +134,18 @@ def test_a_server_left_by_a_killed_owner_is_adopted(server: EmbeddedPostgres) ->
 def test_a_server_started_by_db_up_is_reused_and_left_running(server: EmbeddedPostgres) -> None:
     assert server.start_unowned() is True
     assert server.start_owned() is False
-    server.release()
+    assert server.release() is False
+    assert server.is_running()
+
+
+def test_a_server_restarted_by_db_up_after_a_crash_is_left_running(
+    server: EmbeddedPostgres,
+) -> None:
+    # The owner's server was killed, and `db-up` started it again: it is db-up's now.
+    assert server.start_owned() is True
+    os.kill(postmaster_pid(server), signal.SIGKILL)
+    assert server.start_unowned() is True
+    assert server.release() is False
     assert server.is_running()
 
 

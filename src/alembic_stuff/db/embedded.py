@@ -249,20 +249,22 @@ class EmbeddedPostgres:
                 return True
             return False
 
-    def release(self) -> None:
-        """Stop the server if this process owns it (see `start_owned`), in bounded time.
+    def release(self) -> bool:
+        """Stop the server if this process owns it (see `start_owned`); True if it did.
 
-        A server that does not stop in time (a frozen or hung postmaster) is left running,
-        and the error says so; `db down` stops it once it answers.
+        Ownership is read again here: a server that died and was started again by `db-up`
+        meanwhile is `db-up`'s, and is left running. A server that does not stop in time (a
+        frozen or hung postmaster) is left running, and the error says so; `db down` stops it
+        once it answers.
         """
         with self._lock():
             if _read_pid(self._owner_file) != os.getpid():
-                return
+                return False
             try:
-                self.stop(timeout_seconds=self.stop_timeout_seconds)
+                return self.stop(timeout_seconds=self.stop_timeout_seconds)
             except EmbeddedPostgresError:
                 try:
-                    self.stop(mode="immediate", timeout_seconds=self.stop_timeout_seconds)
+                    return self.stop(mode="immediate", timeout_seconds=self.stop_timeout_seconds)
                 except EmbeddedPostgresError:
                     raise EmbeddedPostgresError(
                         f"the embedded PostgreSQL did not stop within "
