@@ -9,11 +9,14 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import httpx
 import pytest
 from alembic.script import ScriptDirectory
 from alembic_toolkit.preview import offline_sql
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import URL, inspect, text
 
 from alembic_stuff.cli import main, root_setup_notice
@@ -485,3 +488,36 @@ def test_the_root_notice_says_what_changes_and_how_to_undo_it() -> None:
     assert "userdel embedded_postgres" in notice
     assert "chmod o-x" in notice
     assert root_setup_notice(service_user_exists=True) is None
+
+
+def command_paths(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every command and group under `group`, as the words that name it."""
+    yield path
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from command_paths(command, (*path, name))
+        elif not command.context_settings.get("ignore_unknown_options"):  # psql passes them on
+            yield (*path, name)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    path=st.sampled_from(sorted(command_paths(main))),
+    word=st.from_regex(r"[a-z][a-z-]{0,12}", fullmatch=True),
+    as_command=st.booleans(),
+)
+def test_a_usage_error_is_one_line_naming_the_help(
+    path: tuple[str, ...], word: str, as_command: bool
+) -> None:
+    command: click.Command = main
+    for name in path:
+        assert isinstance(command, click.Group)
+        command = command.commands[name]
+    # An unknown option anywhere; an unknown subcommand where the path is a group.
+    extra = f"no-such-{word}" if as_command and isinstance(command, click.Group) else f"--no-{word}"
+    result = CliRunner().invoke(main, [*path, extra], prog_name="alembic-stuff")
+    where = " ".join(("alembic-stuff", *path)) if path else "alembic-stuff"
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1, result.output
+    assert result.output.startswith(f"Error: {where}: "), result.output
+    assert result.output.rstrip().endswith(f"`{where} --help` lists what it takes"), result.output

@@ -30,6 +30,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from alembic_stuff.api.server import PortTakenError, ensure_port_free, listen_address, serve
+from alembic_stuff.cli_usage import OneLineUsageGroup
 from alembic_stuff.db import schema_release_file
 from alembic_stuff.db.migrations import alembic_config, current_revisions
 from alembic_stuff.paths import app_role_sql
@@ -98,7 +99,7 @@ def embedded_errors() -> Iterator[None]:
         raise click.ClickException(str(exc)) from None
 
 
-@click.group()
+@click.group(cls=OneLineUsageGroup)
 def main() -> None:
     """alembic-stuff: the demonstration API and its database."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
