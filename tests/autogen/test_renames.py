@@ -15,13 +15,16 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.util import CommandError
 from alembic_toolkit.autogen.hints import HintError, Hints
+from alembic_toolkit.autogen.renames import rename_aware
 from sqlalchemy import URL, Engine, MetaData, inspect
 
 from alembic_stuff.db.base import NAMING_CONVENTION
+from alembic_stuff.db.migrations import alembic_config
 from support import terminal
-from tests.databases import ROOT, Scratch, sync_engine
+from tests.databases import ONTO, ROOT, Scratch, settings_for, sync_engine
 
 ROWS = [
     ("GB", "United Kingdom", "GBR", "826", "United Kingdom of Great Britain and Northern Ireland"),
@@ -359,3 +362,35 @@ def test_plain_alembic_refuses_once_and_writes_nothing(
     assert status != 0
     assert output.count("no revision written") == 1, output
     assert Scratch(renamed_project, seeded_database).new_revisions() == []
+
+
+def test_a_rename_waiting_for_a_lock_names_the_session_holding_it(
+    scratch: Scratch, engine: Engine
+) -> None:
+    # Trying the rename takes an ACCESS EXCLUSIVE lock, in a savepoint rolled back at once; a
+    # reader's open transaction holds it off past the lock timeout.
+    model = country(common=Column("display_name", sa.String(100)))
+    config = alembic_config(
+        settings_for(scratch.database, migration_lock_timeout_seconds=0.2),
+        ini_path=scratch.folder / "alembic.ini",
+        configure_logging=False,
+    )
+    config.attributes["target_metadata"] = model
+    hints = Hints.parse(["rename=country.common_name:display_name"])
+    with engine.connect() as reader:
+        reader.execute(sa.text("SELECT count(*) FROM country"))  # its transaction stays open
+        reader_pid = reader.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        with pytest.raises(CommandError) as raised:
+            command.revision(
+                config,
+                "rename",
+                autogenerate=True,
+                head=ONTO,
+                process_revision_directives=rename_aware(hints, ask=None),
+            )
+    message = str(raised.value)
+    assert "waited longer than 0.2 s (MIGRATION_LOCK_TIMEOUT_SECONDS)" in message
+    assert "nothing was written" in message
+    assert f"pid {reader_pid} " in message
+    assert "\n" not in message
+    assert scratch.new_revisions() == []

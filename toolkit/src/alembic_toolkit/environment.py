@@ -38,15 +38,19 @@ def guarded_migration(
     the lock; one that reads (current, check, history, revision --autogenerate) does not
     wait behind a running migration. A cancelled statement is one line.
     """
+    writes = moves_revisions()
     lock: AbstractContextManager[None] = (
-        migration_lock(connection, lock_key, limits) if moves_revisions() else nullcontext()
+        migration_lock(connection, lock_key, limits) if writes else nullcontext()
     )
+    # A read-only command ran a statement only to try something out (a rename, for
+    # autogenerate), in a savepoint it rolled back.
+    outcome = "the revision was rolled back" if writes else "nothing was written"
     with lock:
         apply_timeouts(connection, limits)
         try:
             yield
         except DBAPIError as exc:
-            error = timed_out(exc, connection, limits)
+            error = timed_out(exc, connection, limits, outcome=outcome)
             if error is None:
                 raise
             raise error from None

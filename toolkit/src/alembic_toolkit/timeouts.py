@@ -47,7 +47,11 @@ def apply_timeouts(connection: Connection, limits: MigrationLimits) -> None:
 
 
 def timed_out(
-    exc: DBAPIError, connection: Connection, limits: MigrationLimits
+    exc: DBAPIError,
+    connection: Connection,
+    limits: MigrationLimits,
+    *,
+    outcome: str = "the revision was rolled back",
 ) -> MigrationTimeoutError | None:
     """A one-line error for a statement cancelled by a migration timeout; None for others.
 
@@ -58,7 +62,7 @@ def timed_out(
     if state == QUERY_CANCELED:
         return MigrationTimeoutError(
             f"a migration statement ran longer than {limits.statement_timeout_seconds:g} s "
-            f"({limits.statement_timeout_name}) and was cancelled; the revision was rolled back"
+            f"({limits.statement_timeout_name}) and was cancelled; {outcome}"
         )
     if state != LOCK_NOT_AVAILABLE:
         return None
@@ -83,5 +87,5 @@ def timed_out(
     )
     return MigrationTimeoutError(
         f"a migration statement waited longer than {limits.lock_timeout_seconds:g} s "
-        f"({limits.lock_timeout_name}) for a table lock; the revision was rolled back{blocker}"
+        f"({limits.lock_timeout_name}) for a table lock; {outcome}{blocker}"
     )

@@ -18,6 +18,8 @@ from sqlalchemy import Connection, MetaData, inspect
 from sqlalchemy.engine import Inspector
 from sqlalchemy.exc import DBAPIError
 
+from alembic_toolkit.sqlstate import LOCK_NOT_AVAILABLE, QUERY_CANCELED, sqlstate
+
 
 class Trial:
     """The revision's connection and options, the operations tried so far, and the diff."""
@@ -56,6 +58,10 @@ class Trial:
             try:
                 runner.invoke(operation)
             except DBAPIError as exc:
+                if sqlstate(exc) in {LOCK_NOT_AVAILABLE, QUERY_CANCELED}:
+                    # The migration's own timeouts: guarded_migration says which, and names
+                    # the session holding the lock the rename waited for.
+                    raise
                 message = str(exc.orig).strip().splitlines()[0]
                 raise CommandError(
                     f"no revision written: trying the renames failed: {message}"
