@@ -380,6 +380,18 @@ def test_upgrade_with_no_database_is_one_line(embedded_env: EmbeddedPostgres) ->
     assert "`pipenv run db-up`" in line
 
 
+# A new expand revision, as the schema-change loop writes one: a nullable column added.
+ADD_CAPITAL = (
+    "import sqlalchemy as sa\nfrom alembic import op\n\n"
+    f'revision = "0add00000001"\ndown_revision = {EXPAND_HEAD!r}\n'
+    "branch_labels = None\ndepends_on = None\n\n\n"
+    "def upgrade() -> None:\n"
+    '    op.add_column("country", sa.Column("capital", sa.String(100)))\n\n\n'
+    "def downgrade() -> None:\n"
+    '    op.drop_column("country", "capital")\n'
+)
+
+
 def test_alembic_sql_downgrade_shows_the_way_back_from_the_pending_revision(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: URL
 ) -> None:
@@ -388,13 +400,7 @@ def test_alembic_sql_downgrade_shows_the_way_back_from_the_pending_revision(
     # As the schema-change loop leaves it: a new expand revision, not applied yet.
     project = copy_migration_environment(tmp_path)
     (project / "alembic" / "versions" / "2099_01_01_0000-0add00000001_add_capital.py").write_text(
-        "import sqlalchemy as sa\nfrom alembic import op\n\n"
-        f'revision = "0add00000001"\ndown_revision = {EXPAND_HEAD!r}\n'
-        "branch_labels = None\ndepends_on = None\n\n\n"
-        "def upgrade() -> None:\n"
-        '    op.add_column("country", sa.Column("capital", sa.String(100)))\n\n\n'
-        "def downgrade() -> None:\n"
-        '    op.drop_column("country", "capital")\n'
+        ADD_CAPITAL
     )
     monkeypatch.chdir(project)
 
@@ -422,15 +428,7 @@ def test_alembic_sql_shows_only_what_is_pending_from_the_databases_heads(
     # depends on it, not yet.
     project = copy_migration_environment(tmp_path)
     versions = project / "alembic" / "versions"
-    (versions / "2099_01_01_0000-0add00000001_add_capital.py").write_text(
-        "import sqlalchemy as sa\nfrom alembic import op\n\n"
-        f'revision = "0add00000001"\ndown_revision = {EXPAND_HEAD!r}\n'
-        "branch_labels = None\ndepends_on = None\n\n\n"
-        "def upgrade() -> None:\n"
-        '    op.add_column("country", sa.Column("capital", sa.String(100)))\n\n\n'
-        "def downgrade() -> None:\n"
-        '    op.drop_column("country", "capital")\n'
-    )
+    (versions / "2099_01_01_0000-0add00000001_add_capital.py").write_text(ADD_CAPITAL)
     (versions / "2099_01_01_0001-0dd000000002_index_capitals.py").write_text(
         "from alembic import op\n\n"
         f'revision = "0dd000000002"\ndown_revision = {CONTRACT_HEAD!r}\n'

@@ -340,8 +340,13 @@ def environment(project: Path, database: URL) -> dict[str, str]:
 
 
 def revision(project: Path, database: URL, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return python_module(project, database, "alembic_stuff", "revision", "-m", "rename", *arguments)
+
+
+def python_module(project: Path, database: URL, *command: str) -> subprocess.CompletedProcess[str]:
+    """`python -m <command>` in `project`, on `database`, with no terminal."""
     return subprocess.run(
-        [sys.executable, "-m", "alembic_stuff", "revision", "-m", "rename", *arguments],
+        [sys.executable, "-m", *command],
         cwd=project,
         env=environment(project, database),
         stdin=subprocess.DEVNULL,
@@ -434,15 +439,7 @@ def test_expand_mode_with_no_rename_is_one_line_and_no_file(
             "    capital: Mapped[str | None] = mapped_column(String(100))\n    official_name:",
         )
     )
-    result = subprocess.run(
-        [sys.executable, "-m", *command, "-m", "capital"],
-        cwd=project,
-        env=environment(project, database),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = python_module(project, database, *command, "-m", "capital")
     assert result.returncode == status
     # Alembic's own progress lines (INFO) may come first; the error is one line (on stdout
     # from plain Alembic, which prints FAILED there).
