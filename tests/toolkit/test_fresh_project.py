@@ -4,11 +4,13 @@ A new virtual environment gets the toolkit from toolkit/ with pip, as another pr
 install it (its other dependencies, Alembic, SQLAlchemy and the drivers, come from this
 environment through a .pth file, so nothing is downloaded). The project is Alembic's own
 template, generic or async, plus the lines the README tells a user to add. Then, on a real
-database: a rename hint, the destructive-change guard and the migration lock.
+database: a rename hint, the destructive-change guard and the migration lock; and, on the
+README's expand and contract branches, a rename as an expand and contract pair, there and back.
 """
 
 import os
 import re
+import shlex
 import shutil
 import site
 import subprocess
@@ -222,3 +224,48 @@ def test_rename_hint_guard_and_lock_in_a_fresh_alembic_project(
     assert refused_drop.returncode != 0
     assert dropping.name in refused_drop.stdout
     assert "FAILED: 1 destructive change(s) without a reason" in refused_drop.stdout
+
+
+def test_the_readmes_branches_carry_an_expand_rename_in_a_fresh_project(
+    toolkit_python: Path, tmp_path: Path, database: URL
+) -> None:
+    project = fresh_project(toolkit_python, tmp_path, "generic", database)
+    alembic = ["-m", "alembic"]
+    first = run(toolkit_python, project, *alembic, "revision", "--autogenerate", "-m", "item")
+    assert first.returncode == 0, first.stderr
+    [item] = (project / "migrations" / "versions").glob("*_item.py")
+    newest = item.name.partition("_")[0]  # Alembic's template names files <revision>_<slug>
+
+    # The README's commands that split the history into its expand and contract branches.
+    [branches] = [block for block in readme_blocks("sh") if "--branch-label" in block]
+    for line in branches.splitlines():
+        words = shlex.split(line.replace("<newest revision>", newest))
+        assert words[0] == "alembic", line
+        made = run(toolkit_python, project, *alembic, *words[1:])
+        assert made.returncode == 0, made.stderr
+    assert run(toolkit_python, project, *alembic, "upgrade", "heads").returncode == 0
+    dsn = database.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute("INSERT INTO item (id, title) VALUES (1, 'kept')")
+
+    # The rename as an expand revision and a contract revision, applied with both heads.
+    (project / "models.py").write_text(MODELS.format(title="name"))
+    pair = [*alembic, "-x", "rename=item.title:name", "-x", "rename_mode=expand"]
+    pair += ["revision", "--autogenerate", "--head", "expand@head", "-m", "rn"]
+    written = run(toolkit_python, project, *pair)
+    assert written.returncode == 0, written.stderr
+    # The first revision, the two roots, and the pair.
+    assert len(list((project / "migrations" / "versions").glob("*.py"))) == 5
+    assert run(toolkit_python, project, "-m", "alembic_toolkit", "guard").returncode == 0
+    assert run(toolkit_python, project, *alembic, "upgrade", "heads").returncode == 0
+    checked = run(toolkit_python, project, *alembic, "check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    with psycopg.connect(dsn) as connection:
+        assert connection.execute("SELECT id, name FROM item").fetchall() == [(1, "kept")]
+
+    # And back: the contract, then the expand.
+    for step in ("contract@-1", "expand@-1"):
+        undone = run(toolkit_python, project, *alembic, "downgrade", step)
+        assert undone.returncode == 0, undone.stderr
+    with psycopg.connect(dsn) as connection:
+        assert connection.execute("SELECT id, title FROM item").fetchall() == [(1, "kept")]
