@@ -189,6 +189,10 @@ def contract_markers(switches: Sequence[ColumnSwitch], expand: str) -> str:
             "the CHECK (... IS NOT NULL) the expand added to prove the new column full, "
             "replaced by NOT NULL"
         )
+        accepts["adding-not-nullable-field"] = (
+            "SET NOT NULL runs while the expand's validated CHECK (... IS NOT NULL) still "
+            "holds, so PostgreSQL takes it as proof and skips the table scan"
+        )
     return (
         "# For the destructive-change guard (migrations-check): the data this revision "
         "destroys, and why.\n"
