@@ -1,0 +1,327 @@
+"""The destructive-change guard reads every way a revision can write a destructive call.
+
+Hypothesis writes each operation with its arguments by position or by keyword (Alembic's own
+parameter names), on `op` or on a batch of any name; each generated revision really runs on
+PostgreSQL, on a schema of several tables with foreign keys and an index, so the forms are
+ones Alembic accepts and the guard names exactly what they destroy.
+"""
+
+import ast
+import importlib.util
+import textwrap
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from alembic_toolkit.review.destructive import findings, problems
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Connection, Engine, inspect, text
+
+from alembic_stuff.cli import main
+from tests.databases import migration_operations
+
+HEADER = "import sqlalchemy as sa\nfrom alembic import op\n\n\ndef upgrade() -> None:\n"
+# The line of the upgrade body's first statement in a revision written by `write_revision`.
+FIRST_LINE = HEADER.count("\n") + 1
+
+SCHEMA = """
+CREATE TABLE org (
+    id integer PRIMARY KEY, name varchar(50), official_name varchar(200), action varchar(50)
+);
+CREATE TABLE project (
+    id integer PRIMARY KEY, org_id integer REFERENCES org (id),
+    name varchar(50), official_name varchar(200), action varchar(50)
+);
+CREATE INDEX ix_project_name ON project (name);
+CREATE TABLE audit_log (
+    id integer PRIMARY KEY, project_id integer REFERENCES project (id),
+    name varchar(50), official_name varchar(200), action varchar(50)
+);
+CREATE TABLE tag (
+    id integer PRIMARY KEY, name varchar(50), official_name varchar(200), action varchar(50)
+);
+INSERT INTO org VALUES (1, 'o', 'Org', 'made');
+INSERT INTO project VALUES (1, 1, 'p', 'Project', 'made');
+INSERT INTO audit_log VALUES (1, 1, 'a', 'Audit', 'made');
+INSERT INTO tag VALUES (1, 't', 'Tag', 'made');
+"""
+TABLES = ["org", "project", "audit_log", "tag"]
+LEAF_TABLES = ["audit_log", "tag"]  # no foreign key refers to them, so they can be dropped
+COLUMNS = ["name", "official_name", "action"]
+BATCH_NAMES = ["batch_op", "b", "batch"]
+
+FORMS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def write_revision(folder: Path, upgrade: str, downgrade: str = "pass") -> Path:
+    path = folder / "2026_01_01_0000-abc_change.py"
+    path.write_text(
+        HEADER
+        + textwrap.indent(upgrade.strip(), "    ")
+        + "\n\n\ndef downgrade() -> None:\n"
+        + textwrap.indent(downgrade.strip(), "    ")
+        + "\n"
+    )
+    return path
+
+
+@dataclass(frozen=True)
+class Change:
+    """A destructive call as a revision writes it, what the guard must name, and its effect."""
+
+    upgrade: str
+    key: str
+    done: Callable[[Connection], bool]
+    """Whether the database shows the change made (the table gone, the column gone...)."""
+
+
+@st.composite
+def arguments(
+    draw: st.DrawFn,
+    by_position: list[tuple[str, str]],
+    by_keyword: tuple[tuple[str, str], ...] = (),
+) -> str:
+    """An argument list: a first part of `by_position` by position, the rest by keyword.
+
+    Each pair is (Alembic's parameter name, the source of its value); `by_keyword` holds the
+    keyword-only ones. Keywords come in any order.
+    """
+    positional = draw(st.integers(0, len(by_position)))
+    keywords = draw(st.permutations([*by_position[positional:], *by_keyword]))
+    return ", ".join(
+        [value for _, value in by_position[:positional]]
+        + [f"{name}={value}" for name, value in keywords]
+    )
+
+
+def batch(draw: st.DrawFn, table: str, call: str) -> str:
+    """`call` (a method and its arguments) on a batch of `table` under a drawn name."""
+    name = draw(st.sampled_from(BATCH_NAMES))
+    opened = draw(arguments([("table_name", repr(table))]))
+    return f"with op.batch_alter_table({opened}) as {name}:\n    {name}.{call}"
+
+
+def table_gone(table: str) -> Callable[[Connection], bool]:
+    return lambda connection: not inspect(connection).has_table(table)
+
+
+def column_gone(table: str, column: str) -> Callable[[Connection], bool]:
+    return lambda connection: (
+        column not in {c["name"] for c in inspect(connection).get_columns(table)}
+    )
+
+
+def column_length(table: str, column: str, length: int) -> Callable[[Connection], bool]:
+    def done(connection: Connection) -> bool:
+        [found] = [c for c in inspect(connection).get_columns(table) if c["name"] == column]
+        return getattr(found["type"], "length", None) == length
+
+    return done
+
+
+@st.composite
+def drops_and_narrowings(draw: st.DrawFn) -> Change:
+    """drop_table, drop_column or a narrowing alter_column, on `op` or on a batch."""
+    kind = draw(st.sampled_from(["drop_table", "drop_column", "alter_column"]))
+    table = draw(st.sampled_from(LEAF_TABLES if kind == "drop_table" else TABLES))
+    column = draw(st.sampled_from(COLUMNS))
+    on_batch = kind != "drop_table" and draw(st.booleans())
+    where = [("table_name", repr(table))] if not on_batch else []
+    if kind == "drop_table":
+        extra = draw(st.sampled_from([(), (("if_exists", "False"),), (("schema", "None"),)]))
+        call = f"drop_table({draw(arguments(where, extra))})"
+        return Change(f"op.{call}", f"upgrade: drop_table {table}", table_gone(table))
+    named = [*where, ("column_name", repr(column))]
+    if kind == "drop_column":
+        call = f"drop_column({draw(arguments(named))})"
+        done = column_gone(table, column)
+        key = f"upgrade: drop_column {table}.{column}"
+    else:
+        types = (("type_", "sa.String(10)"), ("existing_type", "sa.String(length=50)"))
+        extra = draw(st.sampled_from([(), (("existing_nullable", "True"),)]))
+        call = f"alter_column({draw(arguments(named, types + extra))})"
+        done = column_length(table, column, 10)
+        key = f"upgrade: narrow_type {table}.{column}"
+    return Change(batch(draw, table, call) if on_batch else f"op.{call}", key, done)
+
+
+@contextmanager
+def schema(engine: Engine) -> Iterator[Connection]:
+    """A connection on the test's tables, in a transaction rolled back after the block."""
+    with engine.connect() as connection, connection.begin() as transaction:
+        connection.execute(text(SCHEMA))
+        yield connection
+        transaction.rollback()
+
+
+def run_upgrade(connection: Connection, path: Path) -> None:
+    """Run the revision's upgrade() as Alembic would, on `connection`."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with migration_operations(connection):
+        module.upgrade()
+
+
+@FORMS
+@given(change=drops_and_narrowings())
+def test_every_argument_form_of_a_drop_or_narrowing_is_named(
+    tmp_path: Path, engine: Engine, change: Change
+) -> None:
+    path = write_revision(tmp_path, change.upgrade)
+    assert [f.key for f in findings(path)] == [change.key]
+    with schema(engine) as connection:
+        assert not change.done(connection)
+        run_upgrade(connection, path)
+        assert change.done(connection), change.upgrade
+
+
+@st.composite
+def created_then_dropped(draw: st.DrawFn) -> tuple[str, str]:
+    """An upgrade creating a table or a column, and a downgrade dropping it, in any form."""
+    table = draw(st.sampled_from(["city", "region"]))
+    column = draw(st.sampled_from(["zip", "label"]))
+    named = [("name", repr(column)), ("type_", "sa.String(8)")]
+    new_column = f"sa.Column({draw(arguments(named))})"
+    if draw(st.booleans()):
+        # By keyword, table_name leaves no room for columns by position.
+        created = draw(
+            st.sampled_from([f"{table!r}, sa.Column('id', sa.Integer)", f"table_name={table!r}"])
+        )
+        dropped = draw(arguments([("table_name", repr(table))]))
+        return f"op.create_table({created})", f"op.drop_table({dropped})"
+    if draw(st.booleans()):
+        added = draw(arguments([("table_name", repr(table)), ("column", new_column)]))
+        dropped = draw(arguments([("table_name", repr(table)), ("column_name", repr(column))]))
+        return f"op.add_column({added})", f"op.drop_column({dropped})"
+    added = batch(draw, table, f"add_column({draw(arguments([('column', new_column)]))})")
+    dropped = batch(draw, table, f"drop_column({draw(arguments([('column_name', repr(column))]))})")
+    return added, dropped
+
+
+@FORMS
+@given(revision=created_then_dropped())
+def test_a_downgrade_undoing_its_upgrade_is_recognised_in_every_form(
+    tmp_path: Path, revision: tuple[str, str]
+) -> None:
+    assert list(problems([write_revision(tmp_path, *revision)])) == []
+
+
+@st.composite
+def unreadable_calls(draw: st.DrawFn) -> str:
+    """A destructive call whose table, column, type or SQL hides in `*args` or `**kwargs`."""
+    kind = draw(st.sampled_from(["drop_table", "drop_column", "alter_column", "execute", "batch"]))
+    hidden = draw(st.sampled_from(["*args", "**kwargs"]))
+    if kind == "batch":
+        return (
+            f"with op.batch_alter_table({hidden}) as batch_op:\n    batch_op.drop_column('action')"
+        )
+    named = {
+        "drop_table": [("table_name", "'tag'")],
+        "drop_column": [("table_name", "'tag'"), ("column_name", "'action'")],
+        "alter_column": [("table_name", "'tag'"), ("column_name", "'action'")],
+        "execute": [("sqltext", "'DROP TABLE tag'")],
+    }[kind]
+    # The hidden part stands for at least one argument the guard needs: type_ (keyword-only,
+    # so only a **kwargs can hold it), or a table, column or SQL not written before it.
+    last = len(named) if hidden == "**kwargs" and kind == "alter_column" else len(named) - 1
+    shown = draw(st.integers(0, last))
+    written = [value for _, value in named[:shown]]
+    if kind == "alter_column" and hidden == "*args":
+        hidden += ", type_=sa.String(10)"
+    return f"op.{kind}({', '.join([*written, hidden])})"
+
+
+@FORMS
+@given(call=unreadable_calls(), before=st.integers(0, 3))
+def test_a_call_it_cannot_read_is_a_finding_with_its_line(
+    tmp_path: Path, call: str, before: int
+) -> None:
+    path = write_revision(tmp_path, "op.create_index('ix', 'org', ['name'])\n" * before + call)
+    [found] = findings(path)
+    line = FIRST_LINE + before + (1 if call.startswith("with") else 0)
+    assert found.line == line
+    assert "which the guard could not read" in found.message()
+    assert found.message().startswith(f"{path}:{line}: upgrade() calls ")
+
+
+EXPRESSIONS = ["'tag'", "'action'", "name", "*names", "sa.String(1)", "sa.text('DROP TABLE t')"]
+PARAMETERS = ["table_name", "column_name", "type_", "existing_type", "sqltext", "schema", "x"]
+
+
+@st.composite
+def any_call(draw: st.DrawFn) -> str:
+    """Any call of an operation the guard reads, with any arguments, right or wrong."""
+    method = draw(
+        st.sampled_from(
+            ["drop_table", "drop_column", "alter_column", "execute", "add_column", "create_table"]
+        )
+    )
+    receiver = draw(st.sampled_from(["op", *BATCH_NAMES]))
+    positional = draw(st.lists(st.sampled_from(EXPRESSIONS), max_size=3))
+    keywords = draw(st.dictionaries(st.sampled_from(PARAMETERS), st.sampled_from(EXPRESSIONS)))
+    spread = ["**more"] if draw(st.booleans()) else []
+    given = [*positional, *(f"{k}={v.lstrip('*')}" for k, v in keywords.items()), *spread]
+    call = f"{receiver}.{method}({', '.join(given)})"
+    if receiver == "op" or draw(st.booleans()):
+        return call
+    opened = ", ".join(draw(st.lists(st.sampled_from(EXPRESSIONS), max_size=2)))
+    return f"with op.batch_alter_table({opened}) as {receiver}:\n    {call}"
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(calls=st.lists(any_call(), min_size=1, max_size=4), in_downgrade=st.booleans())
+def test_no_call_makes_the_guard_crash(
+    tmp_path: Path, calls: list[str], in_downgrade: bool
+) -> None:
+    body = "\n".join(calls)
+    ast.parse(body)  # the generator writes valid Python only
+    path = write_revision(tmp_path, *(("pass", body) if in_downgrade else (body,)))
+    lines = len(path.read_text().splitlines())
+    assert all(1 <= f.line <= lines for f in findings(path))
+    assert all(isinstance(line, str) for line in problems([path]))
+
+
+@pytest.mark.parametrize(
+    ("call", "key"),
+    [
+        (
+            'op.drop_column("country", column_name="official_name")',
+            "drop_column country.official_name",
+        ),
+        (
+            'op.drop_column(table_name="country", column_name="official_name")',
+            "drop_column country.official_name",
+        ),
+        (
+            'op.alter_column(table_name="org", column_name="name", type_=sa.String(10), '
+            "existing_type=sa.String(50))",
+            "narrow_type org.name",
+        ),
+        ('op.drop_table(table_name="tag")', "drop_table tag"),
+        (
+            'with op.batch_alter_table(table_name="audit_log") as batch_op:\n'
+            '    batch_op.drop_column("action")',
+            "drop_column audit_log.action",
+        ),
+    ],
+)
+def test_migrations_check_names_the_reported_keyword_forms(
+    tmp_path: Path, call: str, key: str
+) -> None:
+    # Each once ended migrations-check and alembic-latest with an IndexError.
+    path = write_revision(tmp_path, call)
+    result = CliRunner().invoke(main, ["migrations", "check", str(path)])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f'"upgrade: {key}": "<why this is safe>"' in result.output
