@@ -19,7 +19,8 @@ from alembic_toolkit.review.destructive import findings, problems
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy import Connection, Engine, String, column, func, inspect, select, text
+from sqlalchemy import table as sa_table
 
 from alembic_stuff.cli import main
 from tests.databases import migration_operations
@@ -184,6 +185,143 @@ def test_every_argument_form_of_a_drop_or_narrowing_is_named(
         assert change.done(connection), change.upgrade
 
 
+def rows_gone(table: str) -> Callable[[Connection], bool]:
+    count = select(func.count()).select_from(sa_table(table))
+    return lambda connection: connection.scalar(count) == 0
+
+
+def renamed_all(table: str) -> Callable[[Connection], bool]:
+    names = select(column("name", String)).select_from(sa_table(table))
+    return lambda connection: set(connection.scalars(names)) == {"x"}
+
+
+@dataclass(frozen=True)
+class Statement:
+    """SQL a revision runs: raw SQL (with `{table}` for its table), or SQLAlchemy's source."""
+
+    table: str
+    raw: str | None
+    construct: str | None
+    destroys: str | None
+    """The statement the guard names ("TRUNCATE", "DELETE FROM"...), None for a harmless one."""
+    done: Callable[[Connection], bool]
+
+
+@st.composite
+def statements(draw: st.DrawFn) -> Statement:
+    """Destructive SQL, raw or built with SQLAlchemy, and data migrations that update rows."""
+    table = draw(st.sampled_from(LEAF_TABLES))
+    where = draw(st.booleans())  # each table holds one row, id 1: a WHERE keeps the effect
+    constructed_where = ".where(sa.column('id') == 1)" if where else ""
+    updated = f"sa.table({table!r}, sa.column('name'))"
+    # Raw SQL keeps `{table}` for its table: a revision writes it out, or in an f-string.
+    delete = "DELETE  FROM {table} WHERE id = 1" if where else "DELETE  FROM {table}"
+    update = (
+        "UPDATE {table} SET name = 'x' WHERE id = 1" if where else "UPDATE {table} SET name = 'x'"
+    )
+    forms = [
+        ("TRUNCATE {table}", None, "TRUNCATE", rows_gone(table)),
+        (delete, None, "DELETE FROM", rows_gone(table)),
+        ("drop table {table}", None, "DROP TABLE", table_gone(table)),
+        (
+            "ALTER TABLE {table} DROP COLUMN action",
+            None,
+            "DROP COLUMN",
+            column_gone(table, "action"),
+        ),
+        (
+            None,
+            f"sa.delete(sa.table({table!r})){constructed_where}",
+            "DELETE FROM",
+            rows_gone(table),
+        ),
+        (None, f"sa.table({table!r}).delete(){constructed_where}", "DELETE FROM", rows_gone(table)),
+        (update, None, None, renamed_all(table)),
+        (None, f"sa.update({updated}).values(name='x')", None, renamed_all(table)),
+        (None, f"{updated}.update().values(name='x')", None, renamed_all(table)),
+    ]
+    return Statement(table, *draw(st.sampled_from(forms)))
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """Where a revision sends SQL, and what that call accepts."""
+
+    call: str
+    keyword: str
+    """The SQL's parameter: Alembic's `sqltext`, SQLAlchemy's `statement`."""
+    strings: bool
+    """It takes raw SQL as a plain string."""
+    executables: bool
+    """It takes `sa.text(...)` and constructs."""
+
+
+RECEIVERS = [
+    Receiver("op.execute", "sqltext", strings=True, executables=True),
+    Receiver("batch.execute", "sqltext", strings=True, executables=True),
+    Receiver("op.get_bind().execute", "statement", strings=False, executables=True),
+    Receiver("conn.execute", "statement", strings=False, executables=True),
+    Receiver("op.get_bind().exec_driver_sql", "statement", strings=True, executables=False),
+    Receiver("conn.exec_driver_sql", "statement", strings=True, executables=False),
+]
+
+
+@st.composite
+def sql_runs(draw: st.DrawFn) -> tuple[str, Statement]:
+    """An upgrade body whose last line runs a statement: on `op`, a batch, or a connection.
+
+    The SQL is written in the call, or assigned to a name on a line before it; raw SQL is a
+    string, an f-string or `sa.text(...)`, as far as the receiver accepts it.
+    """
+    statement = draw(statements())
+    lines: list[str] = []
+    if statement.raw is None:
+        receiver = draw(st.sampled_from([r for r in RECEIVERS if r.executables]))
+        sql = str(statement.construct)
+    else:
+        receiver = draw(st.sampled_from(RECEIVERS))
+        string = repr(statement.raw.format(table=statement.table))
+        if draw(st.booleans()):  # an f-string, its table in a variable
+            lines.append(f"table = {statement.table!r}")
+            string = "f" + repr(statement.raw)
+        texts = [f"sa.text({string})", f"sa.text(text={string})"]
+        sql = draw(
+            st.sampled_from(
+                ([string] if receiver.strings else []) + (texts if receiver.executables else [])
+            )
+        )
+    if draw(st.booleans()):
+        lines.append(f"stmt = {sql}")
+        sql = "stmt"
+    passed = draw(arguments([(receiver.keyword, sql)]))
+    target, method = receiver.call.rsplit(".", 1)
+    if target == "conn":
+        lines.append("conn = op.get_bind()")
+    if target == "batch":
+        name = draw(st.sampled_from(BATCH_NAMES))
+        lines.append(f"with op.batch_alter_table('org') as {name}:\n    {name}.{method}({passed})")
+    else:
+        lines.append(f"{target}.{method}({passed})")
+    return "\n".join(lines), statement
+
+
+@FORMS
+@given(run=sql_runs())
+def test_sql_that_destroys_data_is_named_on_any_receiver_and_updates_are_not(
+    tmp_path: Path, engine: Engine, run: tuple[str, Statement]
+) -> None:
+    body, statement = run
+    path = write_revision(tmp_path, body)
+    found = findings(path)
+    expected = [] if statement.destroys is None else [f"upgrade: execute {statement.destroys}"]
+    assert [f.key for f in found] == expected
+    assert [f.line for f in found] == [FIRST_LINE + body.count("\n")] * len(expected)
+    with schema(engine) as connection:
+        assert not statement.done(connection)
+        run_upgrade(connection, path)
+        assert statement.done(connection), body
+
+
 @st.composite
 def created_then_dropped(draw: st.DrawFn) -> tuple[str, str]:
     """An upgrade creating a table or a column, and a downgrade dropping it, in any form."""
@@ -253,28 +391,56 @@ def test_a_call_it_cannot_read_is_a_finding_with_its_line(
     assert found.message().startswith(f"{path}:{line}: upgrade() calls ")
 
 
-EXPRESSIONS = ["'tag'", "'action'", "name", "*names", "sa.String(1)", "sa.text('DROP TABLE t')"]
-PARAMETERS = ["table_name", "column_name", "type_", "existing_type", "sqltext", "schema", "x"]
+EXPRESSIONS = [
+    "'tag'",
+    "'action'",
+    "name",
+    "*names",
+    "sa.String(1)",
+    "sa.text('DROP TABLE t')",
+    "f'TRUNCATE {name}'",
+    "sa.delete(t)",
+    "stmt",
+]
+PARAMETERS = [
+    "table_name",
+    "column_name",
+    "type_",
+    "existing_type",
+    "sqltext",
+    "statement",
+    "text",
+    "schema",
+    "x",
+]
+METHODS = [
+    "drop_table",
+    "drop_column",
+    "alter_column",
+    "execute",
+    "exec_driver_sql",
+    "add_column",
+    "create_table",
+    "rename_table",
+]
 
 
 @st.composite
 def any_call(draw: st.DrawFn) -> str:
     """Any call of an operation the guard reads, with any arguments, right or wrong."""
-    method = draw(
-        st.sampled_from(
-            ["drop_table", "drop_column", "alter_column", "execute", "add_column", "create_table"]
-        )
-    )
-    receiver = draw(st.sampled_from(["op", *BATCH_NAMES]))
+    method = draw(st.sampled_from(METHODS))
+    receiver = draw(st.sampled_from(["op", *BATCH_NAMES, "op.get_bind()", "conn"]))
     positional = draw(st.lists(st.sampled_from(EXPRESSIONS), max_size=3))
     keywords = draw(st.dictionaries(st.sampled_from(PARAMETERS), st.sampled_from(EXPRESSIONS)))
     spread = ["**more"] if draw(st.booleans()) else []
     given = [*positional, *(f"{k}={v.lstrip('*')}" for k, v in keywords.items()), *spread]
     call = f"{receiver}.{method}({', '.join(given)})"
-    if receiver == "op" or draw(st.booleans()):
+    if draw(st.booleans()):  # a name the SQL may be read from, assigned anything
+        call = f"stmt = {draw(st.sampled_from(EXPRESSIONS)).lstrip('*')}\n{call}"
+    if receiver not in BATCH_NAMES or draw(st.booleans()):
         return call
     opened = ", ".join(draw(st.lists(st.sampled_from(EXPRESSIONS), max_size=2)))
-    return f"with op.batch_alter_table({opened}) as {receiver}:\n    {call}"
+    return f"with op.batch_alter_table({opened}) as {receiver}:\n" + textwrap.indent(call, "    ")
 
 
 @settings(
@@ -325,3 +491,26 @@ def test_migrations_check_names_the_reported_keyword_forms(
     assert result.exit_code == 1, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert f'"upgrade: {key}": "<why this is safe>"' in result.output
+
+
+@pytest.mark.parametrize(
+    ("upgrade", "key"),
+    [
+        ('op.get_bind().execute(sa.text("TRUNCATE attachment"))', "execute TRUNCATE"),
+        (
+            'conn = op.get_bind()\nconn.exec_driver_sql("DELETE FROM project")',
+            "execute DELETE FROM",
+        ),
+        ('op.execute(sa.delete(sa.table("tag")))', "execute DELETE FROM"),
+        ('op.execute(sa.table("tag").delete())', "execute DELETE FROM"),
+        ('op.execute(sqltext="DROP TABLE tag")', "execute DROP TABLE"),
+        (
+            'with op.batch_alter_table(table_name="audit_log") as b:\n    b.drop_column("action")',
+            "drop_column audit_log.action",
+        ),
+        ('stmt = "DROP TABLE x"\nop.execute(stmt)', "execute DROP TABLE"),
+    ],
+)
+def test_the_reported_missed_forms_are_named(tmp_path: Path, upgrade: str, key: str) -> None:
+    # Each once passed the guard unseen.
+    assert [f.key for f in findings(write_revision(tmp_path, upgrade))] == [f"upgrade: {key}"]

@@ -52,6 +52,9 @@ RENAME_PARAMETERS = {
     "new_table_name",
     "new_column_name",
 }
+# Alembic's op.execute(sqltext), SQLAlchemy's Connection.execute(statement) and
+# Connection.exec_driver_sql(statement).
+SQL_METHODS = {"execute", "exec_driver_sql"}
 RAW_DESTRUCTION = re.compile(r"\b(DROP\s+(TABLE|COLUMN)|TRUNCATE|DELETE\s+FROM)\b", re.IGNORECASE)
 
 
@@ -265,15 +268,11 @@ def _names(call: ast.Call) -> str:
 
 def _scan(path: Path, function: ast.FunctionDef) -> Iterator[Finding]:
     batch_tables = source.batch_tables(function)
+    assigned = source.assignments(function)
     for node in ast.walk(function):
-        if not (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and isinstance(node.func.value, ast.Name)
-            and node.func.value.id in OP_NAMES | set(batch_tables)
-        ):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
             continue
-        receiver, method = node.func.value.id, node.func.attr
+        method = node.func.attr
 
         def finding(operation: str, target: str, what: str, node: ast.Call = node) -> Finding:
             return Finding(path, node.lineno, function.name, operation, target, what)
@@ -288,16 +287,21 @@ def _scan(path: Path, function: ast.FunctionDef) -> Iterator[Finding]:
                 "so it may destroy data unseen",
             )
 
-        if method == "execute":
-            sql = source.argument(node, 0, "sqltext")
+        if method in SQL_METHODS:
+            # On any receiver: op, a batch, op.get_bind(), a connection held in a variable.
+            sql = source.argument(node, 0, "sqltext") or source.argument(node, 0, "statement")
             if sql is None:
-                yield unreadable("sqltext")
-            elif (raw := _sql_text(sql)) and (match := RAW_DESTRUCTION.search(raw)):
-                statement = " ".join(match.group(0).upper().split())
-                yield finding(
-                    "execute", statement, f"runs raw SQL that can destroy data ({statement})"
-                )
+                yield unreadable("its SQL")
+            elif (destroys := _destruction(sql, assigned)) is not None:
+                statement, what = destroys
+                yield finding("execute", statement, what)
             continue
+        if not (
+            isinstance(node.func.value, ast.Name)
+            and node.func.value.id in OP_NAMES | set(batch_tables)
+        ):
+            continue
+        receiver = node.func.value.id
         if method not in {"drop_table", "drop_column", "alter_column"}:
             continue
         type_ = source.argument(node, None, "type_")
@@ -336,9 +340,41 @@ def _scan(path: Path, function: ast.FunctionDef) -> Iterator[Finding]:
                 yield finding("narrow_type", target, f"changes {target} {narrows}")
 
 
-def _sql_text(node: ast.expr) -> str | None:
-    """The SQL of `"..."` or `sa.text("...")`; None when it is built at run time."""
-    if isinstance(node, ast.Call) and node.args and source.callee(node) == "text":
-        node = node.args[0]
-    value = source.literal(node)
-    return value if isinstance(value, str) and isinstance(node, ast.Constant) else None
+def _destruction(
+    node: ast.expr, assigned: Mapping[str, list[ast.expr]], seen: frozenset[str] = frozenset()
+) -> tuple[str, str] | None:
+    """(statement, what) when the SQL `node` runs can destroy data; None when it cannot tell.
+
+    It reads raw SQL (`"..."`, `sa.text("...")`, an f-string's written parts), a `delete()`
+    construct (`sa.delete(t)`, `t.delete()`, with any `.where(...)` after it), and a name the
+    function assigns one of those to. SQL built any other way is not read.
+    """
+    while True:
+        if isinstance(node, ast.Name):
+            if node.id in seen:
+                return None
+            for value in assigned.get(node.id, []):
+                found = _destruction(value, assigned, seen | {node.id})
+                if found is not None:
+                    return found
+            return None
+        text = source.static_text(node)
+        if text is not None:
+            match = RAW_DESTRUCTION.search(text)
+            if match is None:
+                return None
+            statement = " ".join(match.group(0).upper().split())
+            return statement, f"runs raw SQL that can destroy data ({statement})"
+        if isinstance(node, ast.Call):
+            name = source.callee(node)
+            if name == "delete":
+                return "DELETE FROM", f"runs {ast.unparse(node)}, which deletes rows (DELETE FROM)"
+            if name == "text":
+                sql = source.argument(node, 0, "text")
+                return None if sql is None else _destruction(sql, assigned, seen)
+            # A method chain, `sa.delete(t).where(...)`: the statement it starts from.
+            node = node.func
+        elif isinstance(node, ast.Attribute):
+            node = node.value
+        else:
+            return None

@@ -74,6 +74,43 @@ def batch_tables(function: ast.FunctionDef) -> dict[str, str | None]:
     return tables
 
 
+def assignments(function: ast.FunctionDef) -> dict[str, list[ast.expr]]:
+    """Every value `function` assigns to each plain name: `stmt = "..."` -> {"stmt": [...]}."""
+    found: dict[str, list[ast.expr]] = {}
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign | ast.NamedExpr) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        for target in targets:
+            if isinstance(target, ast.Name):
+                found.setdefault(target.id, []).append(value)
+    return found
+
+
+def static_text(node: ast.expr) -> str | None:
+    """The text of a string written in the source, "?" for each part computed at run time.
+
+    `"DROP TABLE x"`, `f"DROP TABLE {name}"`, `"DROP TABLE " + name`, `"DROP TABLE %s" % name`;
+    None when no part of it is written out.
+    """
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, str) else None
+    if isinstance(node, ast.JoinedStr):
+        return "".join(
+            part.value if isinstance(part, ast.Constant) and isinstance(part.value, str) else "?"
+            for part in node.values
+        )
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = static_text(node.left), static_text(node.right)
+        return None if left is None and right is None else (left or "?") + (right or "?")
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
+        return static_text(node.left)
+    return None
+
+
 def literal(node: ast.expr | None) -> object:
     """The value written in the source, or its source text when it is not a literal."""
     if node is None:
