@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from alembic_toolkit.review.destructive import findings, problems
+from alembic.script import ScriptDirectory
+from alembic_toolkit.cli import main as toolkit_main
+from alembic_toolkit.review.destructive import findings, placements, problems
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -514,3 +516,79 @@ def test_migrations_check_names_the_reported_keyword_forms(
 def test_the_reported_missed_forms_are_named(tmp_path: Path, upgrade: str, key: str) -> None:
     # Each once passed the guard unseen.
     assert [f.key for f in findings(write_revision(tmp_path, upgrade))] == [f"upgrade: {key}"]
+
+
+def history(folder: Path, change: str, labels: bool, marker: str = "") -> Path:
+    """An Alembic project whose newest revision makes `change`; returns its alembic.ini.
+
+    With `labels`, the history splits into expand and contract branches and the change is
+    on the expand branch; without, it is one line of revisions.
+    """
+    versions = folder / "versions"
+    versions.mkdir(parents=True)
+    revisions = [
+        ("trunk", None, None, "pass"),
+        ("expand0", "trunk", "expand" if labels else None, "pass"),
+        ("contract0", "trunk" if labels else "expand0", "contract" if labels else None, "pass"),
+        ("change", "expand0" if labels else "contract0", None, change),
+    ]
+    for revision, down, label, body in revisions:
+        (versions / f"{revision}.py").write_text(
+            "import sqlalchemy as sa\nfrom alembic import op\n\n"
+            + (marker if revision == "change" else "")
+            + "\n"
+            f"revision = {revision!r}\ndown_revision = {down!r}\n"
+            f"branch_labels = {label!r}\ndepends_on = None\n\n\n"
+            f"def upgrade() -> None:\n    {body}\n\n\ndef downgrade() -> None:\n    pass\n"
+        )
+    ini = folder / "alembic.ini"
+    ini.write_text(f"[alembic]\nscript_location = {folder}\n")
+    return ini
+
+
+def run_guard(ini: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int | str | None, str]:
+    """`alembic-toolkit -c ini guard`: its exit code (None when it ends normally), its output."""
+    code: int | str | None = None
+    try:
+        toolkit_main(["-c", str(ini), "guard"])
+    except SystemExit as exited:
+        code = exited.code
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+# Changes an expand revision may not make, though each passes on a history without branches:
+# renames in place, and a drop whose revision says why.
+EXPAND_REFUSES = [
+    ('op.alter_column("org", "name", new_column_name="title")', ""),
+    ('op.alter_column(table_name="org", column_name="name", new_column_name="title")', ""),
+    ('op.rename_table("org", "organisation")', ""),
+    ('op.rename_table(old_table_name="org", new_table_name="organisation")', ""),
+    (
+        'op.drop_column(table_name="org", column_name="action")',
+        'destroys_data = {"upgrade: drop_column org.action": "no release reads it since 2.0"}',
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "marker"), EXPAND_REFUSES)
+def test_the_toolkit_guard_judges_the_expand_branch_as_the_app_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: str, marker: str
+) -> None:
+    code, output = run_guard(history(tmp_path / "branched", change, True, marker), capsys)
+    assert code is not None, output
+    [refused] = [line for line in output.splitlines() if "on the expand branch" in line]
+    assert "change.py:" in refused
+    assert "org" in refused
+    # The app's migrations-check, on the same history, refuses it with the same line.
+    app_lines = list(
+        problems(
+            [tmp_path / "branched" / "versions" / "change.py"],
+            placements(ScriptDirectory(str(tmp_path / "branched"))),
+        )
+    )
+    assert [line.partition(": ")[2] for line in app_lines] == [refused.partition(": ")[2]]
+
+    code, output = run_guard(history(tmp_path / "linear", change, False, marker), capsys)
+    assert code is None, output
+    assert "guard: 4 revision(s), no unacknowledged data loss" in output

@@ -21,11 +21,17 @@ from alembic_toolkit.review.markers import MarkerError
 
 def guard(config: Config) -> None:
     """Fail on any revision that destroys data without saying why."""
+    script = ScriptDirectory.from_config(config)
+    revisions = list(script.walk_revisions())
     # Relative to where the command was started, as people and editors expect them.
-    scripts = ScriptDirectory.from_config(config).walk_revisions()
-    paths = [Path(os.path.relpath(script.path)) for script in scripts]
+    paths = [Path(os.path.relpath(revision.path)) for revision in revisions]
+    # In a history split into expand and contract branches, where a revision sits decides
+    # what it may do: an expand revision may not drop or rename what the previous release uses.
+    branches = {destructive.EXPAND, destructive.CONTRACT}
+    branched = any(revision.branch_labels & branches for revision in revisions)
+    placed = destructive.placements(script) if branched else None
     try:
-        found = list(destructive.problems(sorted(paths)))
+        found = list(destructive.problems(sorted(paths), placed))
     except MarkerError as exc:
         raise CommandError(str(exc)) from None
     for problem in found:
