@@ -8,6 +8,8 @@ ones Alembic accepts and the guard names exactly what they destroy.
 
 import ast
 import importlib.util
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -576,7 +578,7 @@ def test_the_toolkit_guard_judges_the_expand_branch_as_the_app_does(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], change: str, marker: str
 ) -> None:
     code, output = run_guard(history(tmp_path / "branched", change, True, marker), capsys)
-    assert code is not None, output
+    assert code == 1, output
     [refused] = [line for line in output.splitlines() if "on the expand branch" in line]
     assert "change.py:" in refused
     assert "org" in refused
@@ -592,3 +594,68 @@ def test_the_toolkit_guard_judges_the_expand_branch_as_the_app_does(
     code, output = run_guard(history(tmp_path / "linear", change, False, marker), capsys)
     assert code is None, output
     assert "guard: 4 revision(s), no unacknowledged data loss" in output
+
+
+def toolkit_command(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`alembic-toolkit <args>` in its own process, started in `folder`, as a shell runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "alembic_toolkit", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_the_toolkit_guard_exits_1_with_one_line_per_finding_then_what_to_do(
+    tmp_path: Path,
+) -> None:
+    change = 'op.drop_table("tag")\n    op.execute(sa.delete(sa.table("org")))'
+    ini = history(tmp_path, change, labels=False)
+    result = toolkit_command(tmp_path, "-c", str(ini), "guard")
+    assert result.returncode == 1, result.stdout + result.stderr
+    *findings_, last = result.stdout.splitlines()
+    assert [line.split(": ", 2)[1] for line in findings_] == [
+        "upgrade() drops table tag and every row in it; if that is intended, add to the revision",
+        "upgrade() runs sa.delete(sa.table('org')), which deletes rows (DELETE FROM); if that is "
+        "intended, add to the revision",
+    ]
+    assert last == (
+        "FAILED: 2 destructive change(s) without a reason: do as each line above says, then run "
+        "the guard again"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_the_toolkit_guard_exits_1_on_a_marker_it_cannot_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ini = history(tmp_path, 'op.drop_table("tag")', labels=False, marker="destroys_data = None")
+    code, output = run_guard(ini, capsys)
+    assert code == 1
+    assert output.strip().endswith("destroys_data must be a dict literal of strings")
+
+
+def test_the_toolkit_lint_exits_1_with_one_line_per_finding_then_what_to_do(
+    tmp_path: Path,
+) -> None:
+    assert toolkit_command(tmp_path, "init", "migrations").returncode == 0
+    ini = tmp_path / "alembic.ini"
+    # Offline SQL needs only the dialect: nothing connects.
+    ini.write_text(
+        ini.read_text().replace("driver://user:pass@localhost/dbname", "postgresql://nobody@/x")
+    )
+    (tmp_path / "migrations" / "versions" / "a1_index.py").write_text(
+        "from alembic import op\n\nrevision = 'a1'\ndown_revision = None\n"
+        "branch_labels = None\ndepends_on = None\n\n\ndef upgrade() -> None:\n"
+        "    op.create_index('ix_tag_name', 'tag', ['name'])\n\n\n"
+        "def downgrade() -> None:\n    op.drop_index('ix_tag_name', 'tag')\n"
+    )
+    result = toolkit_command(tmp_path, "lint")
+    assert result.returncode == 1, result.stdout + result.stderr
+    *found, last = result.stdout.splitlines()
+    assert found
+    assert all(line.startswith("migrations/versions/a1_index.py (upgrade SQL)") for line in found)
+    assert last.startswith(f"FAILED: squawk: {len(found)} finding(s): change each revision")
+    assert "squawk_accepts" in last

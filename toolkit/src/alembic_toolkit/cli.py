@@ -10,13 +10,23 @@ from argparse import ArgumentParser
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import NoReturn
 
 from alembic.config import CommandLine, Config
 from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 
 from alembic_toolkit.review import destructive, squawk
-from alembic_toolkit.review.markers import MarkerError
+from alembic_toolkit.review.markers import SQUAWK_ACCEPTS, MarkerError
+
+
+def _fail(message: str) -> NoReturn:
+    """End `guard` or `lint` as Alembic ends a failed command, but with exit code 1.
+
+    Alembic's command line turns a CommandError into exit code 255 (`sys.exit(-1)`); a check
+    that finds problems exits 1, as linters and test runners do.
+    """
+    print(f"FAILED: {message}")
+    raise SystemExit(1)
 
 
 def guard(config: Config) -> None:
@@ -33,11 +43,14 @@ def guard(config: Config) -> None:
     try:
         found = list(destructive.problems(sorted(paths), placed))
     except MarkerError as exc:
-        raise CommandError(str(exc)) from None
+        _fail(str(exc))
     for problem in found:
         print(problem)
     if found:
-        raise CommandError(f"{len(found)} destructive change(s) without a reason")
+        _fail(
+            f"{len(found)} destructive change(s) without a reason: do as each line above says, "
+            "then run the guard again"
+        )
     print(f"guard: {len(paths)} revision(s), no unacknowledged data loss")
 
 
@@ -46,11 +59,14 @@ def lint(config: Config) -> None:
     try:
         found = list(squawk.lint(config))
     except (squawk.SquawkNotFoundError, MarkerError) as exc:
-        raise CommandError(str(exc)) from None
+        _fail(str(exc))
     for problem in found:
         print(problem)
     if found:
-        raise CommandError(f"squawk: {len(found)} finding(s)")
+        _fail(
+            f"squawk: {len(found)} finding(s): change each revision as its line says, or accept "
+            f'the rule in that revision with a reason: {SQUAWK_ACCEPTS} = {{"rule": "why"}}'
+        )
     print("lint: squawk finds nothing")
 
 
