@@ -1,13 +1,17 @@
 """The destructive-change guard reads every way a revision can write a destructive call.
 
 Hypothesis writes each operation with its arguments by position or by keyword (Alembic's own
-parameter names), on `op` or on a batch of any name; each generated revision really runs on
-PostgreSQL, on a schema of several tables with foreign keys and an index, so the forms are
-ones Alembic accepts and the guard names exactly what they destroy.
+parameter names), on `op`, on a batch of any name or on a connection; each generated revision
+really runs on PostgreSQL, on a schema of several tables with foreign keys and an index, so
+the forms are ones Alembic accepts and the guard names exactly what they destroy. Then the
+`alembic-toolkit guard` and `lint` commands: the expand/contract rules, exit code 1, and
+hints that name plain Alembic.
 """
 
 import ast
 import importlib.util
+import re
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -19,6 +23,7 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 from alembic_toolkit.cli import main as toolkit_main
+from alembic_toolkit.compatibility import SchemaRelease
 from alembic_toolkit.review.destructive import findings, placements, problems
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -495,6 +500,11 @@ def test_migrations_check_names_the_reported_keyword_forms(
     assert result.exit_code == 1, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert f'"upgrade: {key}": "<why this is safe>"' in result.output
+    # The app's last line names its own command where the guard's lines name plain Alembic's.
+    assert result.output.splitlines()[-1].endswith(
+        "(a reason, or a contract revision for a removal: `pipenv run alembic-revision "
+        '--contract -m "..."`)'
+    )
 
 
 @pytest.mark.parametrize(
@@ -659,3 +669,69 @@ def test_the_toolkit_lint_exits_1_with_one_line_per_finding_then_what_to_do(
     assert all(line.startswith("migrations/versions/a1_index.py (upgrade SQL)") for line in found)
     assert last.startswith(f"FAILED: squawk: {len(found)} finding(s): change each revision")
     assert "squawk_accepts" in last
+
+
+SCRIPT_TEMPLATE = '''"""${message}"""
+revision = ${repr(up_revision)}
+down_revision = ${repr(down_revision)}
+branch_labels = ${repr(branch_labels)}
+depends_on = ${repr(depends_on)}
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
+'''
+
+
+@pytest.mark.parametrize(("change", "marker"), EXPAND_REFUSES)
+def test_the_guard_names_plain_alembic_and_its_command_writes_the_contract_revision(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: str, marker: str
+) -> None:
+    ini = history(tmp_path, change, True, marker)
+    (tmp_path / "script.py.mako").write_text(SCRIPT_TEMPLATE)
+    _, output = run_guard(ini, capsys)
+    [refused] = [line for line in output.splitlines() if "on the expand branch" in line]
+    for app_command in ("pipenv", "alembic-revision", "--contract", "migrations-"):
+        assert app_command not in refused
+    # The command the line gives, run as written, writes a revision on the contract branch
+    # that names the expand head in depends_on, which is what the guard asks of one.
+    [command] = re.findall(r"`(alembic revision [^`]*)`", refused)
+    args = shlex.split(command.replace('"..."', '"drop what expand0 stopped using"'))[1:]
+    written = toolkit_command(tmp_path, "-c", str(ini), *args)
+    assert written.returncode == 0, written.stdout + written.stderr
+    script = ScriptDirectory(str(tmp_path))
+    [new] = [r for r in script.walk_revisions() if r.doc == "drop what expand0 stopped using"]
+    place = placements(script)[Path(new.path).resolve()]
+    assert (place.branch, place.depends_on_expand) == ("contract", True)
+    assert list(problems([Path(new.path)], placements(script))) == []
+
+
+def test_a_contract_revision_without_its_expand_is_told_the_plain_alembic_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ini = history(tmp_path, "pass", True)
+    contract = tmp_path / "versions" / "contract1.py"
+    contract.write_text(
+        (tmp_path / "versions" / "change.py")
+        .read_text()
+        .replace("revision = 'change'", "revision = 'contract1'")
+        .replace("down_revision = 'expand0'", "down_revision = 'contract0'")
+    )
+    code, output = run_guard(ini, capsys)
+    assert code == 1
+    [line] = [line for line in output.splitlines() if "must name in depends_on" in line]
+    assert line.endswith(
+        '(`alembic revision -m "..." --head contract@head --depends-on expand@head` sets it to '
+        "the expand head)"
+    )
+
+
+def test_readiness_names_the_plain_alembic_upgrade() -> None:
+    release = SchemaRelease("E2", "C0", {"C0": None}, frozenset({"trunk", "E1"}))
+    verdict = release.judge(["E1", "C0"])
+    assert verdict is not None
+    assert verdict.endswith("run the expand migrations (`alembic upgrade expand@head`)")

@@ -44,6 +44,8 @@ BATCH_OPERATIONS = {
     "alter_column": ("column_name",),
 }
 EXPAND, CONTRACT = "expand", "contract"
+# How plain Alembic writes a contract revision that depends on the newest expand revision.
+CONTRACT_REVISION = f'`alembic revision -m "..." --head {CONTRACT}@head --depends-on {EXPAND}@head`'
 RENAMES = {"rename_table": "renames table", "rename_column": "renames column"}
 RENAME_PARAMETERS = {
     "table_name",
@@ -226,7 +228,8 @@ def _misplaced(path: Path, place: Placement) -> Iterator[str]:
     if place.branch == CONTRACT and not place.root and not place.depends_on_expand:
         yield (
             f"{path}: a contract revision must name in depends_on the expand revision whose "
-            "release stopped using what it removes (alembic-revision --contract sets it)"
+            f"release stopped using what it removes ({CONTRACT_REVISION} sets it to the "
+            "expand head)"
         )
     if place.branch != EXPAND:
         return
@@ -237,7 +240,7 @@ def _misplaced(path: Path, place: Placement) -> Iterator[str]:
         yield (
             f"{path}:{line}: upgrade() {what} on the expand branch, while the previous release "
             "still uses it: an expand revision only adds; move it to a contract revision "
-            "(alembic-revision --contract)"
+            f"({CONTRACT_REVISION})"
         )
 
 
