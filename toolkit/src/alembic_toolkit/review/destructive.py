@@ -2,7 +2,9 @@
 
 It reads each revision's source (nothing is run) and finds, in `upgrade()` and `downgrade()`:
 dropped tables and columns, type changes that narrow a column (or that it cannot tell do
-not), and raw SQL that drops, truncates or deletes. Each must be acknowledged in the revision:
+not), and SQL that drops, truncates or deletes, raw or a `delete()` construct, run through `op`
+or a connection; a call whose arguments it cannot read counts too. Each must be acknowledged
+in the revision:
 
     destroys_data = {"downgrade: drop_table country": "why losing these rows is fine"}
 
