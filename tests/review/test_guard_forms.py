@@ -28,7 +28,8 @@ from alembic_toolkit.review.destructive import findings, placements, problems
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, Engine, String, column, func, inspect, select, text
+from sqlalchemy import Connection, Engine, String, func, inspect, select, text
+from sqlalchemy import column as sa_column
 from sqlalchemy import table as sa_table
 
 from alembic_stuff.cli import main
@@ -200,7 +201,7 @@ def rows_gone(table: str) -> Callable[[Connection], bool]:
 
 
 def renamed_all(table: str) -> Callable[[Connection], bool]:
-    names = select(column("name", String)).select_from(sa_table(table))
+    names = select(sa_column("name", String)).select_from(sa_table(table))
     return lambda connection: set(connection.scalars(names)) == {"x"}
 
 
