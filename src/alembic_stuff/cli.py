@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     # install has none of it, so it is imported only by the commands that use it.
     from alembic_stuff.db.embedded import EmbeddedPostgres
 
+# This project's way to write a contract revision, for the guard's lines that name plain
+# Alembic's: it also refuses removals on expand and updates schema_release.py.
+CONTRACT_REVISION = '`pipenv run alembic-revision --contract -m "..."`'
 EMBEDDED_MISSING = (
     "the embedded PostgreSQL is a development dependency, not installed here: set "
     "DATABASE_URL to your database, or install the development dependencies "
@@ -270,7 +273,8 @@ def guarded_upgrade(
             raise click.ClickException(
                 f"nothing applied: {len(found)} destructive change(s) without a reason in the "
                 "pending revisions; do as each line above says (a reason, or a contract "
-                "revision for a removal), or pass --skip-guard to apply them anyway"
+                f"revision for a removal: {CONTRACT_REVISION}), or pass --skip-guard to apply "
+                "them anyway"
             )
     # Counted as they run, not from `pending`: that was read before the migration lock, and
     # a replica that waited for it finds the work done by the one that held it.
@@ -476,7 +480,10 @@ def migrations_check(paths: tuple[Path, ...]) -> None:
     for problem in found + stale:
         click.echo(problem, err=True)
     if found:
-        raise click.ClickException(f"{len(found)} destructive change(s) without a reason")
+        raise click.ClickException(
+            f"{len(found)} destructive change(s) without a reason: do as each line above says "
+            f"(a reason, or a contract revision for a removal: {CONTRACT_REVISION})"
+        )
     if stale:
         raise click.ClickException("schema_release.py is stale")
     click.echo(f"migrations-check: {len(targets)} revision(s), no unacknowledged data loss")

@@ -223,7 +223,10 @@ def test_an_expand_revision_may_not_drop_narrow_or_rename_even_acknowledged(
     found = placed_problems(folder, path)
     refused = [line for line in found if "on the expand branch" in line]
     assert len(refused) == 1, found
-    assert "move it to a contract revision (alembic-revision --contract)" in refused[0]
+    assert (
+        'move it to a contract revision (`alembic revision -m "..." --head contract@head '
+        "--depends-on expand@head`)" in refused[0]
+    )
     # The same change as a contract revision is judged by the acknowledgment alone.
     contract_folder = tmp_path_factory.mktemp("history")
     contract_path = branch_history(contract_folder, change, "contract")

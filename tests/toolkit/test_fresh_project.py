@@ -221,7 +221,7 @@ def test_rename_hint_guard_and_lock_in_a_fresh_alembic_project(
     source = dropping.read_text()
     dropping.write_text(source.replace("    pass\n", "    op.drop_column('item', 'name')\n", 1))
     refused_drop = run(toolkit_python, project, *guard, "guard")
-    assert refused_drop.returncode != 0
+    assert refused_drop.returncode == 1
     assert dropping.name in refused_drop.stdout
     assert "FAILED: 1 destructive change(s) without a reason" in refused_drop.stdout
 

@@ -10,28 +10,47 @@ from argparse import ArgumentParser
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import NoReturn
 
 from alembic.config import CommandLine, Config
 from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 
 from alembic_toolkit.review import destructive, squawk
-from alembic_toolkit.review.markers import MarkerError
+from alembic_toolkit.review.markers import SQUAWK_ACCEPTS, MarkerError
+
+
+def _fail(message: str) -> NoReturn:
+    """End `guard` or `lint` as Alembic ends a failed command, but with exit code 1.
+
+    Alembic's command line turns a CommandError into exit code 255 (`sys.exit(-1)`); a check
+    that finds problems exits 1, as linters and test runners do.
+    """
+    print(f"FAILED: {message}")
+    raise SystemExit(1)
 
 
 def guard(config: Config) -> None:
     """Fail on any revision that destroys data without saying why."""
+    script = ScriptDirectory.from_config(config)
+    revisions = list(script.walk_revisions())
     # Relative to where the command was started, as people and editors expect them.
-    scripts = ScriptDirectory.from_config(config).walk_revisions()
-    paths = [Path(os.path.relpath(script.path)) for script in scripts]
+    paths = [Path(os.path.relpath(revision.path)) for revision in revisions]
+    # In a history split into expand and contract branches, where a revision sits decides
+    # what it may do: an expand revision may not drop or rename what the previous release uses.
+    branches = {destructive.EXPAND, destructive.CONTRACT}
+    branched = any(revision.branch_labels & branches for revision in revisions)
+    placed = destructive.placements(script) if branched else None
     try:
-        found = list(destructive.problems(sorted(paths)))
+        found = list(destructive.problems(sorted(paths), placed))
     except MarkerError as exc:
-        raise CommandError(str(exc)) from None
+        _fail(str(exc))
     for problem in found:
         print(problem)
     if found:
-        raise CommandError(f"{len(found)} destructive change(s) without a reason")
+        _fail(
+            f"{len(found)} destructive change(s) without a reason: do as each line above says, "
+            "then run the guard again"
+        )
     print(f"guard: {len(paths)} revision(s), no unacknowledged data loss")
 
 
@@ -40,11 +59,14 @@ def lint(config: Config) -> None:
     try:
         found = list(squawk.lint(config))
     except (squawk.SquawkNotFoundError, MarkerError) as exc:
-        raise CommandError(str(exc)) from None
+        _fail(str(exc))
     for problem in found:
         print(problem)
     if found:
-        raise CommandError(f"squawk: {len(found)} finding(s)")
+        _fail(
+            f"squawk: {len(found)} finding(s): change each revision as its line says, or accept "
+            f'the rule in that revision with a reason: {SQUAWK_ACCEPTS} = {{"rule": "why"}}'
+        )
     print("lint: squawk finds nothing")
 
 

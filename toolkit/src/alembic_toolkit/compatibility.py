@@ -45,7 +45,7 @@ class SchemaRelease:
         if self.expand_head not in rows and self.expand_head not in implied and not unknown:
             return (
                 f"the database lacks expand revision {self.expand_head}, which this release "
-                "needs: run the expand migrations (alembic-expand)"
+                "needs: run the expand migrations (`alembic upgrade expand@head`)"
             )
         return None
 

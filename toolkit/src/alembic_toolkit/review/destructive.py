@@ -2,7 +2,9 @@
 
 It reads each revision's source (nothing is run) and finds, in `upgrade()` and `downgrade()`:
 dropped tables and columns, type changes that narrow a column (or that it cannot tell do
-not), and raw SQL that drops, truncates or deletes. Each must be acknowledged in the revision:
+not), and SQL that drops, truncates or deletes, raw or a `delete()` construct, run through `op`
+or a connection; a call whose arguments it cannot read counts too. Each must be acknowledged
+in the revision:
 
     destroys_data = {"downgrade: drop_table country": "why losing these rows is fine"}
 
@@ -26,8 +28,37 @@ from alembic_toolkit.review import narrowing, source
 from alembic_toolkit.review.markers import DESTROYS_DATA, is_reason, read_marker
 
 OP_NAMES = {"op", "batch_op"}
+BATCH_OP = "batch_op"
+# Alembic's parameter names, in order (alembic.operations.ops), of the operations the guard
+# reads: a revision may pass each by position or by keyword.
+OPERATIONS = {
+    "create_table": ("table_name",),
+    "add_column": ("table_name", "column"),
+    "drop_table": ("table_name",),
+    "drop_column": ("table_name", "column_name"),
+    "alter_column": ("table_name", "column_name"),
+}
+# The same operations on a batch (`with op.batch_alter_table(...) as batch_op:`), whose table
+# is the batch's.
+BATCH_OPERATIONS = {
+    "add_column": ("column",),
+    "drop_column": ("column_name",),
+    "alter_column": ("column_name",),
+}
 EXPAND, CONTRACT = "expand", "contract"
+# How plain Alembic writes a contract revision that depends on the newest expand revision.
+CONTRACT_REVISION = f'`alembic revision -m "..." --head {CONTRACT}@head --depends-on {EXPAND}@head`'
 RENAMES = {"rename_table": "renames table", "rename_column": "renames column"}
+RENAME_PARAMETERS = {
+    "table_name",
+    "column_name",
+    "old_table_name",
+    "new_table_name",
+    "new_column_name",
+}
+# Alembic's op.execute(sqltext), SQLAlchemy's Connection.execute(statement) and
+# Connection.exec_driver_sql(statement).
+SQL_METHODS = {"execute", "exec_driver_sql"}
 RAW_DESTRUCTION = re.compile(r"\b(DROP\s+(TABLE|COLUMN)|TRUNCATE|DELETE\s+FROM)\b", re.IGNORECASE)
 
 
@@ -87,23 +118,42 @@ def _created(upgrade: ast.FunctionDef) -> set[str]:
     created: set[str] = set()
     batch_tables = source.batch_tables(upgrade)
     for node in ast.walk(upgrade):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+        ):
             continue
-        receiver = node.func.value.id if isinstance(node.func.value, ast.Name) else None
-        args = [source.literal(arg) for arg in node.args]
-        if receiver in OP_NAMES and node.func.attr == "create_table" and args:
-            created.add(str(args[0]))
-        elif node.func.attr == "add_column" and receiver in batch_tables and node.args:
-            created.add(f"{batch_tables[receiver]}.{_column_name(node.args[0])}")
-        elif node.func.attr == "add_column" and receiver in OP_NAMES and len(node.args) > 1:
-            created.add(f"{args[0]}.{_column_name(node.args[1])}")
+        receiver, method = node.func.value.id, node.func.attr
+        if receiver in batch_tables:
+            table, column = batch_tables[receiver], _argument(node, BATCH_OPERATIONS, method, 0)
+        elif receiver == "op":
+            table_node = _argument(node, OPERATIONS, method, 0)
+            table = None if table_node is None else str(source.literal(table_node))
+            column = _argument(node, OPERATIONS, method, 1)
+        else:
+            continue
+        if method == "create_table" and table is not None:
+            created.add(table)
+        elif method == "add_column" and table is not None and column is not None:
+            created.add(f"{table}.{_column_name(column)}")
     return created
 
 
+def _argument(
+    call: ast.Call, signatures: Mapping[str, tuple[str, ...]], method: str, position: int
+) -> ast.expr | None:
+    """What `call` passes as `method`'s parameter at `position`, by position or keyword."""
+    names = signatures.get(method, ())
+    if position >= len(names):
+        return None
+    return source.argument(call, position, names[position])
+
+
 def _column_name(node: ast.expr) -> object:
-    """The name in `sa.Column("name", ...)`."""
-    if isinstance(node, ast.Call) and node.args:
-        return source.literal(node.args[0])
+    """The name in `sa.Column("name", ...)` or `sa.Column(name="name", ...)`."""
+    if isinstance(node, ast.Call):
+        return source.literal(source.argument(node, 0, "name"))
     return None
 
 
@@ -180,7 +230,8 @@ def _misplaced(path: Path, place: Placement) -> Iterator[str]:
     if place.branch == CONTRACT and not place.root and not place.depends_on_expand:
         yield (
             f"{path}: a contract revision must name in depends_on the expand revision whose "
-            "release stopped using what it removes (alembic-revision --contract sets it)"
+            f"release stopped using what it removes ({CONTRACT_REVISION} sets it to the "
+            "expand head)"
         )
     if place.branch != EXPAND:
         return
@@ -191,7 +242,7 @@ def _misplaced(path: Path, place: Placement) -> Iterator[str]:
         yield (
             f"{path}:{line}: upgrade() {what} on the expand branch, while the previous release "
             "still uses it: an expand revision only adds; move it to a contract revision "
-            "(alembic-revision --contract)"
+            f"({CONTRACT_REVISION})"
         )
 
 
@@ -200,59 +251,135 @@ def _renames(function: ast.FunctionDef) -> list[tuple[int, str]]:
     found: list[tuple[int, str]] = []
     for node in ast.walk(function):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            args = ", ".join(str(source.literal(arg)) for arg in node.args)
             if node.func.attr in RENAMES:
-                found.append((node.lineno, f"{RENAMES[node.func.attr]} ({args})"))
-            elif node.func.attr == "alter_column" and any(
-                kw.arg == "new_column_name" for kw in node.keywords
+                found.append((node.lineno, f"{RENAMES[node.func.attr]} ({_names(node)})"))
+            elif node.func.attr == "alter_column" and (
+                source.argument(node, None, "new_column_name") is not None
             ):
-                found.append((node.lineno, f"renames a column ({args})"))
+                found.append((node.lineno, f"renames a column ({_names(node)})"))
     return sorted(found)
+
+
+def _names(call: ast.Call) -> str:
+    """The names a rename call passes, positional or keyword: `country, new_column_name=x`."""
+    given = [str(source.literal(arg)) for arg in call.args]
+    given += [
+        f"{kw.arg}={source.literal(kw.value)}"
+        for kw in call.keywords
+        if kw.arg in RENAME_PARAMETERS
+    ]
+    return ", ".join(given)
 
 
 def _scan(path: Path, function: ast.FunctionDef) -> Iterator[Finding]:
     batch_tables = source.batch_tables(function)
+    assigned = source.assignments(function)
     for node in ast.walk(function):
-        if not (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and isinstance(node.func.value, ast.Name)
-            and node.func.value.id in OP_NAMES | set(batch_tables)
-        ):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
             continue
-        receiver, method = node.func.value.id, node.func.attr
-        table = batch_tables.get(receiver)
-        args = [source.literal(arg) for arg in node.args]
-        kwargs = {kw.arg: kw.value for kw in node.keywords if kw.arg}
+        method = node.func.attr
 
         def finding(operation: str, target: str, what: str, node: ast.Call = node) -> Finding:
             return Finding(path, node.lineno, function.name, operation, target, what)
 
+        def unreadable(missing: str, node: ast.Call = node, method: str = method) -> Finding:
+            # Keyed by the call as written, since no table or column can be read from it.
+            call = ast.unparse(node)
+            return finding(
+                method,
+                call,
+                f"calls {call}, which the guard could not read ({missing} not written out), "
+                "so it may destroy data unseen",
+            )
+
+        if method in SQL_METHODS:
+            # On any receiver: op, a batch, op.get_bind(), a connection held in a variable.
+            sql = source.argument(node, 0, "sqltext") or source.argument(node, 0, "statement")
+            if sql is None:
+                yield unreadable("its SQL")
+            elif (destroys := _destruction(sql, assigned)) is not None:
+                statement, what = destroys
+                yield finding("execute", statement, what)
+            continue
+        if not (
+            isinstance(node.func.value, ast.Name)
+            and node.func.value.id in OP_NAMES | set(batch_tables)
+        ):
+            continue
+        receiver = node.func.value.id
+        if method not in {"drop_table", "drop_column", "alter_column"}:
+            continue
+        type_ = source.argument(node, None, "type_")
+        if method == "alter_column" and type_ is None and not source.unpacks_keywords(node):
+            continue  # no type change: a rename or a nullability change loses no data
+        missing: list[str] = []
+        if receiver in batch_tables or receiver == BATCH_OP:
+            if method == "drop_table":
+                continue  # a batch has no drop_table
+            table = batch_tables.get(receiver)
+            column = _argument(node, BATCH_OPERATIONS, method, 0)
+            if table is None:
+                missing.append("its batch_alter_table's table_name")
+        else:
+            table_node = _argument(node, OPERATIONS, method, 0)
+            table = None if table_node is None else str(source.literal(table_node))
+            column = _argument(node, OPERATIONS, method, 1)
+            if table is None:
+                missing.append("table_name")
+        if column is None and method != "drop_table":
+            missing.append("column_name")
+        if method == "alter_column" and type_ is None:
+            missing.append("type_")
+        if missing:
+            yield unreadable(", ".join(missing))
+            continue
+        target = f"{table}.{source.literal(column)}"
         if method == "drop_table":
-            name = args[0] if args else source.literal(kwargs.get("table_name"))
-            yield finding("drop_table", str(name), f"drops table {name} and every row in it")
+            yield finding("drop_table", str(table), f"drops table {table} and every row in it")
         elif method == "drop_column":
-            table_name, column = (table, args[0]) if table else (args[0], args[1])
-            target = f"{table_name}.{column}"
             yield finding("drop_column", target, f"drops column {target} and its values")
-        elif method == "alter_column" and "type_" in kwargs:
-            table_name, column = (table, args[0]) if table else (args[0], args[1])
-            target = f"{table_name}.{column}"
-            narrows = narrowing.describe(kwargs.get("existing_type"), kwargs["type_"])
+        elif type_ is not None:
+            existing = source.argument(node, None, "existing_type")
+            narrows = narrowing.describe(existing, type_)
             if narrows:
                 yield finding("narrow_type", target, f"changes {target} {narrows}")
-        elif method == "execute" and node.args and (raw := _sql_text(node.args[0])):
-            match = RAW_DESTRUCTION.search(raw)
-            if match:
-                statement = " ".join(match.group(0).upper().split())
-                yield finding(
-                    "execute", statement, f"runs raw SQL that can destroy data ({statement})"
-                )
 
 
-def _sql_text(node: ast.expr) -> str | None:
-    """The SQL of `"..."` or `sa.text("...")`; None when it is built at run time."""
-    if isinstance(node, ast.Call) and node.args and source.callee(node) == "text":
-        node = node.args[0]
-    value = source.literal(node)
-    return value if isinstance(value, str) and isinstance(node, ast.Constant) else None
+def _destruction(
+    node: ast.expr, assigned: Mapping[str, list[ast.expr]], seen: frozenset[str] = frozenset()
+) -> tuple[str, str] | None:
+    """(statement, what) when the SQL `node` runs can destroy data; None when it cannot tell.
+
+    It reads raw SQL (`"..."`, `sa.text("...")`, an f-string's written parts), a `delete()`
+    construct (`sa.delete(t)`, `t.delete()`, with any `.where(...)` after it), and a name the
+    function assigns one of those to. SQL built any other way is not read.
+    """
+    while True:
+        if isinstance(node, ast.Name):
+            if node.id in seen:
+                return None
+            for value in assigned.get(node.id, []):
+                found = _destruction(value, assigned, seen | {node.id})
+                if found is not None:
+                    return found
+            return None
+        text = source.static_text(node)
+        if text is not None:
+            match = RAW_DESTRUCTION.search(text)
+            if match is None:
+                return None
+            statement = " ".join(match.group(0).upper().split())
+            return statement, f"runs raw SQL that can destroy data ({statement})"
+        if isinstance(node, ast.Call):
+            name = source.callee(node)
+            if name == "delete":
+                return "DELETE FROM", f"runs {ast.unparse(node)}, which deletes rows (DELETE FROM)"
+            if name == "text":
+                sql = source.argument(node, 0, "text")
+                return None if sql is None else _destruction(sql, assigned, seen)
+            # A method chain, `sa.delete(t).where(...)`: the statement it starts from.
+            node = node.func
+        elif isinstance(node, ast.Attribute):
+            node = node.value
+        else:
+            return None

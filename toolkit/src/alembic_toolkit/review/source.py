@@ -28,9 +28,36 @@ def callee(node: ast.Call) -> str | None:
     )
 
 
-def batch_tables(function: ast.FunctionDef) -> dict[str, str]:
-    """`with op.batch_alter_table("t") as batch_op:` names: {"batch_op": "t"}."""
-    tables: dict[str, str] = {}
+def argument(call: ast.Call, position: int | None, keyword: str) -> ast.expr | None:
+    """What `call` passes as the parameter `keyword`, by keyword or at `position`.
+
+    None when the call does not pass it, or passes it where the source cannot show it: after
+    a `*args`, or inside a `**kwargs`.
+    """
+    for given in call.keywords:
+        if given.arg == keyword:
+            return given.value
+    if position is None:
+        return None
+    for index, arg in enumerate(call.args):
+        if isinstance(arg, ast.Starred):
+            return None
+        if index == position:
+            return arg
+    return None
+
+
+def unpacks_keywords(call: ast.Call) -> bool:
+    """Whether `call` passes a `**kwargs`, which may hold any keyword argument."""
+    return any(given.arg is None for given in call.keywords)
+
+
+def batch_tables(function: ast.FunctionDef) -> dict[str, str | None]:
+    """`with op.batch_alter_table("t") as batch_op:` names: {"batch_op": "t"}.
+
+    The table is None when the call does not show it (`op.batch_alter_table(*args)`).
+    """
+    tables: dict[str, str | None] = {}
     for node in ast.walk(function):
         if isinstance(node, ast.With):
             for item in node.items:
@@ -40,10 +67,48 @@ def batch_tables(function: ast.FunctionDef) -> dict[str, str]:
                     and isinstance(call.func, ast.Attribute)
                     and call.func.attr == "batch_alter_table"
                     and isinstance(item.optional_vars, ast.Name)
-                    and call.args
                 ):
-                    tables[item.optional_vars.id] = str(literal(call.args[0]))
+                    # Operations.batch_alter_table(table_name, schema, ...)
+                    table = argument(call, 0, "table_name")
+                    tables[item.optional_vars.id] = None if table is None else str(literal(table))
     return tables
+
+
+def assignments(function: ast.FunctionDef) -> dict[str, list[ast.expr]]:
+    """Every value `function` assigns to each plain name: `stmt = "..."` -> {"stmt": [...]}."""
+    found: dict[str, list[ast.expr]] = {}
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign | ast.NamedExpr) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        for target in targets:
+            if isinstance(target, ast.Name):
+                found.setdefault(target.id, []).append(value)
+    return found
+
+
+def static_text(node: ast.expr) -> str | None:
+    """The text of a string written in the source, "?" for each part computed at run time.
+
+    `"DROP TABLE x"`, `f"DROP TABLE {name}"`, `"DROP TABLE " + name`, `"DROP TABLE %s" % name`;
+    None when no part of it is written out.
+    """
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, str) else None
+    if isinstance(node, ast.JoinedStr):
+        return "".join(
+            part.value if isinstance(part, ast.Constant) and isinstance(part.value, str) else "?"
+            for part in node.values
+        )
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = static_text(node.left), static_text(node.right)
+        return None if left is None and right is None else (left or "?") + (right or "?")
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
+        return static_text(node.left)
+    return None
 
 
 def literal(node: ast.expr | None) -> object:
