@@ -166,6 +166,15 @@ def fresh_project(python: Path, folder: Path, template: str, database: URL) -> P
     return folder
 
 
+def upgrade_and_keep_a_row(python: Path, project: Path, database: URL) -> str:
+    """Upgrade to the heads and insert the item whose survival the test follows; its DSN."""
+    assert run(python, project, "-m", "alembic", "upgrade", "heads").returncode == 0
+    dsn = database.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute("INSERT INTO item (id, title) VALUES (1, 'kept')")
+    return dsn
+
+
 @pytest.mark.parametrize("template", ["generic", "async"])
 def test_rename_hint_guard_and_lock_in_a_fresh_alembic_project(
     toolkit_python: Path, tmp_path: Path, template: str, database: URL
@@ -175,10 +184,7 @@ def test_rename_hint_guard_and_lock_in_a_fresh_alembic_project(
 
     first = run(toolkit_python, project, *alembic, "revision", "--autogenerate", "-m", "item")
     assert first.returncode == 0, first.stderr
-    assert run(toolkit_python, project, *alembic, "upgrade", "heads").returncode == 0
-    dsn = database.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute("INSERT INTO item (id, title) VALUES (1, 'kept')")
+    dsn = upgrade_and_keep_a_row(toolkit_python, project, database)
 
     # The model's column is renamed: without a hint nobody can answer, so nothing is written.
     (project / "models.py").write_text(MODELS.format(title="name"))
@@ -243,10 +249,7 @@ def test_the_readmes_branches_carry_an_expand_rename_in_a_fresh_project(
         assert words[0] == "alembic", line
         made = run(toolkit_python, project, *alembic, *words[1:])
         assert made.returncode == 0, made.stderr
-    assert run(toolkit_python, project, *alembic, "upgrade", "heads").returncode == 0
-    dsn = database.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute("INSERT INTO item (id, title) VALUES (1, 'kept')")
+    dsn = upgrade_and_keep_a_row(toolkit_python, project, database)
 
     # The rename as an expand revision and a contract revision, applied with both heads.
     (project / "models.py").write_text(MODELS.format(title="name"))
