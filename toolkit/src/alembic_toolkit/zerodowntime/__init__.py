@@ -8,8 +8,9 @@ standard library), so it can be copied into any project whose migrations run on 
   line that names the blocking session;
 - `backfill`: fill columns in committed primary-key batches, resumable after a kill;
 - `create_index_concurrently` / `drop_index_concurrently`: idempotent, cleaning up an INVALID
-  index left by a failed attempt;
-- `add_check_constraint` / `add_foreign_key`: NOT VALID, then VALIDATE, each step committed;
+  index left by a failed attempt, and refusing another index that holds the name;
+- `add_check_constraint` / `add_foreign_key`: NOT VALID, then VALIDATE, each step committed
+  (a foreign key refusing another constraint that holds its name);
 - `create_sync_triggers` / `drop_sync_triggers`: keep an old and a new column equal while two
   releases write them.
 """
