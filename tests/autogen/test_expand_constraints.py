@@ -6,14 +6,30 @@ it is theirs.
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from alembic.script import Script, ScriptDirectory
 from alembic_toolkit import zerodowntime as zd
+from alembic_toolkit.review import destructive, squawk
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import URL, Connection, Engine, MetaData, inspect, text
+from sqlalchemy.schema import SchemaItem
 
-from tests.databases import migration_operations
+from alembic_stuff.db.base import NAMING_CONVENTION, Base
+from alembic_stuff.db.migrations import upgrade_to_head
+from alembic_stuff.models import Country
+from tests.databases import (
+    Scratch,
+    copy_migration_environment,
+    migration_operations,
+    scratch_database,
+    settings_for,
+    sync_engine,
+)
 
 # Function-scoped fixtures (one scratch database a test) serve every example; each example
 # drops what it made.
@@ -311,3 +327,314 @@ def test_a_check_constraint_of_the_foreign_key_name_is_named(engine: Engine) -> 
         assert str(refused.value).startswith(
             "constraint fk_shelf_a_crate on shelf already exists (CHECK ((a > 0)))"
         )
+
+
+# The generated pair, on a library of several tables: author, book (whose columns are
+# renamed, indexed and pointing at author in ways Hypothesis draws) and review (pointing at
+# book). Each example is a database of its own, holding rows, taken through the expand, a
+# re-run of it (as after a kill), the contract, and back down both.
+
+BOOKS = 300
+
+
+@dataclass(frozen=True)
+class KeyOptions:
+    """The options of a foreign key as the model gives them."""
+
+    ondelete: str | None = None
+    onupdate: str | None = None
+    deferrable: bool | None = None
+    initially: str | None = None
+    match: str | None = None
+
+    def arguments(self) -> dict[str, Any]:
+        """The keyword arguments of ForeignKeyConstraint it sets."""
+        return {key: value for key, value in vars(self).items() if value is not None}
+
+
+KEY_OPTIONS = st.builds(
+    KeyOptions,
+    ondelete=ACTIONS,
+    onupdate=ACTIONS,
+    deferrable=st.sampled_from([None, True, False]),
+    initially=st.sampled_from([None, "DEFERRED", "IMMEDIATE"]),
+    match=st.sampled_from([None, "SIMPLE", "FULL"]),
+).filter(lambda key: not (key.deferrable is False and key.initially == "DEFERRED"))
+
+
+@dataclass(frozen=True)
+class Library:
+    """What the book table has: which of its columns are renamed, indexed, foreign keys."""
+
+    convention: bool = True
+    """The project's naming convention, or none (SQLAlchemy's default names only indexes)."""
+    title_nullable: bool = False
+    title_indexed: bool = False
+    title_key: KeyOptions | None = None
+    title_key_name: str | None = None
+    """A name the model gives the title's foreign key, kept through the rename."""
+    editor_renamed: bool = False
+    editor_indexed: bool = False
+    editor_key: KeyOptions | None = None
+    search: tuple[str, ...] = ()
+    """The columns of an index over author_id and title, in its order (none: no index)."""
+    search_name: str | None = None
+    search_unique: bool = False
+
+    def model(self, *, renamed: bool) -> MetaData:
+        """The library before the renames, or after them."""
+        title = "heading" if renamed else "title"
+        editor = "redactor" if renamed and self.editor_renamed else "editor"
+        metadata = MetaData(naming_convention=NAMING_CONVENTION) if self.convention else MetaData()
+        Base.metadata.tables[Country.__tablename__].to_metadata(metadata)
+        sa.Table(
+            "author",
+            metadata,
+            sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+            sa.Column("code", sa.String(5), nullable=False, unique=True),
+        )
+        book: list[SchemaItem] = [
+            sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+            sa.Column("author_id", sa.BigInteger, sa.ForeignKey("author.id"), nullable=False),
+            sa.Column("label", sa.String(20), nullable=False),
+            sa.Column(title, sa.String(5), nullable=self.title_nullable, index=self.title_indexed),
+            sa.Column(editor, sa.String(5), index=self.editor_indexed),
+        ]
+        if self.title_key is not None:
+            book.append(
+                sa.ForeignKeyConstraint(
+                    [title], ["author.code"], name=self.title_key_name, **self.title_key.arguments()
+                )
+            )
+        if self.editor_key is not None:
+            book.append(
+                sa.ForeignKeyConstraint([editor], ["author.code"], **self.editor_key.arguments())
+            )
+        if self.search:
+            columns = [title if column == "title" else column for column in self.search]
+            book.append(sa.Index(self.search_name, *columns, unique=self.search_unique))
+        sa.Table("book", metadata, *book)
+        sa.Table(
+            "review",
+            metadata,
+            sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+            sa.Column(
+                "book_id",
+                sa.BigInteger,
+                sa.ForeignKey("book.id", ondelete="CASCADE"),
+                nullable=False,
+                index=True,
+            ),
+        )
+        return metadata
+
+    def hints(self) -> list[str]:
+        """The -x hints of the renames, in expand mode."""
+        renames = ["rename=book.title:heading"]
+        if self.editor_renamed:
+            renames.append("rename=book.editor:redactor")
+        return [*renames, "rename_mode=expand"]
+
+
+LIBRARIES = st.builds(
+    Library,
+    convention=st.booleans(),
+    title_nullable=st.booleans(),
+    title_indexed=st.booleans(),
+    title_key=st.none() | KEY_OPTIONS,
+    title_key_name=st.sampled_from([None, "fk_book_writer"]),
+    editor_renamed=st.booleans(),
+    editor_indexed=st.booleans(),
+    editor_key=st.none() | KEY_OPTIONS,
+    search=st.sampled_from([(), ("author_id", "title"), ("title", "author_id")]),
+    search_name=st.sampled_from([None, "ix_book_search"]),
+    search_unique=st.booleans(),
+).filter(
+    # Unnamed, an index is named after its first column: ix_book_title twice is no model.
+    lambda library: (
+        not (
+            library.search[:1] == ("title",)
+            and library.search_name is None
+            and library.title_indexed
+        )
+    )
+)
+
+MODEL_TABLES = ("author", "book", "review")
+
+
+def schema(connection: Connection) -> dict[str, Any]:
+    """The library's tables as PostgreSQL has them, object by object (column order aside)."""
+    inspector = inspect(connection)
+    tables: dict[str, Any] = {}
+    for table in MODEL_TABLES:
+        tables[table] = {
+            "columns": {
+                column["name"]: (str(column["type"]), column["nullable"], column["default"])
+                for column in inspector.get_columns(table)
+            },
+            "primary key": inspector.get_pk_constraint(table),
+            "indexes": sorted(
+                (
+                    index["name"],
+                    tuple(index["column_names"]),
+                    index["unique"],
+                    index.get("dialect_options", {}).get("postgresql_where"),
+                )
+                for index in inspector.get_indexes(table)
+            ),
+            "foreign keys": sorted(
+                (
+                    key["name"],
+                    tuple(key["constrained_columns"]),
+                    key["referred_table"],
+                    tuple(key["referred_columns"]),
+                    tuple(sorted(key["options"].items())),
+                )
+                for key in inspector.get_foreign_keys(table)
+            ),
+            "unique": sorted(
+                (unique["name"], tuple(unique["column_names"]))
+                for unique in inspector.get_unique_constraints(table)
+            ),
+            "checks": sorted(
+                (check["name"], check["sqltext"])
+                for check in inspector.get_check_constraints(table)
+            ),
+        }
+    # What the expand adds beside them: the sync trigger and its function.
+    tables["triggers"] = connection.execute(
+        text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgname")
+    ).all()
+    tables["functions"] = connection.execute(
+        text(
+            "SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace"
+            " ORDER BY proname"
+        )
+    ).all()
+    return tables
+
+
+def fill(connection: Connection) -> None:
+    """30 authors, BOOKS books pointing at them (title and editor by code), reviews."""
+    connection.execute(
+        text(
+            "INSERT INTO author (code)"
+            " SELECT 'A' || lpad(n::text, 2, '0') FROM generate_series(0, 29) n"
+        )
+    )
+    # (author_id, title) unique, for a unique index over them.
+    connection.execute(
+        text(
+            "INSERT INTO book (author_id, label, title, editor)"
+            " SELECT n % 10 + 1, 'book ' || n, 'A' || lpad((n / 10 % 30)::text, 2, '0'),"
+            " CASE WHEN n % 3 > 0 THEN 'A' || lpad((n % 30)::text, 2, '0') END"
+            " FROM generate_series(0, :last) n"
+        ),
+        {"last": BOOKS - 1},
+    )
+    connection.execute(text("INSERT INTO review (book_id) SELECT id FROM book WHERE id % 4 = 0"))
+
+
+def books(connection: Connection, title: str, editor: str) -> dict[int, tuple[Any, ...]]:
+    """Every book by id: its author, label, title and editor, under the names given."""
+    rows = connection.execute(
+        text(f"SELECT id, author_id, label, {title}, {editor} FROM book")  # noqa: S608 - names
+    )
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def versions(connection: Connection) -> set[str]:
+    """The revisions alembic_version holds."""
+    return set(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+
+
+def the_pair(scratch: Scratch, model: MetaData, known: list[Path]) -> tuple[Script, Script]:
+    """The expand and the contract revision written since `known`, checked as `qa` reads them."""
+    paths = [path for path in scratch.new_revisions() if path not in known]
+    assert len(paths) == 2
+    script = ScriptDirectory.from_config(scratch.config(model))
+    written = [s for s in script.walk_revisions() if Path(s.path) in paths]
+    [expand] = [s for s in written if "expand" in s.branch_labels]
+    [contract] = [s for s in written if "contract" in s.branch_labels]
+    return expand, contract
+
+
+def created(server_url: URL, model: MetaData) -> dict[str, Any]:
+    """The library's schema as `create_all` makes it from `model` on an empty database."""
+    with scratch_database(server_url) as url, sync_engine(url) as engine:
+        with engine.begin() as connection:
+            model.create_all(connection)
+        with engine.connect() as connection:
+            return schema(connection)
+
+
+def round_trip(folder: Path, server_url: URL, library: Library, *, reviewed: bool = False) -> None:
+    """Generate the pair for `library`, and run it up and down on a database holding rows."""
+    before, after = library.model(renamed=False), library.model(renamed=True)
+    editor = "redactor" if library.editor_renamed else "editor"
+    with scratch_database(server_url) as url, sync_engine(url) as engine:
+        upgrade_to_head(settings_for(url), configure_logging=False)
+        scratch = Scratch(copy_migration_environment(folder), url)
+        scratch.revise(before, message="add the library")
+        scratch.upgrade(before)
+        with engine.begin() as connection:
+            fill(connection)
+        with engine.connect() as connection:
+            original, rows = schema(connection), books(connection, "title", "editor")
+        known = scratch.new_revisions()
+
+        scratch.revise(after, *library.hints(), message="rename")
+        expand, contract = the_pair(scratch, after, known)
+        if reviewed:
+            # As `pipenv run qa` reads them: the guard (with the branches) and squawk.
+            script = ScriptDirectory.from_config(scratch.config(after))
+            paths = [Path(expand.path), Path(contract.path)]
+            assert list(destructive.problems(paths, destructive.placements(script))) == []
+            assert list(squawk.lint(scratch.config(MetaData()))) == []
+
+        scratch.upgrade(after, "expand@head")
+        with engine.begin() as connection:
+            # The previous release writes the old names, the next one the new names.
+            connection.execute(
+                text("INSERT INTO book (author_id, label, title) VALUES (20, 'by N', 'A01')")
+            )
+            connection.execute(
+                text("INSERT INTO book (author_id, label, heading) VALUES (21, 'by N+1', 'A02')")
+            )
+        with engine.connect() as connection:
+            rows = books(connection, "title", "editor")
+            assert books(connection, "heading", editor) == rows
+            expanded = schema(connection)
+        # Killed before alembic_version moved, the expand runs again from its top: each step
+        # finds its own work done and keeps it.
+        assert isinstance(expand.down_revision, str)
+        scratch.stamp(after, expand.down_revision)
+        with engine.connect() as connection:
+            assert expand.revision not in versions(connection)
+        scratch.upgrade(after, "expand@head")
+        with engine.connect() as connection:
+            assert expand.revision in versions(connection)
+            assert schema(connection) == expanded
+
+        scratch.upgrade(after, "contract@head")
+        scratch.check(after)
+        with engine.connect() as connection:
+            assert books(connection, "heading", editor) == rows
+            assert schema(connection) == created(server_url, after)
+
+        scratch.downgrade(after, "contract@-1")
+        with engine.connect() as connection:
+            assert schema(connection) == expanded
+        scratch.downgrade(after, "expand@-1")
+        with engine.connect() as connection:
+            assert schema(connection) == original
+            assert books(connection, "title", "editor") == rows
+
+
+def test_foreign_key_options_are_carried_over(tmp_path: Path, server_url: URL) -> None:
+    every_option = KeyOptions("CASCADE", "CASCADE", True, "DEFERRED", "FULL")
+    library = Library(
+        title_key=every_option, editor_renamed=True, editor_key=KeyOptions("SET NULL")
+    )
+    round_trip(tmp_path, server_url, library, reviewed=True)

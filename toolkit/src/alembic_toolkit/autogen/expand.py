@@ -18,7 +18,7 @@ or to NOT NULL, with the rename.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,7 @@ from sqlalchemy import Column, ForeignKeyConstraint, Index, literal, select, tex
 from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
 from sqlalchemy.engine import Inspector
+from sqlalchemy.engine.interfaces import ReflectedForeignKeyConstraint
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import ColumnClause
 from sqlalchemy.types import TypeEngine
@@ -119,6 +120,12 @@ def expand_and_contract(
     olds = {key: key for key in sides}
     news = {(op.table_name, op.new_column_name): (op.table_name, op.column_name) for op in columns}
     renamed_tables = {op.table_name for op in columns}
+    inspector = trial.inspector()
+    reflected = {
+        (table, str(key["name"])): key
+        for table in renamed_tables
+        for key in inspector.get_foreign_keys(table)
+    }
     remaining: list[MigrateOperation] = []
     for found in diff.ops:
         if (
@@ -127,7 +134,7 @@ def expand_and_contract(
             and found.table_name in renamed_tables
         ):
             table = found.table_name
-            kept = [sub for sub in found.ops if not _sort(sub, table, sides, olds, news)]
+            kept = [sub for sub in found.ops if not _sort(sub, table, sides, olds, news, reflected)]
             if kept:
                 remaining.append(ModifyTableOps(table, kept, schema=found.schema))
         else:
@@ -220,8 +227,12 @@ def _sort(
     sides: dict[tuple[str, str], _Sides],
     olds: dict[tuple[str, str], tuple[str, str]],
     news: dict[tuple[str, str], tuple[str, str]],
+    reflected: Mapping[tuple[str, str], ReflectedForeignKeyConstraint],
 ) -> bool:
-    """File `op` under the renamed column it belongs to; False when it is not about one."""
+    """File `op` under the renamed column it belongs to; False when it is not about one.
+
+    `reflected` has the database's foreign keys by table and name.
+    """
     if isinstance(op, DropColumnOp):
         return (table, op.column_name) in olds
     if isinstance(op, AlterColumnOp) and (table, op.column_name) in news:
@@ -265,19 +276,47 @@ def _sort(
                 f"{HINT}: the constraint {constraint.name} on {table} covers the renamed "
                 "column; rename it in place"
             )
-        spec = ForeignKeySpec(
-            str(constraint.name),
-            names,
-            constraint.referred_table.name,
-            tuple(element.column.name for element in constraint.elements),
-            constraint.ondelete,
-        )
+        # A dropped one is the database's: as reflected. An added one is the model's.
+        found = reflected.get((table, str(constraint.name)))
+        spec = _foreign_key(constraint, names, found if isinstance(op, DropConstraintOp) else None)
         if isinstance(op, AddConstraintOp):
             sides[owner].new_foreign_keys.append(spec)
         else:
             sides[owner].old_foreign_keys.append(spec)
         return True
     return False
+
+
+def _foreign_key(
+    constraint: ForeignKeyConstraint,
+    columns: tuple[str, ...],
+    reflected: ReflectedForeignKeyConstraint | None,
+) -> ForeignKeySpec:
+    """The model's foreign key, or the database's as reflected (`reflected`), options and all."""
+    # Alembic's reflected constraint leaves MATCH out; the inspector's has every option.
+    options: dict[str, Any] = (
+        dict(reflected["options"])
+        if reflected is not None
+        else {
+            "ondelete": constraint.ondelete,
+            "onupdate": constraint.onupdate,
+            "deferrable": constraint.deferrable,
+            "initially": constraint.initially,
+            "match": constraint.match,
+        }
+    )
+    return ForeignKeySpec(
+        str(constraint.name),
+        columns,
+        constraint.referred_table.name,
+        tuple(element.column.name for element in constraint.elements),
+        referent_schema=constraint.referred_table.schema,
+        ondelete=options.get("ondelete"),
+        onupdate=options.get("onupdate"),
+        deferrable=options.get("deferrable"),
+        initially=options.get("initially"),
+        match=options.get("match"),
+    )
 
 
 def _index_columns(index: Index) -> tuple[str | None, ...] | None:

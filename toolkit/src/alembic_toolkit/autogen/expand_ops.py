@@ -44,13 +44,30 @@ class IndexSpec:
 
 @dataclass(frozen=True)
 class ForeignKeySpec:
-    """A foreign key from columns of the renamed column's table."""
+    """A foreign key from columns of the renamed column's table, with every option it has."""
 
     name: str
     columns: tuple[str, ...]
     referent_table: str
     referent_columns: tuple[str, ...]
-    ondelete: str | None
+    referent_schema: str | None = None
+    ondelete: str | None = None
+    onupdate: str | None = None
+    deferrable: bool | None = None
+    initially: str | None = None
+    match: str | None = None
+
+    def options(self) -> dict[str, str | bool]:
+        """The keyword arguments of `zd.add_foreign_key` it sets, in its signature's order."""
+        options = {
+            "referent_schema": self.referent_schema,
+            "ondelete": self.ondelete,
+            "onupdate": self.onupdate,
+            "deferrable": self.deferrable,
+            "initially": self.initially,
+            "match": self.match,
+        }
+        return {key: value for key, value in options.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -157,7 +174,8 @@ def _add_foreign_keys(keys: Sequence[ForeignKeySpec], table: str) -> list[Line]:
     return [
         f"zd.add_foreign_key(op.f({key.name!r}), {table!r}, {key.referent_table!r}, "
         f"{list(key.columns)!r}, {list(key.referent_columns)!r}"
-        + (f", ondelete={key.ondelete!r})" if key.ondelete else ")")
+        + "".join(f", {option}={value!r}" for option, value in key.options().items())
+        + ")"
         for key in keys
     ]
 
