@@ -13,8 +13,9 @@ import pytest
 import sqlalchemy as sa
 from alembic.script import Script, ScriptDirectory
 from alembic_toolkit import zerodowntime as zd
+from alembic_toolkit.autogen.default_names import FOREIGN_KEY, INDEX, MAX_IDENTIFIER, default_name
 from alembic_toolkit.review import destructive, squawk
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import URL, Connection, Engine, MetaData, inspect, text
 from sqlalchemy.schema import SchemaItem
@@ -329,6 +330,66 @@ def test_a_check_constraint_of_the_foreign_key_name_is_named(engine: Engine) -> 
         )
 
 
+# Names as PostgreSQL chooses them: long, multibyte, taken.
+IDENTIFIERS = st.text(alphabet="abz_éü日", min_size=1, max_size=40).filter(
+    lambda name: len(name.encode()) <= MAX_IDENTIFIER
+)
+
+
+def quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def names_in_schema(connection: Connection, label: str) -> set[str]:
+    """The constraint names (for a foreign key) or relation names (an index) of `public`."""
+    query = (
+        "SELECT conname FROM pg_constraint WHERE connamespace = 'public'::regnamespace"
+        if label == FOREIGN_KEY
+        else "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+    )
+    return set(connection.execute(text(query)).scalars())
+
+
+@EXAMPLES
+@given(
+    table=IDENTIFIERS,
+    columns=st.lists(IDENTIFIERS, min_size=1, max_size=3, unique=True),
+    label=st.sampled_from([FOREIGN_KEY, INDEX]),
+    times=st.integers(min_value=1, max_value=3),
+)
+# Two parts of one length over the limit: PostgreSQL shortens the columns' first.
+@example(table="t" * 40, columns=["c" * 40], label=FOREIGN_KEY, times=2)
+@example(table="t" * 40, columns=["c" * 20, "d" * 19], label=INDEX, times=2)
+def test_an_unnamed_object_is_named_as_postgresql_names_it(
+    engine: Engine, table: str, columns: list[str], label: str, times: int
+) -> None:
+    keys = [f"k{n}" for n in range(len(columns))]
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                f"CREATE TABLE referent ({', '.join(f'{k} integer' for k in keys)},"
+                f" PRIMARY KEY ({', '.join(keys)}))"
+            )
+        )
+        listed = ", ".join(quoted(column) for column in columns)
+        typed = ", ".join(f"{quoted(column)} integer" for column in columns)
+        connection.execute(text(f"CREATE TABLE {quoted(table)} ({typed})"))
+        for _ in range(times):
+            before = names_in_schema(connection, label)
+            expected = default_name(table, columns, label, before)
+            if label == FOREIGN_KEY:
+                connection.execute(
+                    text(
+                        f"ALTER TABLE {quoted(table)} ADD FOREIGN KEY ({listed})"
+                        f" REFERENCES referent ({', '.join(keys)})"
+                    )
+                )
+            else:
+                connection.execute(text(f"CREATE INDEX ON {quoted(table)} ({listed})"))
+            assert names_in_schema(connection, label) - before == {expected}
+        connection.rollback()
+
+
 # The generated pair, on a library of several tables: author, book (whose columns are
 # renamed, indexed and pointing at author in ways Hypothesis draws) and review (pointing at
 # book). Each example is a database of its own, holding rows, taken through the expand, a
@@ -638,3 +699,19 @@ def test_foreign_key_options_are_carried_over(tmp_path: Path, server_url: URL) -
         title_key=every_option, editor_renamed=True, editor_key=KeyOptions("SET NULL")
     )
     round_trip(tmp_path, server_url, library, reviewed=True)
+
+
+def test_unnamed_foreign_keys_get_the_names_postgresql_gives_them(
+    tmp_path: Path, server_url: URL
+) -> None:
+    # No naming convention: both renamed columns' foreign keys are unnamed in the model.
+    library = Library(
+        convention=False, title_key=KeyOptions(), editor_renamed=True, editor_key=KeyOptions()
+    )
+    round_trip(tmp_path, server_url, library)
+    [expand] = list((tmp_path / "alembic" / "versions").glob("*_rename_expand.py"))
+    source = expand.read_text()
+    assert 'zd.add_foreign_key(op.f("book_heading_fkey"), "book", "author"' in source
+    assert 'zd.add_foreign_key(op.f("book_redactor_fkey"), "book", "author"' in source
+    assert "'None'" not in source
+    assert '"None"' not in source

@@ -34,7 +34,7 @@ from alembic.operations.ops import (
     ModifyTableOps,
 )
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, ForeignKeyConstraint, Index, literal, select, text
+from sqlalchemy import Column, Constraint, ForeignKeyConstraint, Index, literal, select, text
 from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
 from sqlalchemy.engine import Inspector
@@ -43,6 +43,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import ColumnClause
 from sqlalchemy.types import TypeEngine
 
+from alembic_toolkit.autogen.default_names import FOREIGN_KEY, INDEX, default_name
 from alembic_toolkit.autogen.expand_ops import (
     ColumnSwitch,
     ContractColumnsOp,
@@ -68,12 +69,69 @@ _CHECKS = text(
 )
 
 
+# The names an unnamed constraint or index must not take: PostgreSQL names a constraint apart
+# from every constraint of its schema, and an index apart from every relation.
+_TAKEN = text(
+    """
+    SELECT conname, 'constraint' FROM pg_constraint
+    WHERE connamespace = current_schema()::regnamespace
+    UNION ALL
+    SELECT relname, 'relation' FROM pg_class
+    WHERE relnamespace = current_schema()::regnamespace
+    """
+)
+
+
 @dataclass(frozen=True)
 class ExpandAndContract:
     """The expand revision's operations and the contract revision's."""
 
     expand: list[MigrateOperation]
     contract: ContractColumnsOp
+
+
+@dataclass
+class _Sorting:
+    """What sorting autogenerate's findings needs besides them."""
+
+    sides: dict[tuple[str, str], _Sides]
+    """Per renamed column (by table and old name), what goes to each side."""
+    olds: dict[tuple[str, str], tuple[str, str]]
+    news: dict[tuple[str, str], tuple[str, str]]
+    """The renamed columns by their old and by their new name."""
+    reflected: Mapping[tuple[str, str], ReflectedForeignKeyConstraint]
+    """The database's foreign keys of the renamed columns' tables, by table and name."""
+    names: _Names
+
+
+class _Names:
+    """Names for what the model leaves unnamed, as PostgreSQL would choose them.
+
+    Taken are the constraint names and relation names of the default schema, and every
+    name the model gives; each name chosen is taken in turn.
+    """
+
+    def __init__(self, trial: Trial) -> None:
+        taken = trial.connection.execute(_TAKEN).all()
+        self.constraints = {name for name, kind in taken if kind == "constraint"}
+        self.relations = {name for name, kind in taken if kind == "relation"}
+        for table in trial.metadata.tables.values():
+            named: list[Constraint | Index] = [*table.constraints, *table.indexes]
+            given = {item.name for item in named if isinstance(item.name, str)}
+            self.constraints |= given
+            self.relations |= given
+
+    def foreign_key(self, table: str, columns: Sequence[str]) -> str:
+        """`{table}_{columns}_fkey`, shortened and numbered as PostgreSQL does."""
+        name = default_name(table, columns, FOREIGN_KEY, self.constraints)
+        self.constraints.add(name)
+        return name
+
+    def index(self, table: str, columns: Sequence[str]) -> str:
+        """`{table}_{columns}_idx`, shortened and numbered as PostgreSQL does."""
+        name = default_name(table, columns, INDEX, self.relations)
+        self.relations.add(name)
+        return name
 
 
 @dataclass
@@ -126,6 +184,7 @@ def expand_and_contract(
         for table in renamed_tables
         for key in inspector.get_foreign_keys(table)
     }
+    sorting = _Sorting(sides, olds, news, reflected, _Names(trial))
     remaining: list[MigrateOperation] = []
     for found in diff.ops:
         if (
@@ -134,7 +193,7 @@ def expand_and_contract(
             and found.table_name in renamed_tables
         ):
             table = found.table_name
-            kept = [sub for sub in found.ops if not _sort(sub, table, sides, olds, news, reflected)]
+            kept = [sub for sub in found.ops if not _sort(sub, table, sorting)]
             if kept:
                 remaining.append(ModifyTableOps(table, kept, schema=found.schema))
         else:
@@ -221,18 +280,9 @@ def _sql_type(trial: Trial, type_: TypeEngine[Any]) -> str:
     return str(type_.compile(dialect=trial.dialect))
 
 
-def _sort(
-    op: MigrateOperation,
-    table: str,
-    sides: dict[tuple[str, str], _Sides],
-    olds: dict[tuple[str, str], tuple[str, str]],
-    news: dict[tuple[str, str], tuple[str, str]],
-    reflected: Mapping[tuple[str, str], ReflectedForeignKeyConstraint],
-) -> bool:
-    """File `op` under the renamed column it belongs to; False when it is not about one.
-
-    `reflected` has the database's foreign keys by table and name.
-    """
+def _sort(op: MigrateOperation, table: str, sorting: _Sorting) -> bool:
+    """File `op` under the renamed column it belongs to; False when it is not about one."""
+    sides, olds, news = sorting.sides, sorting.olds, sorting.news
     if isinstance(op, DropColumnOp):
         return (table, op.column_name) in olds
     if isinstance(op, AlterColumnOp) and (table, op.column_name) in news:
@@ -259,7 +309,10 @@ def _sort(
                 f"{HINT}: the index {index.name} on {table} is not over plain columns; "
                 "rename in place"
             )
-        index_spec = IndexSpec(str(index.name), tuple(str(c) for c in covered), bool(index.unique))
+        columns = tuple(str(c) for c in covered)
+        # Only the model's may be unnamed: the database's are reflected with their names.
+        name = index.name if isinstance(index.name, str) else sorting.names.index(table, columns)
+        index_spec = IndexSpec(name, columns, bool(index.unique))
         if isinstance(op, CreateIndexOp):
             sides[owner].new_indexes.append(index_spec)
         else:
@@ -276,9 +329,15 @@ def _sort(
                 f"{HINT}: the constraint {constraint.name} on {table} covers the renamed "
                 "column; rename it in place"
             )
-        # A dropped one is the database's: as reflected. An added one is the model's.
-        found = reflected.get((table, str(constraint.name)))
-        spec = _foreign_key(constraint, names, found if isinstance(op, DropConstraintOp) else None)
+        # A dropped one is the database's: as reflected. An added one is the model's, perhaps
+        # unnamed: named here as PostgreSQL would name it, to be validated and found again.
+        if isinstance(op, DropConstraintOp):
+            found = sorting.reflected.get((table, str(constraint.name)))
+            spec = _foreign_key(constraint, str(constraint.name), names, found)
+        else:
+            given = constraint.name
+            named = given if isinstance(given, str) else sorting.names.foreign_key(table, names)
+            spec = _foreign_key(constraint, named, names, None)
         if isinstance(op, AddConstraintOp):
             sides[owner].new_foreign_keys.append(spec)
         else:
@@ -289,6 +348,7 @@ def _sort(
 
 def _foreign_key(
     constraint: ForeignKeyConstraint,
+    name: str,
     columns: tuple[str, ...],
     reflected: ReflectedForeignKeyConstraint | None,
 ) -> ForeignKeySpec:
@@ -306,7 +366,7 @@ def _foreign_key(
         }
     )
     return ForeignKeySpec(
-        str(constraint.name),
+        name,
         columns,
         constraint.referred_table.name,
         tuple(element.column.name for element in constraint.elements),
