@@ -1,9 +1,15 @@
 """The indexes and foreign keys of a zero-downtime rename (`-x rename_mode=expand`), on real
-PostgreSQL: the helpers that build them take an object of the same name for theirs only when
-it is theirs.
+PostgreSQL.
+
+First the helpers the pair calls: an index or foreign key of the same name is taken for the
+one asked for only when it is that one (PostgreSQL itself is the oracle: the one asked for is
+built under another name and both are printed back); an unnamed one is named as PostgreSQL
+names it. Then the pair itself, generated in a scratch copy of the project for a library of
+three tables whose renamed columns Hypothesis indexes and points at another table, and run up
+and down (and again, as after a kill) on a database holding rows.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +20,7 @@ import sqlalchemy as sa
 from alembic.script import Script, ScriptDirectory
 from alembic_toolkit import zerodowntime as zd
 from alembic_toolkit.autogen.default_names import FOREIGN_KEY, INDEX, MAX_IDENTIFIER, default_name
+from alembic_toolkit.autogen.hints import HintError
 from alembic_toolkit.review import destructive, squawk
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -328,6 +335,40 @@ def test_a_check_constraint_of_the_foreign_key_name_is_named(engine: Engine) -> 
         assert str(refused.value).startswith(
             "constraint fk_shelf_a_crate on shelf already exists (CHECK ((a > 0)))"
         )
+
+
+def test_a_rename_run_again_finds_it_done_and_a_lost_name_is_named(engine: Engine) -> None:
+    with shelf_tables(engine):
+        with engine.begin() as connection:
+            connection.execute(text("CREATE INDEX ix_shelf_a ON shelf (a)"))
+            connection.execute(text("CREATE INDEX ix_crate_a ON crate (a)"))
+            connection.execute(text("ALTER TABLE shelf ADD CONSTRAINT ck_shelf_a CHECK (a > 0)"))
+        for _ in range(2):
+            with engine.connect() as connection, migration_operations(connection):
+                zd.rename_index("ix_shelf_a", "ix_shelf_a_expand", "shelf")
+                zd.rename_constraint("shelf", "ck_shelf_a", "ck_shelf_a_expand")
+        with engine.connect() as connection:
+            assert zd.index_state(connection, "ix_shelf_a_expand") == "valid"
+            assert zd.index_state(connection, "ix_shelf_a") == "missing"
+            assert constraint_definition(connection, "ck_shelf_a_expand") == "CHECK ((a > 0))"
+        refusals: dict[str, Callable[[], None]] = {
+            "cannot rename index ix_shelf_b of shelf to ix_shelf_b_expand: shelf has no index "
+            "ix_shelf_b": lambda: zd.rename_index("ix_shelf_b", "ix_shelf_b_expand", "shelf"),
+            "cannot rename index ix_shelf_a_expand of shelf to ix_crate_a: that is another "
+            "table's index": lambda: zd.rename_index("ix_shelf_a_expand", "ix_crate_a", "shelf"),
+            "cannot rename constraint ck_shelf_b of shelf to ck_shelf_c: shelf has neither": (
+                lambda: zd.rename_constraint("shelf", "ck_shelf_b", "ck_shelf_c")
+            ),
+        }
+        for refusal, rename in refusals.items():
+            with (
+                engine.connect() as connection,
+                migration_operations(connection),
+                pytest.raises(zd.ZeroDowntimeError) as refused,
+            ):
+                rename()
+            [line] = str(refused.value).splitlines()
+            assert line.startswith(refusal)
 
 
 # Names as PostgreSQL chooses them: long, multibyte, taken.
@@ -687,10 +728,48 @@ def round_trip(folder: Path, server_url: URL, library: Library, *, reviewed: boo
         scratch.downgrade(after, "contract@-1")
         with engine.connect() as connection:
             assert schema(connection) == expanded
+        # Its downgrade, too, runs again from its top, as after a kill in its backfill.
+        scratch.stamp(after, contract.revision)
+        with engine.connect() as connection:
+            assert contract.revision in versions(connection)
+        scratch.downgrade(after, "contract@-1")
+        with engine.connect() as connection:
+            assert contract.revision not in versions(connection)
+            assert schema(connection) == expanded
         scratch.downgrade(after, "expand@-1")
         with engine.connect() as connection:
             assert schema(connection) == original
             assert books(connection, "title", "editor") == rows
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(library=LIBRARIES)
+def test_the_pair_carries_every_index_and_foreign_key_over_and_back(
+    tmp_path_factory: pytest.TempPathFactory, server_url: URL, library: Library
+) -> None:
+    round_trip(tmp_path_factory.mktemp("project"), server_url, library)
+
+
+def test_an_index_and_a_foreign_key_keep_their_names_through_the_rename(
+    tmp_path: Path, server_url: URL
+) -> None:
+    # Both names stay the same on the new column: the old column's hold them until the
+    # contract drops it.
+    library = Library(
+        title_key=KeyOptions(ondelete="CASCADE"),
+        title_key_name="fk_book_writer",
+        search=("author_id", "title"),
+        search_name="ix_book_search",
+    )
+    round_trip(tmp_path, server_url, library, reviewed=True)
+    [expand] = list((tmp_path / "alembic" / "versions").glob("*_rename_expand.py"))
+    upgrade = expand.read_text().split("def downgrade")[0]
+    assert 'zd.create_index_concurrently(op.f("ix_book_search_expand"), "book"' in upgrade
+    assert 'op.f("fk_book_writer_expand"), "book", "author"' in upgrade
 
 
 def test_foreign_key_options_are_carried_over(tmp_path: Path, server_url: URL) -> None:
@@ -715,3 +794,45 @@ def test_unnamed_foreign_keys_get_the_names_postgresql_gives_them(
     assert 'zd.add_foreign_key(op.f("book_redactor_fkey"), "book", "author"' in source
     assert "'None'" not in source
     assert '"None"' not in source
+
+
+def indexed(model: MetaData, name: str, column: str) -> MetaData:
+    """`model` with one more index on book, `name`, over `column`."""
+    sa.Index(name, model.tables["book"].c[column])
+    return model
+
+
+SEARCHED = Library(search=("author_id", "title"), search_name="ix_book_search")
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "refusal"),
+    [
+        (
+            indexed(Library().model(renamed=False), "ix_book_shelf", "label"),
+            indexed(Library().model(renamed=True), "ix_book_shelf", "heading"),
+            "the index ix_book_shelf the models give the new column is the name of something "
+            "else the database keeps; rename or drop that in a revision of its own first",
+        ),
+        (
+            indexed(SEARCHED.model(renamed=False), "ix_book_search_expand", "label"),
+            indexed(SEARCHED.model(renamed=True), "ix_book_search_expand", "label"),
+            "the index ix_book_search is built under the name ix_book_search_expand until the "
+            "contract drops the old column's, but ix_book_search_expand is taken",
+        ),
+    ],
+    ids=["held-by-another-index", "expand-name-taken"],
+)
+def test_a_name_the_pair_cannot_free_is_refused_in_one_line(
+    scratch: Scratch, before: MetaData, after: MetaData, refusal: str
+) -> None:
+    scratch.revise(before, message="add the library")
+    scratch.upgrade(before)
+    known = scratch.new_revisions()
+
+    with pytest.raises(HintError) as refused:
+        scratch.revise(after, "rename=book.title:heading", "rename_mode=expand")
+    [line] = str(refused.value).splitlines()
+    assert line.startswith("-x rename_mode=expand (rename=book.title:heading): ")
+    assert refusal in line
+    assert scratch.new_revisions() == known

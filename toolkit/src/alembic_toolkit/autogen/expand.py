@@ -9,17 +9,22 @@ contract (its indexes and foreign keys, dropped with it, and rebuilt by the cont
 downgrade). Everything else autogenerate finds stays in the expand revision, as it would be
 written without the renames.
 
+Each index and foreign key carries its name: the model's, or for one the model leaves unnamed
+the name PostgreSQL would give it. Where one of the old column's holds that name until the
+contract drops it, the expand builds the new one under `<name>_expand` and the contract
+renames it (and its downgrade renames it back first).
+
 What the recipe cannot carry over this way is refused, in one line each: a column in the
 primary key, or that another table's foreign key points at, or that a check or unique
 constraint covers; a column with a server default, or of a type without an equality operator
 (json); a swap of names; a table rename in the same revision; a change of the column's type,
-or to NOT NULL, with the rename.
+or to NOT NULL, with the rename; an index or foreign key whose name something else holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence, Set
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from alembic.operations import MigrateOperation
@@ -54,6 +59,7 @@ from alembic_toolkit.autogen.expand_ops import (
 from alembic_toolkit.autogen.hints import HintError
 from alembic_toolkit.autogen.operations import RenameColumnOp
 from alembic_toolkit.autogen.trial import Trial
+from alembic_toolkit.zerodowntime.sql import generated_name
 
 HINT = "-x rename_mode=expand"
 
@@ -80,6 +86,10 @@ _TAKEN = text(
     WHERE relnamespace = current_schema()::regnamespace
     """
 )
+
+
+# A table's constraints, whose names its foreign keys must not take.
+_CONSTRAINTS = text("SELECT conname FROM pg_constraint WHERE conrelid = to_regclass(:table)")
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,8 @@ class _Names:
         taken = trial.connection.execute(_TAKEN).all()
         self.constraints = {name for name, kind in taken if kind == "constraint"}
         self.relations = {name for name, kind in taken if kind == "relation"}
+        self.database_relations = frozenset(self.relations)
+        """The relation names of the default schema, as the database has them."""
         for table in trial.metadata.tables.values():
             named: list[Constraint | Index] = [*table.constraints, *table.indexes]
             given = {item.name for item in named if isinstance(item.name, str)}
@@ -198,6 +210,7 @@ def expand_and_contract(
                 remaining.append(ModifyTableOps(table, kept, schema=found.schema))
         else:
             remaining.append(found)
+    _build_apart(trial, sorting)
     switches = [_switch(trial, op, sides[(op.table_name, op.column_name)]) for op in columns]
     return ExpandAndContract(
         [*(ExpandColumnOp(s) for s in switches), *remaining], ContractColumnsOp(switches)
@@ -344,6 +357,70 @@ def _sort(op: MigrateOperation, table: str, sorting: _Sorting) -> bool:
             sides[owner].old_foreign_keys.append(spec)
         return True
     return False
+
+
+def _build_apart(trial: Trial, sorting: _Sorting) -> None:
+    """Give the new columns' indexes and foreign keys a name of their own where they need one.
+
+    An index or foreign key of the new column may have the name of one of the old column's
+    (a name given in the model, or one a convention derives from a column that is not
+    renamed): the database holds it until the contract drops the old column. The expand
+    builds it under another name, and the contract renames it once the old one is gone; any
+    other object holding the name (or that other name) is refused in one line.
+    """
+    names = sorting.names
+    old_indexes = {i.name for sides in sorting.sides.values() for i in sides.old_indexes}
+    new_names = {owner: new for (_, new), owner in sorting.news.items()}
+    for (table, old), sides in sorting.sides.items():
+        where = f"{HINT} (rename={table}.{old}:{new_names[(table, old)]})"
+        for i, index in enumerate(sides.new_indexes):
+            apart = _apart(
+                where, "index", index.name, old_indexes, names.database_relations, names.relations
+            )
+            sides.new_indexes[i] = replace(index, built_as=apart)
+        old_keys = {
+            key.name
+            for (other, _), other_sides in sorting.sides.items()
+            if other == table
+            for key in other_sides.old_foreign_keys
+        }
+        # Foreign keys are named apart within their table only.
+        parameters = {"table": trial.dialect.identifier_preparer.quote(table)}
+        constraints = set(trial.connection.execute(_CONSTRAINTS, parameters).scalars())
+        for i, key in enumerate(sides.new_foreign_keys):
+            apart = _apart(where, "foreign key", key.name, old_keys, constraints, names.constraints)
+            sides.new_foreign_keys[i] = replace(key, built_as=apart)
+
+
+def _apart(
+    where: str,
+    kind: str,
+    name: str,
+    held_by_old: set[str],
+    in_database: Set[str],
+    avoided: set[str],
+) -> str | None:
+    """The name to build `name` under until the contract (None: its own), or a refusal.
+
+    `in_database` holds the names it may not take while the old column's objects stand,
+    `avoided` every name another object has or will have; a name chosen joins it.
+    """
+    if name not in in_database:
+        return None
+    if name not in held_by_old:
+        raise HintError(
+            f"{where}: the {kind} {name} the models give the new column is the name of "
+            "something else the database keeps; rename or drop that in a revision of its own "
+            "first"
+        )
+    apart = generated_name(name, "expand")
+    if apart in avoided:
+        raise HintError(
+            f"{where}: the {kind} {name} is built under the name {apart} until the contract "
+            f"drops the old column's, but {apart} is taken; rename or drop it first"
+        )
+    avoided.add(apart)
+    return apart
 
 
 def _foreign_key(
