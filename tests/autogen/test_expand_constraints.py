@@ -479,7 +479,7 @@ class Library:
     editor_indexed: bool = False
     editor_key: KeyOptions | None = None
     search: tuple[str, ...] = ()
-    """The columns of an index over author_id and title, in its order (none: no index)."""
+    """The columns of an index over title and another column, in order (none: no index)."""
     search_name: str | None = None
     search_unique: bool = False
 
@@ -513,7 +513,8 @@ class Library:
                 sa.ForeignKeyConstraint([editor], ["author.code"], **self.editor_key.arguments())
             )
         if self.search:
-            columns = [title if column == "title" else column for column in self.search]
+            names = {"title": title, "editor": editor}
+            columns = [names.get(column, column) for column in self.search]
             book.append(sa.Index(self.search_name, *columns, unique=self.search_unique))
         sa.Table("book", metadata, *book)
         sa.Table(
@@ -548,16 +549,26 @@ LIBRARIES = st.builds(
     editor_renamed=st.booleans(),
     editor_indexed=st.booleans(),
     editor_key=st.none() | KEY_OPTIONS,
-    search=st.sampled_from([(), ("author_id", "title"), ("title", "author_id")]),
+    search=st.sampled_from(
+        [
+            (),
+            ("author_id", "title"),
+            ("title", "author_id"),
+            ("title", "editor"),
+            ("editor", "title"),
+        ]
+    ),
     search_name=st.sampled_from([None, "ix_book_search"]),
     search_unique=st.booleans(),
 ).filter(
     # Unnamed, an index is named after its first column: ix_book_title twice is no model.
     lambda library: (
         not (
-            library.search[:1] == ("title",)
-            and library.search_name is None
-            and library.title_indexed
+            library.search_name is None
+            and (
+                (library.search[:1] == ("title",) and library.title_indexed)
+                or (library.search[:1] == ("editor",) and library.editor_indexed)
+            )
         )
     )
 )
@@ -770,6 +781,13 @@ def test_an_index_and_a_foreign_key_keep_their_names_through_the_rename(
     upgrade = expand.read_text().split("def downgrade")[0]
     assert 'zd.create_index_concurrently(op.f("ix_book_search_expand"), "book"' in upgrade
     assert 'op.f("fk_book_writer_expand"), "book", "author"' in upgrade
+
+
+def test_an_index_over_two_renamed_columns_is_built_once_both_are_there(
+    tmp_path: Path, server_url: URL
+) -> None:
+    library = Library(editor_renamed=True, search=("title", "editor"), search_name="ix_book_pair")
+    round_trip(tmp_path, server_url, library)
 
 
 def test_foreign_key_options_are_carried_over(tmp_path: Path, server_url: URL) -> None:

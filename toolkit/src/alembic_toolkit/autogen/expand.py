@@ -468,11 +468,14 @@ def _owner(
     columns: Iterable[str | None] | None,
     renamed: dict[tuple[str, str], tuple[str, str]],
 ) -> tuple[str, str] | None:
-    """The renamed column (by table and old name) that `columns` include, if any."""
-    for column in columns or ():
-        if column is not None and (table, column) in renamed:
-            return renamed[(table, column)]
-    return None
+    """The renamed column (by table and old name) that `columns` include, if any.
+
+    Of several, the last renamed: the expand builds an index or foreign key with that
+    column's, once every column it covers has been added and filled in.
+    """
+    order = list(renamed)
+    covered = [(table, c) for c in columns or () if c is not None and (table, c) in renamed]
+    return renamed[max(covered, key=order.index)] if covered else None
 
 
 def _switch(trial: Trial, op: RenameColumnOp, sides: _Sides) -> ColumnSwitch:
