@@ -287,6 +287,10 @@ class Scratch:
         """Downgrade the database."""
         command.downgrade(self.config(model), revision)
 
+    def stamp(self, model: MetaData, revision: str) -> None:
+        """Set the database's revision without running anything, as a kill mid-revision does."""
+        command.stamp(self.config(model), revision)
+
     def check(self, model: MetaData) -> None:
         """Fail if autogenerate finds a difference between `model` and the database."""
         command.check(self.config(model))

@@ -9,17 +9,22 @@ contract (its indexes and foreign keys, dropped with it, and rebuilt by the cont
 downgrade). Everything else autogenerate finds stays in the expand revision, as it would be
 written without the renames.
 
+Each index and foreign key carries its name: the model's, or for one the model leaves unnamed
+the name PostgreSQL would give it. Where one of the old column's holds that name until the
+contract drops it, the expand builds the new one under `<name>_expand` and the contract
+renames it (and its downgrade renames it back first).
+
 What the recipe cannot carry over this way is refused, in one line each: a column in the
 primary key, or that another table's foreign key points at, or that a check or unique
 constraint covers; a column with a server default, or of a type without an equality operator
 (json); a swap of names; a table rename in the same revision; a change of the column's type,
-or to NOT NULL, with the rename.
+or to NOT NULL, with the rename; an index or foreign key whose name something else holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence, Set
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from alembic.operations import MigrateOperation
@@ -34,14 +39,16 @@ from alembic.operations.ops import (
     ModifyTableOps,
 )
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, ForeignKeyConstraint, Index, literal, select, text
+from sqlalchemy import Column, Constraint, ForeignKeyConstraint, Index, literal, select, text
 from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
 from sqlalchemy.engine import Inspector
+from sqlalchemy.engine.interfaces import ReflectedForeignKeyConstraint
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import ColumnClause
 from sqlalchemy.types import TypeEngine
 
+from alembic_toolkit.autogen.default_names import FOREIGN_KEY, INDEX, default_name
 from alembic_toolkit.autogen.expand_ops import (
     ColumnSwitch,
     ContractColumnsOp,
@@ -52,6 +59,7 @@ from alembic_toolkit.autogen.expand_ops import (
 from alembic_toolkit.autogen.hints import HintError
 from alembic_toolkit.autogen.operations import RenameColumnOp
 from alembic_toolkit.autogen.trial import Trial
+from alembic_toolkit.zerodowntime.sql import generated_name
 
 HINT = "-x rename_mode=expand"
 
@@ -67,12 +75,75 @@ _CHECKS = text(
 )
 
 
+# The names an unnamed constraint or index must not take: PostgreSQL names a constraint apart
+# from every constraint of its schema, and an index apart from every relation.
+_TAKEN = text(
+    """
+    SELECT conname, 'constraint' FROM pg_constraint
+    WHERE connamespace = current_schema()::regnamespace
+    UNION ALL
+    SELECT relname, 'relation' FROM pg_class
+    WHERE relnamespace = current_schema()::regnamespace
+    """
+)
+
+
+# A table's constraints, whose names its foreign keys must not take.
+_CONSTRAINTS = text("SELECT conname FROM pg_constraint WHERE conrelid = to_regclass(:table)")
+
+
 @dataclass(frozen=True)
 class ExpandAndContract:
     """The expand revision's operations and the contract revision's."""
 
     expand: list[MigrateOperation]
     contract: ContractColumnsOp
+
+
+@dataclass
+class _Sorting:
+    """What sorting autogenerate's findings needs besides them."""
+
+    sides: dict[tuple[str, str], _Sides]
+    """Per renamed column (by table and old name), what goes to each side."""
+    olds: dict[tuple[str, str], tuple[str, str]]
+    news: dict[tuple[str, str], tuple[str, str]]
+    """The renamed columns by their old and by their new name."""
+    reflected: Mapping[tuple[str, str], ReflectedForeignKeyConstraint]
+    """The database's foreign keys of the renamed columns' tables, by table and name."""
+    names: _Names
+
+
+class _Names:
+    """Names for what the model leaves unnamed, as PostgreSQL would choose them.
+
+    Taken are the constraint names and relation names of the default schema, and every
+    name the model gives; each name chosen is taken in turn.
+    """
+
+    def __init__(self, trial: Trial) -> None:
+        taken = trial.connection.execute(_TAKEN).all()
+        self.constraints = {name for name, kind in taken if kind == "constraint"}
+        self.relations = {name for name, kind in taken if kind == "relation"}
+        self.database_relations = frozenset(self.relations)
+        """The relation names of the default schema, as the database has them."""
+        for table in trial.metadata.tables.values():
+            named: list[Constraint | Index] = [*table.constraints, *table.indexes]
+            given = {item.name for item in named if isinstance(item.name, str)}
+            self.constraints |= given
+            self.relations |= given
+
+    def foreign_key(self, table: str, columns: Sequence[str]) -> str:
+        """`{table}_{columns}_fkey`, shortened and numbered as PostgreSQL does."""
+        name = default_name(table, columns, FOREIGN_KEY, self.constraints)
+        self.constraints.add(name)
+        return name
+
+    def index(self, table: str, columns: Sequence[str]) -> str:
+        """`{table}_{columns}_idx`, shortened and numbered as PostgreSQL does."""
+        name = default_name(table, columns, INDEX, self.relations)
+        self.relations.add(name)
+        return name
 
 
 @dataclass
@@ -119,6 +190,13 @@ def expand_and_contract(
     olds = {key: key for key in sides}
     news = {(op.table_name, op.new_column_name): (op.table_name, op.column_name) for op in columns}
     renamed_tables = {op.table_name for op in columns}
+    inspector = trial.inspector()
+    reflected = {
+        (table, str(key["name"])): key
+        for table in renamed_tables
+        for key in inspector.get_foreign_keys(table)
+    }
+    sorting = _Sorting(sides, olds, news, reflected, _Names(trial))
     remaining: list[MigrateOperation] = []
     for found in diff.ops:
         if (
@@ -127,11 +205,12 @@ def expand_and_contract(
             and found.table_name in renamed_tables
         ):
             table = found.table_name
-            kept = [sub for sub in found.ops if not _sort(sub, table, sides, olds, news)]
+            kept = [sub for sub in found.ops if not _sort(sub, table, sorting)]
             if kept:
                 remaining.append(ModifyTableOps(table, kept, schema=found.schema))
         else:
             remaining.append(found)
+    _build_apart(trial, sorting)
     switches = [_switch(trial, op, sides[(op.table_name, op.column_name)]) for op in columns]
     return ExpandAndContract(
         [*(ExpandColumnOp(s) for s in switches), *remaining], ContractColumnsOp(switches)
@@ -214,14 +293,9 @@ def _sql_type(trial: Trial, type_: TypeEngine[Any]) -> str:
     return str(type_.compile(dialect=trial.dialect))
 
 
-def _sort(
-    op: MigrateOperation,
-    table: str,
-    sides: dict[tuple[str, str], _Sides],
-    olds: dict[tuple[str, str], tuple[str, str]],
-    news: dict[tuple[str, str], tuple[str, str]],
-) -> bool:
+def _sort(op: MigrateOperation, table: str, sorting: _Sorting) -> bool:
     """File `op` under the renamed column it belongs to; False when it is not about one."""
+    sides, olds, news = sorting.sides, sorting.olds, sorting.news
     if isinstance(op, DropColumnOp):
         return (table, op.column_name) in olds
     if isinstance(op, AlterColumnOp) and (table, op.column_name) in news:
@@ -248,7 +322,10 @@ def _sort(
                 f"{HINT}: the index {index.name} on {table} is not over plain columns; "
                 "rename in place"
             )
-        index_spec = IndexSpec(str(index.name), tuple(str(c) for c in covered), bool(index.unique))
+        columns = tuple(str(c) for c in covered)
+        # Only the model's may be unnamed: the database's are reflected with their names.
+        name = index.name if isinstance(index.name, str) else sorting.names.index(table, columns)
+        index_spec = IndexSpec(name, columns, bool(index.unique))
         if isinstance(op, CreateIndexOp):
             sides[owner].new_indexes.append(index_spec)
         else:
@@ -265,19 +342,118 @@ def _sort(
                 f"{HINT}: the constraint {constraint.name} on {table} covers the renamed "
                 "column; rename it in place"
             )
-        spec = ForeignKeySpec(
-            str(constraint.name),
-            names,
-            constraint.referred_table.name,
-            tuple(element.column.name for element in constraint.elements),
-            constraint.ondelete,
-        )
+        # A dropped one is the database's: as reflected. An added one is the model's, perhaps
+        # unnamed: named here as PostgreSQL would name it, to be validated and found again.
+        if isinstance(op, DropConstraintOp):
+            found = sorting.reflected.get((table, str(constraint.name)))
+            spec = _foreign_key(constraint, str(constraint.name), names, found)
+        else:
+            given = constraint.name
+            named = given if isinstance(given, str) else sorting.names.foreign_key(table, names)
+            spec = _foreign_key(constraint, named, names, None)
         if isinstance(op, AddConstraintOp):
             sides[owner].new_foreign_keys.append(spec)
         else:
             sides[owner].old_foreign_keys.append(spec)
         return True
     return False
+
+
+def _build_apart(trial: Trial, sorting: _Sorting) -> None:
+    """Give the new columns' indexes and foreign keys a name of their own where they need one.
+
+    An index or foreign key of the new column may have the name of one of the old column's
+    (a name given in the model, or one a convention derives from a column that is not
+    renamed): the database holds it until the contract drops the old column. The expand
+    builds it under another name, and the contract renames it once the old one is gone; any
+    other object holding the name (or that other name) is refused in one line.
+    """
+    names = sorting.names
+    old_indexes = {i.name for sides in sorting.sides.values() for i in sides.old_indexes}
+    new_names = {owner: new for (_, new), owner in sorting.news.items()}
+    for (table, old), sides in sorting.sides.items():
+        where = f"{HINT} (rename={table}.{old}:{new_names[(table, old)]})"
+        for i, index in enumerate(sides.new_indexes):
+            apart = _apart(
+                where, "index", index.name, old_indexes, names.database_relations, names.relations
+            )
+            sides.new_indexes[i] = replace(index, built_as=apart)
+        old_keys = {
+            key.name
+            for (other, _), other_sides in sorting.sides.items()
+            if other == table
+            for key in other_sides.old_foreign_keys
+        }
+        # Foreign keys are named apart within their table only.
+        parameters = {"table": trial.dialect.identifier_preparer.quote(table)}
+        constraints = set(trial.connection.execute(_CONSTRAINTS, parameters).scalars())
+        for i, key in enumerate(sides.new_foreign_keys):
+            apart = _apart(where, "foreign key", key.name, old_keys, constraints, names.constraints)
+            sides.new_foreign_keys[i] = replace(key, built_as=apart)
+
+
+def _apart(
+    where: str,
+    kind: str,
+    name: str,
+    held_by_old: set[str],
+    in_database: Set[str],
+    avoided: set[str],
+) -> str | None:
+    """The name to build `name` under until the contract (None: its own), or a refusal.
+
+    `in_database` holds the names it may not take while the old column's objects stand,
+    `avoided` every name another object has or will have; a name chosen joins it.
+    """
+    if name not in in_database:
+        return None
+    if name not in held_by_old:
+        raise HintError(
+            f"{where}: the {kind} {name} the models give the new column is the name of "
+            "something else the database keeps; rename or drop that in a revision of its own "
+            "first"
+        )
+    apart = generated_name(name, "expand")
+    if apart in avoided:
+        raise HintError(
+            f"{where}: the {kind} {name} is built under the name {apart} until the contract "
+            f"drops the old column's, but {apart} is taken; rename or drop it first"
+        )
+    avoided.add(apart)
+    return apart
+
+
+def _foreign_key(
+    constraint: ForeignKeyConstraint,
+    name: str,
+    columns: tuple[str, ...],
+    reflected: ReflectedForeignKeyConstraint | None,
+) -> ForeignKeySpec:
+    """The model's foreign key, or the database's as reflected (`reflected`), options and all."""
+    # Alembic's reflected constraint leaves MATCH out; the inspector's has every option.
+    options: dict[str, Any] = (
+        dict(reflected["options"])
+        if reflected is not None
+        else {
+            "ondelete": constraint.ondelete,
+            "onupdate": constraint.onupdate,
+            "deferrable": constraint.deferrable,
+            "initially": constraint.initially,
+            "match": constraint.match,
+        }
+    )
+    return ForeignKeySpec(
+        name,
+        columns,
+        constraint.referred_table.name,
+        tuple(element.column.name for element in constraint.elements),
+        referent_schema=constraint.referred_table.schema,
+        ondelete=options.get("ondelete"),
+        onupdate=options.get("onupdate"),
+        deferrable=options.get("deferrable"),
+        initially=options.get("initially"),
+        match=options.get("match"),
+    )
 
 
 def _index_columns(index: Index) -> tuple[str | None, ...] | None:
@@ -292,11 +468,14 @@ def _owner(
     columns: Iterable[str | None] | None,
     renamed: dict[tuple[str, str], tuple[str, str]],
 ) -> tuple[str, str] | None:
-    """The renamed column (by table and old name) that `columns` include, if any."""
-    for column in columns or ():
-        if column is not None and (table, column) in renamed:
-            return renamed[(table, column)]
-    return None
+    """The renamed column (by table and old name) that `columns` include, if any.
+
+    Of several, the last renamed: the expand builds an index or foreign key with that
+    column's, once every column it covers has been added and filled in.
+    """
+    order = list(renamed)
+    covered = [(table, c) for c in columns or () if c is not None and (table, c) in renamed]
+    return renamed[max(covered, key=order.index)] if covered else None
 
 
 def _switch(trial: Trial, op: RenameColumnOp, sides: _Sides) -> ColumnSwitch:

@@ -40,17 +40,48 @@ class IndexSpec:
     name: str
     columns: tuple[str, ...]
     unique: bool
+    built_as: str | None = None
+    """The name the expand builds it under while an index of the old column holds `name`."""
+
+    @property
+    def expand_name(self) -> str:
+        """Its name from the expand to the contract, which gives it `name`."""
+        return self.built_as or self.name
 
 
 @dataclass(frozen=True)
 class ForeignKeySpec:
-    """A foreign key from columns of the renamed column's table."""
+    """A foreign key from columns of the renamed column's table, with every option it has."""
 
     name: str
     columns: tuple[str, ...]
     referent_table: str
     referent_columns: tuple[str, ...]
-    ondelete: str | None
+    referent_schema: str | None = None
+    ondelete: str | None = None
+    onupdate: str | None = None
+    deferrable: bool | None = None
+    initially: str | None = None
+    match: str | None = None
+    built_as: str | None = None
+    """The name the expand adds it under while a foreign key of the old column holds `name`."""
+
+    @property
+    def expand_name(self) -> str:
+        """Its name from the expand to the contract, which gives it `name`."""
+        return self.built_as or self.name
+
+    def options(self) -> dict[str, str | bool]:
+        """The keyword arguments of `zd.add_foreign_key` it sets, in its signature's order."""
+        options = {
+            "referent_schema": self.referent_schema,
+            "ondelete": self.ondelete,
+            "onupdate": self.onupdate,
+            "deferrable": self.deferrable,
+            "initially": self.initially,
+            "match": self.match,
+        }
+        return {key: value for key, value in options.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -68,6 +99,15 @@ class ColumnSwitch:
     new_foreign_keys: tuple[ForeignKeySpec, ...] = ()
     old_indexes: tuple[IndexSpec, ...] = ()
     old_foreign_keys: tuple[ForeignKeySpec, ...] = ()
+
+    def built_apart(self) -> list[IndexSpec | ForeignKeySpec]:
+        """The new column's indexes and foreign keys the expand builds under a name of their own.
+
+        Each takes its name from an index or foreign key of the old column, which holds it
+        until the contract drops it with that column.
+        """
+        built: list[IndexSpec | ForeignKeySpec] = [*self.new_indexes, *self.new_foreign_keys]
+        return [spec for spec in built if spec.built_as is not None]
 
     def not_null_check(self, column: str) -> str:
         """The CHECK (column IS NOT NULL) that proves a column full before it is declared so."""
@@ -147,24 +187,25 @@ def _add_column(context: AutogenContext, table: str, name: str, type_: TypeEngin
 
 def _create_indexes(indexes: Sequence[IndexSpec], table: str) -> list[Line]:
     return [
-        f"zd.create_index_concurrently(op.f({index.name!r}), {table!r}, {list(index.columns)!r}"
-        + (", unique=True)" if index.unique else ")")
+        f"zd.create_index_concurrently(op.f({index.expand_name!r}), {table!r}, "
+        f"{list(index.columns)!r}" + (", unique=True)" if index.unique else ")")
         for index in indexes
     ]
 
 
 def _add_foreign_keys(keys: Sequence[ForeignKeySpec], table: str) -> list[Line]:
     return [
-        f"zd.add_foreign_key(op.f({key.name!r}), {table!r}, {key.referent_table!r}, "
+        f"zd.add_foreign_key(op.f({key.expand_name!r}), {table!r}, {key.referent_table!r}, "
         f"{list(key.columns)!r}, {list(key.referent_columns)!r}"
-        + (f", ondelete={key.ondelete!r})" if key.ondelete else ")")
+        + "".join(f", {option}={value!r}" for option, value in key.options().items())
+        + ")"
         for key in keys
     ]
 
 
 def _drop_foreign_keys(keys: Sequence[ForeignKeySpec], table: str) -> list[Line]:
     return [
-        f"zd.with_lock_retries(lambda: op.drop_constraint(op.f({key.name!r}), {table!r}, "
+        f"zd.with_lock_retries(lambda: op.drop_constraint(op.f({key.expand_name!r}), {table!r}, "
         'type_="foreignkey"))'
         for key in keys
     ]
@@ -209,7 +250,7 @@ def _render_undo_expand(context: AutogenContext, operation: UndoExpandColumnOp) 
     lines: list[Line] = [
         *_drop_foreign_keys(s.new_foreign_keys, s.table),
         *(
-            f"zd.drop_index_concurrently(op.f({index.name!r}), {s.table!r})"
+            f"zd.drop_index_concurrently(op.f({index.expand_name!r}), {s.table!r})"
             for index in s.new_indexes
         ),
     ]
@@ -250,7 +291,28 @@ def _render_contract(context: AutogenContext, operation: ContractColumnsOp) -> l
                 'type_="check")',
             ]
         lines.append(f"op.drop_column({s.table!r}, {s.old!r})")
+    renames = _renames(operation.switches, to_model=True)
+    if renames:
+        lines += [
+            "# The names the old columns' indexes and foreign keys held, free now that they",
+            "# went with them, pass to the new columns' (instant: no scan, no rebuild).",
+            *renames,
+        ]
     return [*lines, None, "zd.with_lock_retries(drop_old_columns)"]
+
+
+def _renames(switches: Sequence[ColumnSwitch], *, to_model: bool) -> list[Line]:
+    """The new columns' objects built apart, renamed to the model's names or back from them."""
+    lines: list[Line] = []
+    for s in switches:
+        for spec in s.built_apart():
+            assert spec.built_as is not None  # noqa: S101 - built_apart() keeps only those
+            before, after = (spec.built_as, spec.name) if to_model else (spec.name, spec.built_as)
+            if isinstance(spec, IndexSpec):
+                lines.append(f"zd.rename_index({before!r}, {after!r}, {s.table!r})")
+            else:
+                lines.append(f"zd.rename_constraint({s.table!r}, {before!r}, {after!r})")
+    return lines
 
 
 @renderers.dispatch_for(UndoContractColumnsOp)
@@ -258,6 +320,14 @@ def _render_undo_contract(context: AutogenContext, operation: UndoContractColumn
     context.imports.add(ZERODOWNTIME_IMPORT)
     switches = operation.switches
     restore: list[Line] = ["def restore_old_columns() -> None:"]
+    renames = _renames(switches, to_model=False)
+    if renames:
+        restore += [
+            "# The new columns' indexes and foreign keys back to the names the expand built",
+            "# them under: the old columns' take the model's names again below. A run again",
+            "# after a kill finds them renamed.",
+            *renames,
+        ]
     not_null: list[Line] = ["def old_columns_not_null() -> None:"]
     steps: list[Line] = []
     for s in switches:

@@ -184,6 +184,11 @@ def contract_markers(switches: Sequence[ColumnSwitch], expand: str) -> str:
             "the sync trigger's function, made by the expand revision for this rename alone"
         ),
     }
+    if any(s.built_apart() for s in switches):
+        accepts["renaming-object"] = (
+            "an index or foreign key the expand built for the new column under a name of its "
+            "own takes the model's name, which the old column's held until dropped with it"
+        )
     if any(not s.new_nullable for s in switches):
         accepts["ban-drop-constraint"] = (
             "the CHECK (... IS NOT NULL) the expand added to prove the new column full, "

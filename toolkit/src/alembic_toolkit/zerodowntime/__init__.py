@@ -8,10 +8,12 @@ standard library), so it can be copied into any project whose migrations run on 
   line that names the blocking session;
 - `backfill`: fill columns in committed primary-key batches, resumable after a kill;
 - `create_index_concurrently` / `drop_index_concurrently`: idempotent, cleaning up an INVALID
-  index left by a failed attempt;
-- `add_check_constraint` / `add_foreign_key`: NOT VALID, then VALIDATE, each step committed;
+  index left by a failed attempt, and refusing another index that holds the name;
+- `add_check_constraint` / `add_foreign_key`: NOT VALID, then VALIDATE, each step committed
+  (a foreign key refusing another constraint that holds its name);
 - `create_sync_triggers` / `drop_sync_triggers`: keep an old and a new column equal while two
-  releases write them.
+  releases write them;
+- `rename_index` / `rename_constraint`: renames a re-run finds done and skips.
 """
 
 from alembic_toolkit.zerodowntime.backfill import BackfillResult, backfill, forget_backfill
@@ -28,6 +30,7 @@ from alembic_toolkit.zerodowntime.indexes import (
 )
 from alembic_toolkit.zerodowntime.locks import LockRetries, with_lock_retries
 from alembic_toolkit.zerodowntime.progress import Progress, StreamProgress
+from alembic_toolkit.zerodowntime.renames import rename_constraint, rename_index
 from alembic_toolkit.zerodowntime.sync import create_sync_triggers, drop_sync_triggers, sync_names
 
 __all__ = [
@@ -46,6 +49,8 @@ __all__ = [
     "drop_sync_triggers",
     "forget_backfill",
     "index_state",
+    "rename_constraint",
+    "rename_index",
     "sync_names",
     "with_lock_retries",
 ]

@@ -6,9 +6,13 @@ Added `NOT VALID`, it only takes that lock for an instant (under `with_lock_retr
 checks new writes from then on; `VALIDATE CONSTRAINT` then checks the existing rows holding
 only SHARE UPDATE EXCLUSIVE, which lets reads and writes go on. Each step commits on its own
 (the validation in an autocommit block), and a re-run skips what is already done.
+
+A foreign key of the same name is only taken for this one when it is this one: over the same
+columns, to the same table and columns, with the same ON DELETE, ON UPDATE, MATCH and
+deferrability. Any other constraint of that name fails the migration, naming it.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from alembic import op
 from alembic.operations.ops import AddConstraintOp, CreateCheckConstraintOp, CreateForeignKeyOp
@@ -33,6 +37,36 @@ _STATE = text(
     WHERE constraint_.conrelid = to_regclass(:table) AND constraint_.conname = :name
     """
 )
+
+
+# What makes two foreign keys of a table the same, in pg_constraint's own codes.
+_FOREIGN_KEY = text(
+    """
+    SELECT constraint_.contype,
+           ARRAY(
+               SELECT attribute.attname
+               FROM unnest(constraint_.conkey) WITH ORDINALITY AS key (attnum, position)
+               JOIN pg_attribute AS attribute
+                 ON attribute.attrelid = constraint_.conrelid AND attribute.attnum = key.attnum
+               ORDER BY key.position
+           ) AS columns,
+           constraint_.confrelid = to_regclass(:referent) AS same_referent,
+           ARRAY(
+               SELECT attribute.attname
+               FROM unnest(constraint_.confkey) WITH ORDINALITY AS key (attnum, position)
+               JOIN pg_attribute AS attribute
+                 ON attribute.attrelid = constraint_.confrelid AND attribute.attnum = key.attnum
+               ORDER BY key.position
+           ) AS referent_columns,
+           constraint_.confdeltype, constraint_.confupdtype, constraint_.confmatchtype,
+           constraint_.condeferrable, constraint_.condeferred,
+           pg_get_constraintdef(constraint_.oid) AS definition
+    FROM pg_constraint AS constraint_
+    WHERE constraint_.conrelid = to_regclass(:table) AND constraint_.conname = :name
+    """
+)
+_ACTIONS = {"NO ACTION": "a", "RESTRICT": "r", "CASCADE": "c", "SET NULL": "n", "SET DEFAULT": "d"}
+_MATCHES = {"SIMPLE": "s", "FULL": "f", "PARTIAL": "p"}
 
 
 def constraint_state(connection: Connection, table: str, name: str, schema: str | None) -> str:
@@ -67,10 +101,18 @@ def add_foreign_key(
     schema: str | None = None,
     referent_schema: str | None = None,
     ondelete: str | None = None,
+    onupdate: str | None = None,
+    deferrable: bool | None = None,
+    initially: str | None = None,
+    match: str | None = None,
     retries: LockRetries | None = None,
     statement_timeout: float = 0.0,
 ) -> None:
-    """Add a foreign key as NOT VALID under lock retries, then validate it."""
+    """Add a foreign key as NOT VALID under lock retries, then validate it.
+
+    A constraint of that name on `table` that is not this foreign key (other columns,
+    referent or options) fails the migration with ZeroDowntimeError naming it.
+    """
     foreign_key = CreateForeignKeyOp(
         name,
         table,
@@ -80,19 +122,92 @@ def add_foreign_key(
         source_schema=schema,
         referent_schema=referent_schema,
         ondelete=ondelete,
+        onupdate=onupdate,
+        deferrable=deferrable,
+        initially=initially,
+        match=match,
         postgresql_not_valid=True,
     )
-    _add_then_validate(foreign_key, retries, statement_timeout)
+    wanted = (
+        "f",
+        list(local_columns),
+        True,
+        list(remote_columns),
+        _code(_ACTIONS, ondelete, "NO ACTION"),
+        _code(_ACTIONS, onupdate, "NO ACTION"),
+        _code(_MATCHES, match, "SIMPLE"),
+        bool(deferrable) or _deferred(initially),
+        _deferred(initially),
+    )
+
+    def another(connection: Connection) -> str | None:
+        dialect = connection.dialect
+        parameters = {
+            "table": qualified(dialect, table, schema),
+            "referent": qualified(dialect, referent_table, referent_schema),
+            "name": name,
+        }
+        *existing, definition = connection.execute(_FOREIGN_KEY, parameters).one()
+        if existing == list(wanted):
+            return None
+        options = _options(ondelete, onupdate, match, initially, deferrable)
+        return (
+            f"constraint {name} on {table} already exists ({definition}), which is not the "
+            f"foreign key ({', '.join(local_columns)}) to {referent_table} "
+            f"({', '.join(remote_columns)}){options}"
+            " this migration adds: rename or drop it, or give this foreign key another name, "
+            "and run the migration again"
+        )
+
+    _add_then_validate(foreign_key, retries, statement_timeout, another)
+
+
+def _code(codes: dict[str, str], option: str | None, default: str) -> str:
+    """PostgreSQL's one-letter code for an option as SQL spells it (None: the default)."""
+    spelled = " ".join((option or default).upper().split())
+    return codes.get(spelled, spelled)
+
+
+def _deferred(initially: str | None) -> bool:
+    return (initially or "").strip().upper() == "DEFERRED"
+
+
+def _options(
+    ondelete: str | None,
+    onupdate: str | None,
+    match: str | None,
+    initially: str | None,
+    deferrable: bool | None,
+) -> str:
+    """The foreign key's options as SQL writes them, each after a space."""
+    options = [
+        f"MATCH {match}" if match else "",
+        f"ON DELETE {ondelete}" if ondelete else "",
+        f"ON UPDATE {onupdate}" if onupdate else "",
+        "DEFERRABLE" if deferrable else "NOT DEFERRABLE" if deferrable is False else "",
+        f"INITIALLY {initially}" if initially else "",
+    ]
+    return "".join(f" {option}" for option in options if option)
 
 
 def _add_then_validate(
-    operation: AddConstraintOp, retries: LockRetries | None, statement_timeout: float
+    operation: AddConstraintOp,
+    retries: LockRetries | None,
+    statement_timeout: float,
+    another: Callable[[Connection], str | None] | None = None,
 ) -> None:
-    """Run `operation` (a constraint added NOT VALID) unless it is done, then validate it."""
+    """Run `operation` (a constraint added NOT VALID) unless it is done, then validate it.
+
+    `another` says why a constraint of the same name is not the one asked for (None: it is).
+    """
     constraint = operation.to_constraint()
     name, table, schema = str(constraint.name), constraint.table.name, constraint.table.schema
     context = op.get_context()
     state = "missing" if context.as_sql else constraint_state(op.get_bind(), table, name, schema)
+    if state != "missing" and another is not None:
+        clash = another(op.get_bind())
+        if clash is not None:
+            raise ZeroDowntimeError(clash)
     if state == "missing":
         with_lock_retries(lambda: op.invoke(operation), retries)
     if state == "validated":

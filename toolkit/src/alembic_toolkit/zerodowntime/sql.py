@@ -48,6 +48,25 @@ def seconds_setting(seconds: float) -> str:
     return f"{round(seconds * 1000)}ms"
 
 
+PROBE_TABLE = "zd_probe"
+
+
+@contextmanager
+def table_probe(connection: Connection, table: str, schema: str | None) -> Iterator[str]:
+    """An empty temporary copy of `table`'s columns, named as yielded, dropped after the block.
+
+    Building an index or a constraint on it, as asked, lets PostgreSQL print the definition
+    asked for the way it prints the one it has, so the two compare as text; the copy takes
+    no lock that blocks writes to `table`.
+    """
+    source = qualified(connection.dialect, table, schema)
+    connection.execute(text(f"CREATE TEMPORARY TABLE {PROBE_TABLE} (LIKE {source})"))
+    try:
+        yield PROBE_TABLE
+    finally:
+        connection.execute(text(f"DROP TABLE IF EXISTS pg_temp.{PROBE_TABLE}"))
+
+
 @contextmanager
 def session_settings(connection: Connection, settings: Mapping[str, str]) -> Iterator[None]:
     """Set PostgreSQL settings for the session while the block runs, then restore them.
