@@ -14,6 +14,7 @@ helper stops and names it.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from alembic import op
 from sqlalchemy import Connection, text
@@ -75,6 +76,32 @@ _KINDS = {"r": "table", "p": "table", "v": "view", "m": "materialized view", "S"
 _PROBE_INDEX = "zd_probe_index"
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """The index a migration asks for."""
+
+    name: str
+    table: str
+    columns: Sequence[str | TextClause]
+    schema: str | None
+    unique: bool
+    where: str | None
+
+    def create(self, *, probe_table: str | None = None) -> None:
+        """Build it concurrently, unless it exists; or on `probe_table`, an empty copy."""
+        probe = probe_table is not None
+        op.create_index(
+            _PROBE_INDEX if probe else self.name,
+            probe_table or self.table,
+            list(self.columns),
+            schema="pg_temp" if probe else self.schema,
+            unique=self.unique,
+            postgresql_where=text(self.where) if self.where else None,
+            postgresql_concurrently=not probe,
+            if_not_exists=not probe,
+        )
+
+
 def index_state(connection: Connection, name: str, schema: str | None = None) -> str:
     """'valid', 'invalid' or 'missing': the state of index `name`."""
     index = qualified(connection.dialect, name, schema)
@@ -98,15 +125,16 @@ def create_index_concurrently(
     gets its own `statement_timeout` (0, the default, means none: the build takes as long as
     the table needs, and holds no lock that blocks reads or writes meanwhile).
     """
+    asked = _Asked(name, table, columns, schema, unique, where)
     context = op.get_context()
     with context.autocommit_block():
         if context.as_sql:
-            _create(name, table, columns, schema, unique, where)
+            asked.create()
             return
         connection = op.get_bind()
         # Before the state: a table or sequence of that name reads as a missing index, and
         # IF NOT EXISTS would then skip the build in silence.
-        _refuse_another_relation(connection, name, table, columns, schema, unique, where)
+        _refuse_another_relation(connection, asked)
         state = index_state(connection, name, schema)
         if state == "valid":
             return
@@ -118,7 +146,7 @@ def create_index_concurrently(
             with session_settings(
                 connection, {"statement_timeout": seconds_setting(statement_timeout)}
             ):
-                _create(name, table, columns, schema, unique, where)
+                asked.create()
         except DBAPIError as error:
             left = (
                 "PostgreSQL left it INVALID, and the next run drops it first"
@@ -139,16 +167,9 @@ def drop_index_concurrently(name: str, table: str, *, schema: str | None = None)
         )
 
 
-def _refuse_another_relation(
-    connection: Connection,
-    name: str,
-    table: str,
-    columns: Sequence[str | TextClause],
-    schema: str | None,
-    unique: bool,
-    where: str | None,
-) -> None:
+def _refuse_another_relation(connection: Connection, asked: _Asked) -> None:
     """Raise ZeroDowntimeError when `name` is taken by anything but the index asked for."""
+    name, table, schema = asked.name, asked.table, asked.schema
     dialect = connection.dialect
     index = qualified(dialect, name, schema)
     parameters = {"index": index, "table": qualified(dialect, table, schema)}
@@ -159,47 +180,20 @@ def _refuse_another_relation(
         existing = connection.execute(_DEFINITION, {"index": index}).one()
         try:
             with table_probe(connection, table, schema) as probe:
-                op.create_index(
-                    _PROBE_INDEX,
-                    probe,
-                    list(columns),
-                    schema="pg_temp",
-                    unique=unique,
-                    postgresql_where=text(where) if where else None,
-                )
-                asked = connection.execute(_DEFINITION, {"index": f"pg_temp.{_PROBE_INDEX}"}).one()
+                asked.create(probe_table=probe)
+                built = connection.execute(_DEFINITION, {"index": f"pg_temp.{_PROBE_INDEX}"}).one()
         except DBAPIError as error:
             raise ZeroDowntimeError(
                 f"index {name} on {table} cannot be built as asked ({first_line(error)}): "
                 "fix the revision and run the migration again"
             ) from error
-        if tuple(existing) == tuple(asked):
+        if tuple(existing) == tuple(built):
             return
     held_by = place.definition or f"a {_KINDS.get(place.relkind, 'relation')}"
-    wanted = ", ".join(str(column) for column in columns)
+    wanted = ", ".join(str(column) for column in asked.columns)
     raise ZeroDowntimeError(
         f"{name} already exists ({held_by}), which is not the "
-        f"{'unique ' if unique else ''}index on {table} ({wanted})"
-        f"{f' WHERE {where}' if where else ''} this migration builds: rename or drop it, "
-        "or give this index another name, and run the migration again"
-    )
-
-
-def _create(
-    name: str,
-    table: str,
-    columns: Sequence[str | TextClause],
-    schema: str | None,
-    unique: bool,
-    where: str | None,
-) -> None:
-    op.create_index(
-        name,
-        table,
-        list(columns),
-        schema=schema,
-        unique=unique,
-        postgresql_concurrently=True,
-        postgresql_where=text(where) if where else None,
-        if_not_exists=True,
+        f"{'unique ' if asked.unique else ''}index on {table} ({wanted})"
+        f"{f' WHERE {asked.where}' if asked.where else ''} this migration builds: rename or "
+        "drop it, or give this index another name, and run the migration again"
     )
