@@ -3,6 +3,7 @@ and scratch copies of the migration environment to generate revisions in."""
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import uuid
@@ -36,8 +37,35 @@ from support.http import answers
 from support.scratch import free_port as free_port  # re-exported: the tests import it here
 
 ROOT = Path(__file__).resolve().parent.parent
-# Inside the project (git-ignored): as root the server's user must be able to reach it.
-SCRATCH_DIR = ROOT / ".data" / "tests"
+# A RAM disk smaller than this (a container's 64 MiB /dev/shm) is left alone: each cluster
+# takes some 40 MiB, each scratch database a few more, and PostgreSQL's own shared memory
+# lives there too.
+RAM_DISK = Path("/dev/shm")  # noqa: S108 - used only through a folder checked to be ours
+RAM_DISK_ROOM = 2 * 1024**3
+
+
+def _scratch_dir() -> Path:
+    """Where the throwaway clusters go: a RAM disk when there is one with room, else .data/.
+
+    A cluster is a thousand small files, and every CREATE DATABASE writes hundreds more: on
+    a disk that is file-system work the tests do not need (their clusters run with fsync
+    off and are deleted afterwards). Either place is reachable by the server's own user when
+    the tests run as root: /dev/shm is world-traversable, and .data/ is inside the project
+    (git-ignored).
+    """
+    in_project = ROOT / ".data" / "tests"
+    if not RAM_DISK.is_dir() or shutil.disk_usage(RAM_DISK).free < RAM_DISK_ROOM:
+        return in_project
+    folder = RAM_DISK / f"alembic_stuff_tests_{os.getuid()}"
+    folder.mkdir(mode=0o755, exist_ok=True)
+    found = folder.lstat()
+    # Anyone may create names in /dev/shm: a folder (or link) someone else made is not used.
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid():
+        return in_project
+    return folder
+
+
+SCRATCH_DIR = _scratch_dir()
 # Histories broken on purpose: each migration check must fail on the one broken for it. Each
 # is one or more folders of revisions; five build on the same first country table.
 HISTORIES = ROOT / "tests" / "db" / "histories"
