@@ -109,6 +109,18 @@ def index_oid(connection: Connection, name: str) -> int | None:
     return oid
 
 
+def kept_or_refused(engine: Engine, same: bool, helper: Callable[[], None]) -> str | None:
+    """Run `helper` in a migration: it must pass when `same`, else refuse; its one line."""
+    with engine.connect() as connection, migration_operations(connection):
+        if same:
+            helper()
+            return None
+        with pytest.raises(zd.ZeroDowntimeError) as refused:
+            helper()
+    [line] = str(refused.value).splitlines()
+    return line
+
+
 @EXAMPLES
 @given(data=st.data(), existing=INDEXES)
 def test_an_index_of_the_same_name_is_kept_only_when_it_is_the_one_asked_for(
@@ -129,27 +141,19 @@ def test_an_index_of_the_same_name_is_kept_only_when_it_is_the_one_asked_for(
                 index_definition(connection, "ix_shelf_probe"),
             )
 
-        with engine.connect() as connection, migration_operations(connection):
-            if same:
-                zd.create_index_concurrently(
-                    "ix_shelf_probe",
-                    asked.table,
-                    list(asked.columns),
-                    unique=asked.unique,
-                    where=asked.where,
-                )
-            else:
-                with pytest.raises(zd.ZeroDowntimeError) as refused:
-                    zd.create_index_concurrently(
-                        "ix_shelf_probe",
-                        asked.table,
-                        list(asked.columns),
-                        unique=asked.unique,
-                        where=asked.where,
-                    )
-                [line] = str(refused.value).splitlines()
-                assert line.startswith("ix_shelf_probe already exists (CREATE ")
-                assert "rename or drop it, or give this index another name" in line
+        def create() -> None:
+            zd.create_index_concurrently(
+                "ix_shelf_probe",
+                asked.table,
+                list(asked.columns),
+                unique=asked.unique,
+                where=asked.where,
+            )
+
+        line = kept_or_refused(engine, same, create)
+        if line is not None:
+            assert line.startswith("ix_shelf_probe already exists (CREATE ")
+            assert "rename or drop it, or give this index another name" in line
         # Kept as it was either way: neither rebuilt nor dropped.
         with engine.connect() as connection:
             assert (
@@ -304,18 +308,13 @@ def test_a_foreign_key_of_the_same_name_is_kept_only_when_it_is_the_one_asked_fo
                 match=asked.match,
             )
 
-        with engine.connect() as connection, migration_operations(connection):
-            if same:
-                add()
-            else:
-                with pytest.raises(zd.ZeroDowntimeError) as refused:
-                    add()
-                [line] = str(refused.value).splitlines()
-                assert line.startswith(
-                    f"constraint fk_shelf_probe on shelf already exists ({before}), which is not "
-                    f"the foreign key ({asked.columns[0]}) to {asked.referent} (id)"
-                )
-                assert "rename or drop it, or give this foreign key another name" in line
+        line = kept_or_refused(engine, same, add)
+        if line is not None:
+            assert line.startswith(
+                f"constraint fk_shelf_probe on shelf already exists ({before}), which is not "
+                f"the foreign key ({asked.columns[0]}) to {asked.referent} (id)"
+            )
+            assert "rename or drop it, or give this foreign key another name" in line
         with engine.connect() as connection:
             assert constraint_definition(connection, "fk_shelf_probe") == before
 
