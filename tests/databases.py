@@ -98,10 +98,17 @@ def broken_history(config: Config, history: str) -> Config:
     return config
 
 
-def throwaway_server() -> EmbeddedPostgres:
+# For a cluster its test crashes (an immediate stop, a SIGKILL) and then reads again: a commit
+# is acknowledged only once it is in the WAL, or a row committed just before the crash can be
+# gone after it. fsync stays off: the operating system, whose page cache outlives the server's
+# crash, does not crash here.
+CRASH_SAFE_SETTINGS = ("fsync=off", "synchronous_commit=on", "full_page_writes=off")
+
+
+def throwaway_server(settings: Sequence[str] = THROWAWAY_SETTINGS) -> EmbeddedPostgres:
     """Return a new embedded cluster in its own folder, on a free port (not yet started)."""
     return EmbeddedPostgres(
-        SCRATCH_DIR / uuid.uuid4().hex[:12], free_port(), extra_settings=THROWAWAY_SETTINGS
+        SCRATCH_DIR / uuid.uuid4().hex[:12], free_port(), extra_settings=settings
     )
 
 

@@ -22,6 +22,7 @@ from alembic_stuff.db.embedded import EmbeddedPostgres
 from alembic_stuff.db.migrations import upgrade_to_head
 from alembic_stuff.settings import Settings
 from tests.databases import (
+    CRASH_SAFE_SETTINGS,
     scratch_database,
     serve,
     server_processes,
@@ -103,7 +104,7 @@ FAULTS = {
 @pytest.fixture(scope="module")
 def migrated_server() -> Iterator[tuple[EmbeddedPostgres, URL]]:
     """A server of the module's own, with a migrated database; initdb is the slow part."""
-    server = throwaway_server()
+    server = throwaway_server(CRASH_SAFE_SETTINGS)
     server.start()
     try:
         server.ensure_database("app")
