@@ -1,9 +1,10 @@
-"""Running a command in a pseudo-terminal and answering the questions it asks there."""
+"""Running a command as a terminal runs it: in a pseudo-terminal, or as its foreground job."""
 
 import os
 import pty
 import select
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -47,3 +48,18 @@ def converse(
         process.wait(timeout=30)
         os.close(controller)
     return process.returncode, transcript.decode(errors="replace")
+
+
+# A job that a non-interactive shell starts in the background (`pytest ... &` in a script)
+# inherits SIGINT ignored, and an ignored signal stays ignored across exec: a Ctrl-C sent to
+# it would do nothing. A terminal's foreground job has the default action; this restores it.
+_WITH_DEFAULT_SIGINT = (
+    "import os, signal, sys; "
+    "signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execvp(sys.argv[1], sys.argv[1:])"
+)
+
+
+def as_foreground_job(command: Sequence[str]) -> list[str]:
+    """`command`, run with Ctrl-C's default action, as a terminal's foreground job has it."""
+    return [sys.executable, "-c", _WITH_DEFAULT_SIGINT, *command]

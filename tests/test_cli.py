@@ -24,6 +24,7 @@ from alembic_stuff.db.embedded import EmbeddedPostgres
 from alembic_stuff.db.migrations import alembic_config
 from alembic_stuff.settings import get_settings
 from support.http import answers
+from support.terminal import as_foreground_job
 from tests.databases import (
     ROOT,
     SCRATCH_DIR,
@@ -149,7 +150,7 @@ def serve_walkthrough_and_stop(environment: dict[str, str], stop_signal: signal.
     """Run `start`, send it the README's walkthrough, stop it with `stop_signal`; its output."""
     api_port = free_port()
     with subprocess.Popen(
-        [sys.executable, "-m", "alembic_stuff", "start"],
+        as_foreground_job([sys.executable, "-m", "alembic_stuff", "start"]),
         cwd=ROOT,
         env={**environment, "API_PORT": str(api_port)},
         stdout=subprocess.PIPE,

@@ -26,6 +26,7 @@ import pytest
 
 from alembic_stuff.paths import embedded_passfile
 from support.http import answers
+from support.terminal import as_foreground_job
 from tests.databases import ROOT, SCRATCH_DIR, free_port
 
 README = (ROOT / "README.md").read_text()
@@ -165,7 +166,7 @@ def serve_and_walk_through(project: Project) -> None:
     start = lines(quick_start)[0].split(" && ")[-1]
     assert start == "pipenv run start", quick_start
     process = subprocess.Popen(
-        start.split(),
+        as_foreground_job(start.split()),
         cwd=project.path,
         env=project.environment,
         stdout=subprocess.PIPE,

@@ -14,6 +14,7 @@ import psutil
 import psycopg
 from sqlalchemy import URL
 
+from support.terminal import as_foreground_job
 from tests.databases import ROOT
 
 LINE = (
@@ -40,7 +41,7 @@ def test_ctrl_c_stops_the_children_drops_the_database_and_says_so_in_one_line(
     command = [sys.executable, "-m", "bench.run", "--zero-downtime", "--rows", "500"]
     output: list[str] = []
     with subprocess.Popen(
-        [*command, "--out", str(report)],
+        as_foreground_job([*command, "--out", str(report)]),
         cwd=ROOT,
         env={**os.environ, "DATABASE_URL": server_url.render_as_string(hide_password=False)},
         stdout=subprocess.PIPE,
