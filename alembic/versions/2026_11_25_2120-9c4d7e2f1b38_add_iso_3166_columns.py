@@ -21,6 +21,15 @@ down_revision: str | Sequence[str] | None = "5b2e0c1d9a47"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# The table as this revision knows it, for the UPDATE below.
+country = sa.table(
+    "country",
+    sa.column("code", sa.String),
+    sa.column("alpha_3", sa.String),
+    sa.column("numeric_code", sa.String),
+    sa.column("official_name", sa.String),
+)
+
 # Checked by `pipenv run migrations-check`: the data this revision destroys, and why.
 destroys_data = {
     "downgrade: drop_column country.alpha_3": "ISO 3166 data: the upgrade recomputes it",
@@ -35,14 +44,6 @@ squawk_accepts = {
     "constraint-missing-not-valid": "country has at most 249 rows: the scan takes milliseconds",
     "disallowed-unique-constraint": "country has at most 249 rows: the index builds at once",
 }
-
-country = sa.table(
-    "country",
-    sa.column("code", sa.String),
-    sa.column("alpha_3", sa.String),
-    sa.column("numeric_code", sa.String),
-    sa.column("official_name", sa.String),
-)
 
 # ISO 3166-1 as this revision knew it (pycountry 26.2.16), frozen: a revision must give the
 # same result forever, whatever a later ISO 3166 or pycountry says. A row whose code is not
