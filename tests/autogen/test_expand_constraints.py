@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -41,6 +41,8 @@ from tests.databases import (
 
 # Function-scoped fixtures (one scratch database a test) serve every example; each example
 # drops what it made.
+D = TypeVar("D")
+
 EXAMPLES = settings(
     deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
@@ -102,67 +104,67 @@ def index_definition(connection: Connection, name: str) -> str | None:
     return None if definition is None else str(definition).replace(f" {name} ", " ")
 
 
-def index_oid(connection: Connection, name: str) -> int | None:
-    oid: int | None = connection.execute(
-        text("SELECT to_regclass(:name)::oid"), {"name": name}
-    ).scalar()
-    return oid
+def catalogue_oids(connection: Connection, name: str) -> set[int]:
+    """The oids of the relations (an index) and constraints named `name`."""
+    rows = connection.execute(
+        text(
+            "SELECT oid FROM pg_class WHERE relname = :name"
+            " UNION SELECT oid FROM pg_constraint WHERE conname = :name"
+        ),
+        {"name": name},
+    )
+    return {int(row.oid) for row in rows}
 
 
-def kept_or_refused(engine: Engine, same: bool, helper: Callable[[], None]) -> str | None:
-    """Run `helper` in a migration: it must pass when `same`, else refuse; its one line."""
-    with engine.connect() as connection, migration_operations(connection):
-        if same:
-            helper()
-            return None
-        with pytest.raises(zd.ZeroDowntimeError) as refused:
-            helper()
-    [line] = str(refused.value).splitlines()
-    return line
+@dataclass(frozen=True)
+class SameName(Generic[D]):
+    """Objects of one kind that a helper keeps when one of its name is as asked, else refuses."""
+
+    name: str
+    definitions: st.SearchStrategy[D]
+    make: Callable[[D, str], list[str]]
+    """The statements making a definition under a name."""
+    printed: Callable[[Connection, str], str | None]
+    """PostgreSQL's own print of the one of that name, its name left out."""
+    helper: Callable[[D], None]
+    """The helper of alembic_toolkit.zerodowntime asking for a definition, under `name`."""
+    refusal: Callable[[D, D], list[str]]
+    """What its one line says, for the existing definition and the one asked for."""
 
 
-@EXAMPLES
-@given(data=st.data(), existing=INDEXES)
-def test_an_index_of_the_same_name_is_kept_only_when_it_is_the_one_asked_for(
-    engine: Engine, data: st.DataObject, existing: IndexDefinition
-) -> None:
-    asked = data.draw(st.one_of(st.just(existing), INDEXES), label="asked")
+def kept_or_refused(engine: Engine, kind: SameName[D], existing: D, asked: D) -> str | None:
+    """Make `existing` under the kind's name, then run its helper asking for `asked`.
+
+    The oracle is PostgreSQL's own print of the two: the one asked for is made under another
+    name, in a savepoint rolled back at once. When they print alike the helper must keep the
+    existing one, else refuse in one line, which is returned; either way the existing one is
+    left as it was: neither rebuilt nor dropped.
+    """
+    name = kind.name
     with shelf_tables(engine):
         with engine.begin() as connection:
-            connection.execute(text(existing.create("ix_shelf_probe")))
-            # The oracle: the index asked for, built under another name, as PostgreSQL prints it.
-            connection.execute(text(asked.create("ix_oracle")))
-            same = index_definition(connection, "ix_shelf_probe") == index_definition(
-                connection, "ix_oracle"
-            )
-            connection.execute(text("DROP INDEX ix_oracle"))
-            before = (
-                index_oid(connection, "ix_shelf_probe"),
-                index_definition(connection, "ix_shelf_probe"),
-            )
-
-        def create() -> None:
-            zd.create_index_concurrently(
-                "ix_shelf_probe",
-                asked.table,
-                list(asked.columns),
-                unique=asked.unique,
-                where=asked.where,
-            )
-
-        line = kept_or_refused(engine, same, create)
-        if line is not None:
-            assert line.startswith("ix_shelf_probe already exists (CREATE ")
-            assert "rename or drop it, or give this index another name" in line
-        # Kept as it was either way: neither rebuilt nor dropped.
+            for statement in kind.make(existing, name):
+                connection.execute(text(statement))
+            before = (kind.printed(connection, name), catalogue_oids(connection, name))
+            with connection.begin_nested() as savepoint:
+                for statement in kind.make(asked, "zd_oracle"):
+                    connection.execute(text(statement))
+                same = before[0] == kind.printed(connection, "zd_oracle")
+                savepoint.rollback()
+        line = None
+        with engine.connect() as connection, migration_operations(connection):
+            if same:
+                kind.helper(asked)
+            else:
+                with pytest.raises(zd.ZeroDowntimeError) as refused:
+                    kind.helper(asked)
+                [line] = str(refused.value).splitlines()
         with engine.connect() as connection:
-            assert (
-                index_oid(connection, "ix_shelf_probe"),
-                index_definition(connection, "ix_shelf_probe"),
-            ) == before
+            assert (kind.printed(connection, name), catalogue_oids(connection, name)) == before
             assert (
                 connection.execute(text("SELECT to_regclass('pg_temp.zd_probe')")).scalar() is None
             )
+    return line
 
 
 def fail_a_unique_build(engine: Engine, name: str) -> None:
@@ -180,19 +182,19 @@ def test_an_invalid_index_is_rebuilt_when_it_is_the_one_asked_for(engine: Engine
     with shelf_tables(engine):
         fail_a_unique_build(engine, "uq_shelf_a")
         with engine.connect() as connection:
-            invalid = index_oid(connection, "uq_shelf_a")
+            invalid = catalogue_oids(connection, "uq_shelf_a")
         with engine.connect() as connection, migration_operations(connection):
             zd.create_index_concurrently("uq_shelf_a", "shelf", ["a"], unique=True)
         with engine.connect() as connection:
             assert zd.index_state(connection, "uq_shelf_a") == "valid"
-            assert index_oid(connection, "uq_shelf_a") != invalid
+            assert catalogue_oids(connection, "uq_shelf_a") != invalid
 
 
 def test_an_invalid_index_of_another_definition_is_left_and_named(engine: Engine) -> None:
     with shelf_tables(engine):
         fail_a_unique_build(engine, "uq_shelf_a")
         with engine.connect() as connection:
-            invalid = index_oid(connection, "uq_shelf_a")
+            invalid = catalogue_oids(connection, "uq_shelf_a")
         with (
             engine.connect() as connection,
             migration_operations(connection),
@@ -203,7 +205,7 @@ def test_an_invalid_index_of_another_definition_is_left_and_named(engine: Engine
             zd.create_index_concurrently("uq_shelf_a", "shelf", ["a", "b"], unique=True)
         with engine.connect() as connection:
             assert zd.index_state(connection, "uq_shelf_a") == "invalid"
-            assert index_oid(connection, "uq_shelf_a") == invalid
+            assert catalogue_oids(connection, "uq_shelf_a") == invalid
 
 
 def test_a_table_of_the_index_name_is_named_not_taken_for_the_index(engine: Engine) -> None:
@@ -227,29 +229,51 @@ ACTIONS = st.sampled_from([None, "NO ACTION", "RESTRICT", "CASCADE", "SET NULL"]
 
 
 @dataclass(frozen=True)
+class KeyOptions:
+    """The options of a foreign key as the model gives them."""
+
+    ondelete: str | None = None
+    onupdate: str | None = None
+    deferrable: bool | None = None
+    initially: str | None = None
+    match: str | None = None
+
+    def arguments(self) -> dict[str, Any]:
+        """The keyword arguments of ForeignKeyConstraint it sets."""
+        return {key: value for key, value in vars(self).items() if value is not None}
+
+
+KEY_OPTIONS = st.builds(
+    KeyOptions,
+    ondelete=ACTIONS,
+    onupdate=ACTIONS,
+    deferrable=st.sampled_from([None, True, False]),
+    initially=st.sampled_from([None, "DEFERRED", "IMMEDIATE"]),
+    match=st.sampled_from([None, "SIMPLE", "FULL"]),
+).filter(lambda key: not (key.deferrable is False and key.initially == "DEFERRED"))
+
+
+@dataclass(frozen=True)
 class ForeignKeyDefinition:
     """A foreign key from shelf to crate (or to shelf itself), with its options."""
 
     columns: tuple[str, ...]
     referent: str
-    ondelete: str | None
-    onupdate: str | None
-    deferrable: bool | None
-    initially: str | None
-    match: str | None
+    options: KeyOptions
 
     def add(self, name: str) -> str:
         """The ALTER TABLE adding it under `name`."""
-        options = [
-            f"MATCH {self.match}" if self.match else "",
-            f"ON DELETE {self.ondelete}" if self.ondelete else "",
-            f"ON UPDATE {self.onupdate}" if self.onupdate else "",
-            {True: "DEFERRABLE", False: "NOT DEFERRABLE", None: ""}[self.deferrable],
-            f"INITIALLY {self.initially}" if self.initially else "",
+        options = self.options
+        clauses = [
+            f"MATCH {options.match}" if options.match else "",
+            f"ON DELETE {options.ondelete}" if options.ondelete else "",
+            f"ON UPDATE {options.onupdate}" if options.onupdate else "",
+            {True: "DEFERRABLE", False: "NOT DEFERRABLE", None: ""}[options.deferrable],
+            f"INITIALLY {options.initially}" if options.initially else "",
         ]
         return (
             f"ALTER TABLE shelf ADD CONSTRAINT {name} FOREIGN KEY ({', '.join(self.columns)}) "
-            f"REFERENCES {self.referent} (id) " + " ".join(o for o in options if o)
+            f"REFERENCES {self.referent} (id) " + " ".join(clause for clause in clauses if clause)
         )
 
 
@@ -257,12 +281,8 @@ FOREIGN_KEYS = st.builds(
     ForeignKeyDefinition,
     columns=st.sampled_from([("a",), ("b",)]),
     referent=st.sampled_from(["crate", "shelf"]),
-    ondelete=ACTIONS,
-    onupdate=ACTIONS,
-    deferrable=st.sampled_from([None, True, False]),
-    initially=st.sampled_from([None, "DEFERRED", "IMMEDIATE"]),
-    match=st.sampled_from([None, "SIMPLE", "FULL"]),
-).filter(lambda key: not (key.deferrable is False and key.initially == "DEFERRED"))
+    options=KEY_OPTIONS,
+)
 
 
 def constraint_definition(connection: Connection, name: str) -> str | None:
@@ -276,47 +296,81 @@ def constraint_definition(connection: Connection, name: str) -> str | None:
     return None if definition is None else str(definition)
 
 
+# Conditions every row of shelf meets, two of them the same one spelled differently.
+CONDITIONS = st.sampled_from(["a > 0", "(a>0)", "b > a", "c <> ''", "a IS NOT NULL"])
+
+
+# Conditions every row of shelf meets, two of them the same one spelled differently.
+CONDITIONS = st.sampled_from(["a > 0", "(a>0)", "b > a", "c <> ''", "a IS NOT NULL"])
+
+SAME_NAMES: dict[str, SameName[Any]] = {
+    "index": SameName[IndexDefinition](
+        "ix_shelf_probe",
+        INDEXES,
+        lambda index, name: [index.create(name)],
+        index_definition,
+        lambda index: zd.create_index_concurrently(
+            "ix_shelf_probe",
+            index.table,
+            list(index.columns),
+            unique=index.unique,
+            where=index.where,
+        ),
+        lambda existing, asked: [
+            "ix_shelf_probe already exists (CREATE ",
+            "rename or drop it, or give this index another name",
+        ],
+    ),
+    "foreign key": SameName[ForeignKeyDefinition](
+        "fk_shelf_probe",
+        FOREIGN_KEYS,
+        # Rows that every foreign key drawn holds for, whatever it refers to.
+        lambda key, name: ["UPDATE shelf SET a = NULL, b = NULL", key.add(name)],
+        constraint_definition,
+        lambda key: zd.add_foreign_key(
+            "fk_shelf_probe",
+            "shelf",
+            key.referent,
+            list(key.columns),
+            ["id"],
+            **key.options.arguments(),
+        ),
+        lambda existing, asked: [
+            "constraint fk_shelf_probe on shelf already exists (FOREIGN KEY "
+            f"({existing.columns[0]}) REFERENCES {existing.referent}(id)",
+            f"), which is not the foreign key ({asked.columns[0]}) to {asked.referent} (id)",
+            "rename or drop it, or give this foreign key another name",
+        ],
+    ),
+    "check": SameName[str](
+        "ck_shelf_probe",
+        CONDITIONS,
+        lambda condition, name: [f"ALTER TABLE shelf ADD CONSTRAINT {name} CHECK ({condition})"],
+        constraint_definition,
+        lambda condition: zd.add_check_constraint("ck_shelf_probe", "shelf", condition),
+        lambda existing, asked: [
+            "constraint ck_shelf_probe on shelf already exists (CHECK ",
+            f"which is not the CHECK ({asked}) this migration adds",
+            "rename or drop it, or give this check another name",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(SAME_NAMES))
 @EXAMPLES
-@given(data=st.data(), existing=FOREIGN_KEYS)
-def test_a_foreign_key_of_the_same_name_is_kept_only_when_it_is_the_one_asked_for(
-    engine: Engine, data: st.DataObject, existing: ForeignKeyDefinition
+@given(data=st.data())
+def test_one_of_the_same_name_is_kept_only_when_it_is_the_one_asked_for(
+    engine: Engine, data: st.DataObject, kind: str
 ) -> None:
-    asked = data.draw(st.one_of(st.just(existing), FOREIGN_KEYS), label="asked")
-    with shelf_tables(engine):
-        with engine.begin() as connection:
-            connection.execute(text("UPDATE shelf SET a = NULL, b = NULL"))
-            connection.execute(text(existing.add("fk_shelf_probe")))
-            # The oracle: the foreign key asked for, added under another name.
-            connection.execute(text(asked.add("fk_oracle")))
-            same = constraint_definition(connection, "fk_shelf_probe") == constraint_definition(
-                connection, "fk_oracle"
-            )
-            connection.execute(text("ALTER TABLE shelf DROP CONSTRAINT fk_oracle"))
-            before = constraint_definition(connection, "fk_shelf_probe")
-
-        def add() -> None:
-            zd.add_foreign_key(
-                "fk_shelf_probe",
-                "shelf",
-                asked.referent,
-                list(asked.columns),
-                ["id"],
-                ondelete=asked.ondelete,
-                onupdate=asked.onupdate,
-                deferrable=asked.deferrable,
-                initially=asked.initially,
-                match=asked.match,
-            )
-
-        line = kept_or_refused(engine, same, add)
-        if line is not None:
-            assert line.startswith(
-                f"constraint fk_shelf_probe on shelf already exists ({before}), which is not "
-                f"the foreign key ({asked.columns[0]}) to {asked.referent} (id)"
-            )
-            assert "rename or drop it, or give this foreign key another name" in line
-        with engine.connect() as connection:
-            assert constraint_definition(connection, "fk_shelf_probe") == before
+    same_name = SAME_NAMES[kind]
+    existing = data.draw(same_name.definitions, label="existing")
+    asked = data.draw(st.one_of(st.just(existing), same_name.definitions), label="asked")
+    line = kept_or_refused(engine, same_name, existing, asked)
+    if line is not None:
+        starts, *says = same_name.refusal(existing, asked)
+        assert line.startswith(starts), line
+        assert [said for said in says if said not in line] == [], line
 
 
 def test_a_check_constraint_of_the_foreign_key_name_is_named(engine: Engine) -> None:
@@ -436,31 +490,6 @@ def test_an_unnamed_object_is_named_as_postgresql_names_it(
 # re-run of it (as after a kill), the contract, and back down both.
 
 BOOKS = 300
-
-
-@dataclass(frozen=True)
-class KeyOptions:
-    """The options of a foreign key as the model gives them."""
-
-    ondelete: str | None = None
-    onupdate: str | None = None
-    deferrable: bool | None = None
-    initially: str | None = None
-    match: str | None = None
-
-    def arguments(self) -> dict[str, Any]:
-        """The keyword arguments of ForeignKeyConstraint it sets."""
-        return {key: value for key, value in vars(self).items() if value is not None}
-
-
-KEY_OPTIONS = st.builds(
-    KeyOptions,
-    ondelete=ACTIONS,
-    onupdate=ACTIONS,
-    deferrable=st.sampled_from([None, True, False]),
-    initially=st.sampled_from([None, "DEFERRED", "IMMEDIATE"]),
-    match=st.sampled_from([None, "SIMPLE", "FULL"]),
-).filter(lambda key: not (key.deferrable is False and key.initially == "DEFERRED"))
 
 
 @dataclass(frozen=True)
@@ -661,6 +690,16 @@ def versions(connection: Connection) -> set[str]:
     return set(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
 
 
+def rewind(engine: Engine, rows: set[str]) -> None:
+    """Put alembic_version back to `rows`, as a kill before a revision's last step leaves it."""
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM alembic_version"))
+        connection.execute(
+            text("INSERT INTO alembic_version (version_num) VALUES (:row)"),
+            [{"row": row} for row in rows],
+        )
+
+
 def the_pair(scratch: Scratch, model: MetaData, known: list[Path]) -> tuple[Script, Script]:
     """The expand and the contract revision written since `known`, checked as `qa` reads them."""
     paths = [path for path in scratch.new_revisions() if path not in known]
@@ -729,16 +768,25 @@ def round_trip(folder: Path, server_url: URL, library: Library, *, reviewed: boo
             assert expand.revision in versions(connection)
             assert schema(connection) == expanded
 
+        with engine.connect() as connection:
+            before_contract = versions(connection)
         scratch.upgrade(after, "contract@head")
         scratch.check(after)
         with engine.connect() as connection:
             assert books(connection, "heading", editor) == rows
-            assert schema(connection) == created(server_url, after)
+            contracted = schema(connection)
+            assert contracted == created(server_url, after)
+        # Each revision, up or down, runs again from its top as after a kill just before
+        # alembic_version moved: every step finds its work done.
+        rewind(engine, before_contract)
+        scratch.upgrade(after, "contract@head")
+        with engine.connect() as connection:
+            assert schema(connection) == contracted
 
         scratch.downgrade(after, "contract@-1")
         with engine.connect() as connection:
             assert schema(connection) == expanded
-        # Its downgrade, too, runs again from its top, as after a kill in its backfill.
+        # Its downgrade too, as after a kill in its backfill.
         scratch.stamp(after, contract.revision)
         with engine.connect() as connection:
             assert contract.revision in versions(connection)
@@ -746,6 +794,10 @@ def round_trip(folder: Path, server_url: URL, library: Library, *, reviewed: boo
         with engine.connect() as connection:
             assert contract.revision not in versions(connection)
             assert schema(connection) == expanded
+        with engine.connect() as connection:
+            before_undo = versions(connection)
+        scratch.downgrade(after, "expand@-1")
+        rewind(engine, before_undo)
         scratch.downgrade(after, "expand@-1")
         with engine.connect() as connection:
             assert schema(connection) == original

@@ -7,6 +7,11 @@ the contract revision, once no replica of the previous release serves, drops the
 the old column under one lock. Each operation is rendered as calls to
 `alembic_toolkit.zerodowntime` and `op`, in the recipe's order, so the revision shows every
 step it takes and the destructive-change guard reads the drop where it happens.
+
+Every step, upgrade and downgrade alike, may run again after a kill: the steps before the
+kill may have committed (a concurrent index build or a VALIDATE commits what came before it),
+so each one finds its own work done and passes (`if_not_exists`, `if_exists`, the helpers'
+own checks) rather than fail the run that would finish the job.
 """
 
 from __future__ import annotations
@@ -206,7 +211,7 @@ def _add_foreign_keys(keys: Sequence[ForeignKeySpec], table: str) -> list[Line]:
 def _drop_foreign_keys(keys: Sequence[ForeignKeySpec], table: str) -> list[Line]:
     return [
         f"zd.with_lock_retries(lambda: op.drop_constraint(op.f({key.expand_name!r}), {table!r}, "
-        'type_="foreignkey"))'
+        'type_="foreignkey", if_exists=True))'
         for key in keys
     ]
 
@@ -257,14 +262,14 @@ def _render_undo_expand(context: AutogenContext, operation: UndoExpandColumnOp) 
     if not s.new_nullable:
         lines.append(
             f"zd.with_lock_retries(lambda: op.drop_constraint(op.f("
-            f'{s.not_null_check(s.new)!r}), {s.table!r}, type_="check"))'
+            f'{s.not_null_check(s.new)!r}), {s.table!r}, type_="check", if_exists=True))'
         )
     return [
         *lines,
         f"zd.drop_sync_triggers({s.table!r}, {s.old!r}, {s.new!r})",
         f"zd.forget_backfill({f'{s.table}.{s.new}'!r})",
         # The old column still holds every value: the new one was its copy.
-        f"zd.with_lock_retries(lambda: op.drop_column({s.table!r}, {s.new!r}))",
+        f"zd.with_lock_retries(lambda: op.drop_column({s.table!r}, {s.new!r}, if_exists=True))",
     ]
 
 
@@ -288,9 +293,9 @@ def _render_contract(context: AutogenContext, operation: ContractColumnsOp) -> l
             lines += [
                 f"op.alter_column({s.table!r}, {s.new!r}, nullable=False)",
                 f"op.drop_constraint(op.f({s.not_null_check(s.new)!r}), {s.table!r}, "
-                'type_="check")',
+                'type_="check", if_exists=True)',
             ]
-        lines.append(f"op.drop_column({s.table!r}, {s.old!r})")
+        lines.append(f"op.drop_column({s.table!r}, {s.old!r}, if_exists=True)")
     renames = _renames(operation.switches, to_model=True)
     if renames:
         lines += [
@@ -344,7 +349,7 @@ def _render_undo_contract(context: AutogenContext, operation: UndoContractColumn
             not_null += [
                 f"op.alter_column({s.table!r}, {s.old!r}, nullable=False)",
                 f"op.drop_constraint(op.f({s.not_null_check(s.old)!r}), {s.table!r}, "
-                'type_="check")',
+                'type_="check", if_exists=True)',
             ]
     steps.append("zd.with_lock_retries(restore_old_columns)")
     for s in switches:

@@ -7,9 +7,10 @@ checks new writes from then on; `VALIDATE CONSTRAINT` then checks the existing r
 only SHARE UPDATE EXCLUSIVE, which lets reads and writes go on. Each step commits on its own
 (the validation in an autocommit block), and a re-run skips what is already done.
 
-A foreign key of the same name is only taken for this one when it is this one: over the same
-columns, to the same table and columns, with the same ON DELETE, ON UPDATE, MATCH and
-deferrability. Any other constraint of that name fails the migration, naming it.
+A constraint of the same name is only taken for this one when it is this one: a check with
+the same condition, or a foreign key over the same columns, to the same table and columns,
+with the same ON DELETE, ON UPDATE, MATCH and deferrability. Any other constraint of that
+name fails the migration, naming it.
 """
 
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from alembic_toolkit.zerodowntime.sql import (
     quote,
     seconds_setting,
     session_settings,
+    table_probe,
 )
 
 _STATE = text(
@@ -38,30 +40,40 @@ _STATE = text(
     """
 )
 
+# A check is its condition, as PostgreSQL prints it back (NOT VALID or not).
+_CHECK = text(
+    """
+    SELECT constraint_.contype,
+           pg_get_expr(constraint_.conbin, constraint_.conrelid) AS expression,
+           pg_get_constraintdef(constraint_.oid) AS definition
+    FROM pg_constraint AS constraint_
+    WHERE constraint_.conrelid = to_regclass(:table) AND constraint_.conname = :name
+    """
+)
+_PROBE_CHECK = "zd_probe_check"
 
-# What makes two foreign keys of a table the same, in pg_constraint's own codes.
+# What makes two foreign keys of a table the same, in pg_constraint's own codes. The two
+# column lists are unnested side by side, so that each keeps its order.
 _FOREIGN_KEY = text(
     """
     SELECT constraint_.contype,
-           ARRAY(
-               SELECT attribute.attname
-               FROM unnest(constraint_.conkey) WITH ORDINALITY AS key (attnum, position)
-               JOIN pg_attribute AS attribute
-                 ON attribute.attrelid = constraint_.conrelid AND attribute.attnum = key.attnum
-               ORDER BY key.position
-           ) AS columns,
+           keys.columns,
            constraint_.confrelid = to_regclass(:referent) AS same_referent,
-           ARRAY(
-               SELECT attribute.attname
-               FROM unnest(constraint_.confkey) WITH ORDINALITY AS key (attnum, position)
-               JOIN pg_attribute AS attribute
-                 ON attribute.attrelid = constraint_.confrelid AND attribute.attnum = key.attnum
-               ORDER BY key.position
-           ) AS referent_columns,
+           keys.referent_columns,
            constraint_.confdeltype, constraint_.confupdtype, constraint_.confmatchtype,
            constraint_.condeferrable, constraint_.condeferred,
            pg_get_constraintdef(constraint_.oid) AS definition
     FROM pg_constraint AS constraint_
+    LEFT JOIN LATERAL (
+        SELECT array_agg(local_.attname ORDER BY key.position) AS columns,
+               array_agg(remote.attname ORDER BY key.position) AS referent_columns
+        FROM unnest(constraint_.conkey, constraint_.confkey)
+             WITH ORDINALITY AS key (local_attnum, remote_attnum, position)
+        LEFT JOIN pg_attribute AS local_
+          ON local_.attrelid = constraint_.conrelid AND local_.attnum = key.local_attnum
+        LEFT JOIN pg_attribute AS remote
+          ON remote.attrelid = constraint_.confrelid AND remote.attnum = key.remote_attnum
+    ) AS keys ON true
     WHERE constraint_.conrelid = to_regclass(:table) AND constraint_.conname = :name
     """
 )
@@ -84,11 +96,42 @@ def add_check_constraint(
     retries: LockRetries | None = None,
     statement_timeout: float = 0.0,
 ) -> None:
-    """Add CHECK (`condition`) as NOT VALID under lock retries, then validate it."""
+    """Add CHECK (`condition`) as NOT VALID under lock retries, then validate it.
+
+    A constraint of that name on `table` that is not this check (another condition, as
+    PostgreSQL prints both) fails the migration with ZeroDowntimeError naming it.
+    """
     check = CreateCheckConstraintOp(
         name, table, condition, schema=schema, postgresql_not_valid=True
     )
-    _add_then_validate(check, retries, statement_timeout)
+
+    def another(connection: Connection) -> str | None:
+        parameters = {"table": qualified(connection.dialect, table, schema), "name": name}
+        existing = connection.execute(_CHECK, parameters).one()
+        try:
+            # Built on an empty copy of the table, the condition asked for is printed as
+            # PostgreSQL prints the existing one, whatever the spelling in the revision.
+            # op.f: the name as given, not passed through the project's naming convention.
+            with table_probe(connection, table, schema) as probe:
+                probe_check = op.f(_PROBE_CHECK)
+                op.invoke(CreateCheckConstraintOp(probe_check, probe, condition, schema="pg_temp"))
+                asked = connection.execute(
+                    _CHECK, {"table": f"pg_temp.{probe}", "name": _PROBE_CHECK}
+                ).one()
+        except DBAPIError as error:
+            raise ZeroDowntimeError(
+                f"CHECK ({condition}) cannot be added to {table} as asked ({first_line(error)}): "
+                "fix the revision and run the migration again"
+            ) from error
+        if existing.contype == "c" and existing.expression == asked.expression:
+            return None
+        return (
+            f"constraint {name} on {table} already exists ({existing.definition}), which is not "
+            f"the CHECK ({condition}) this migration adds: rename or drop it, or give this "
+            "check another name, and run the migration again"
+        )
+
+    _add_then_validate(check, retries, statement_timeout, another)
 
 
 def add_foreign_key(
