@@ -58,14 +58,18 @@ def newest(revisions: tuple[str, ...]) -> str | None:
 REPLICAS = 4
 
 
-def lock_waiters(observer: psycopg.Connection[tuple[int]]) -> int:
-    """How many sessions wait for the migration lock."""
-    row = observer.execute(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-        " AND ((classid::bigint << 32) | objid::bigint) = %s",
-        (MIGRATION_LOCK_KEY,),
-    ).fetchone()
-    return row[0] if row else 0
+WAITING = "another process holds the migration lock"
+
+
+def said_it_waits(replica: subprocess.Popen[str]) -> str:
+    """Read `replica`'s output up to the line saying it waits for the lock; what it read."""
+    assert replica.stdout is not None
+    read = ""
+    for line in replica.stdout:
+        read += line
+        if WAITING in line:
+            return read
+    pytest.fail(f"the replica ended without waiting for the lock:\n{read}")
 
 
 def app_cli_process(database: URL, *args: str) -> subprocess.Popen[str]:
@@ -86,12 +90,18 @@ def test_replicas_upgrading_at_once(database: URL, engine: Engine) -> None:
         # Plain Alembic, and alembic-latest, which reports how many revisions it applied.
         replicas = [alembic_process(database, "upgrade", "heads") for _ in range(REPLICAS - 1)]
         replicas.append(app_cli_process(database, "upgrade"))
-        deadline = time.monotonic() + 60
-        while lock_waiters(holder) < REPLICAS and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert lock_waiters(holder) == REPLICAS, "the replicas never all waited for the lock"
+        said = [said_it_waits(replica) for replica in replicas]
+        # What the holder's migration may do while they wait: a concurrent index build waits
+        # for every older snapshot to end, so a replica that held one while it waited would
+        # deadlock it.
+        holder.execute("CREATE TABLE replicas_probe (n integer)")
+        holder.execute("CREATE INDEX CONCURRENTLY ix_replicas_probe ON replicas_probe (n)")
+        holder.execute("DROP TABLE replicas_probe")
         holder.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
-        outputs = [replica.communicate(timeout=120)[0] for replica in replicas]
+        outputs = [
+            before + replica.communicate(timeout=120)[0]
+            for before, replica in zip(said, replicas, strict=True)
+        ]
 
     assert [replica.returncode for replica in replicas] == [0] * REPLICAS, outputs
     ran = Counter(

@@ -5,16 +5,16 @@ lock and migrates, the others wait for it, then find nothing left to do.
 """
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from zlib import crc32
 
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from alembic_toolkit.errors import MigrationLockTimeoutError
-from alembic_toolkit.sqlstate import LOCK_NOT_AVAILABLE, sqlstate
-from alembic_toolkit.timeouts import MigrationLimits, milliseconds
+from alembic_toolkit.timeouts import MigrationLimits
 
 log = logging.getLogger(__name__)
 
@@ -59,24 +59,42 @@ def _release_after_failure(connection: Connection, key: int) -> None:
         )
 
 
+# How often a waiting process tries the lock again.
+POLL_SECONDS = 0.2
+
+
 def acquire(connection: Connection, key: int, limits: MigrationLimits) -> None:
-    """Take the lock `key` on `connection`, waiting at most `limits.lock_wait_seconds`."""
+    """Take the lock `key` on `connection`, waiting at most `limits.lock_wait_seconds`.
+
+    It waits by trying again, between tries holding no transaction: a session blocked in
+    pg_advisory_lock holds its snapshot all the while, and a CREATE INDEX CONCURRENTLY in the
+    holder's migration waits for every older snapshot to end, so the two would deadlock and
+    PostgreSQL would kill one of them, perhaps the migration.
+    """
     wait = limits.lock_wait_seconds
-    connection.execute(
-        text("SELECT set_config('lock_timeout', :ms, false)"), {"ms": milliseconds(wait)}
-    )
-    try:
-        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
-    except DBAPIError as exc:
-        connection.rollback()
-        if sqlstate(exc) == LOCK_NOT_AVAILABLE:
+    deadline = time.monotonic() + wait
+    told = False
+    while True:
+        taken = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
+        # The lock belongs to the session, not to the transaction: committing keeps it.
+        connection.commit()
+        if taken.scalar_one():
+            return
+        left = deadline - time.monotonic()
+        if left <= 0:
             raise MigrationLockTimeoutError(
                 f"another process has held the migration lock (pg_advisory_lock {key}) for "
                 f"over {wait:g} s; see pg_locks, or raise {limits.lock_wait_name}"
-            ) from exc
-        raise
-    # The lock belongs to the session, not to the transaction: committing keeps it.
-    connection.commit()
+            )
+        if not told:
+            log.warning(
+                "another process holds the migration lock (pg_advisory_lock %s): waiting up "
+                "to %g s for it to finish",
+                key,
+                wait,
+            )
+            told = True
+        time.sleep(min(POLL_SECONDS, left))
 
 
 def release(connection: Connection, key: int) -> None:
