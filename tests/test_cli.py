@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 import httpx
+import psycopg
 import pytest
 from alembic.script import ScriptDirectory
 from alembic_toolkit.preview import offline_sql
@@ -379,6 +380,39 @@ def test_upgrade_with_no_database_is_one_line(embedded_env: EmbeddedPostgres) ->
     [line] = result.output.strip().splitlines()
     assert "cannot connect to" in line
     assert "`pipenv run db-up`" in line
+
+
+def test_upgrade_waits_for_a_locked_version_table_within_the_bound(
+    monkeypatch: pytest.MonkeyPatch, database: URL
+) -> None:
+    monkeypatch.setenv("MIGRATION_LOCK_TIMEOUT_SECONDS", "0.5")
+    database_environment(monkeypatch, database)
+    assert CliRunner().invoke(main, ["upgrade"]).exit_code == 0
+    with psycopg.connect(database.render_as_string(hide_password=False)) as holder:
+        holder.execute("LOCK TABLE alembic_version")  # a session left in its transaction
+        result = CliRunner().invoke(main, ["upgrade"])
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert "waited longer than 0.5 s (MIGRATION_LOCK_TIMEOUT_SECONDS) for a table lock" in line
+    assert "nothing was run" in line
+
+
+def test_a_revision_failing_in_sql_is_one_line_and_rolled_back(
+    monkeypatch: pytest.MonkeyPatch, database: URL
+) -> None:
+    database_environment(monkeypatch, database)
+    assert CliRunner().invoke(main, ["upgrade"]).exit_code == 0
+    # alembic_version says base while the tables are there: the first revision's CREATE TABLE
+    # fails, as a revision meeting a schema it did not expect does.
+    with psycopg.connect(database.render_as_string(hide_password=False)) as connection:
+        connection.execute("DELETE FROM alembic_version")
+    result = CliRunner().invoke(main, ["upgrade"])
+    assert result.exit_code == 1
+    line = result.output.strip().splitlines()[-1]
+    assert line.startswith("Error: the upgrade failed in the revision it was running (")
+    assert "already exists" in line
+    assert "Traceback" not in result.output
+    assert database_revision(database) == ()
 
 
 # A new expand revision, as the schema-change loop writes one: a nullable column added.

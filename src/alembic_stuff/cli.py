@@ -24,9 +24,10 @@ from alembic_toolkit.environment import terminal_ask
 from alembic_toolkit.preview import InseparableSQLError, offline_sql, pending_sql
 from alembic_toolkit.review import contract, destructive, squawk
 from alembic_toolkit.review.markers import MarkerError
+from alembic_toolkit.zerodowntime.sql import first_line
 from pydantic import ValidationError
 from sqlalchemy import URL, create_engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from alembic_stuff.api.server import PortTakenError, ensure_port_free, listen_address, serve
@@ -242,6 +243,8 @@ def guarded_upgrade(
         current = current_revisions(settings)
     except OperationalError as exc:
         raise click.ClickException(unreachable(settings, exc)) from None
+    except CommandError as exc:
+        raise click.ClickException(str(exc)) from None
     known = {rev.revision for rev in script.walk_revisions()}
     for revision in current:
         if revision not in known:
@@ -289,6 +292,13 @@ def guarded_upgrade(
         command.upgrade(config, target)
     except CommandError as exc:
         raise click.ClickException(str(exc)) from None
+    except DBAPIError as exc:
+        # A statement of a revision failed: Alembic has logged which revision was running.
+        raise click.ClickException(
+            f"the upgrade failed in the revision it was running ({first_line(exc)}); that "
+            "revision's transaction was rolled back, so `alembic current` shows where the "
+            "database stands: fix the revision or the data, and run the upgrade again"
+        ) from None
     return len(ran)
 
 
@@ -583,6 +593,8 @@ def _pending_sql(settings: Settings, config: Config, downgrade: bool) -> str | N
             ) from None
         click.echo("-- the database is unreachable: showing base:heads", err=True)
         current = ()
+    except CommandError as exc:
+        raise click.ClickException(str(exc)) from None
     script = ScriptDirectory.from_config(config)
     known = {rev.revision for rev in script.walk_revisions()}
     for revision in current:

@@ -10,8 +10,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic_toolkit.lock import lock_key
-from alembic_toolkit.timeouts import MigrationLimits
+from alembic_toolkit.timeouts import MigrationLimits, apply_timeouts, timed_out
 from sqlalchemy import Connection, create_engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from alembic_stuff.paths import alembic_ini
@@ -69,7 +70,12 @@ def upgrade_to_head(settings: Settings, *, configure_logging: bool = True) -> No
 
 
 def current_revisions(settings: Settings) -> tuple[str, ...]:
-    """Return the database's revisions, one per branch head, sorted; raises if unreachable."""
+    """Return the database's revisions, one per branch head, sorted.
+
+    Raises OperationalError when the database is unreachable, and MigrationTimeoutError when
+    the version table stays locked for longer than the migrations' lock timeout.
+    """
+    limits = migration_limits(settings)
     engine = create_engine(settings.migration_url, poolclass=NullPool)
     # A context logs "Context impl ..." at INFO when configured; reading the version table is
     # not a migration, and those lines printed before the upgrade's own read as a second run.
@@ -78,7 +84,16 @@ def current_revisions(settings: Settings) -> tuple[str, ...]:
     migration_log.setLevel(logging.WARNING)
     try:
         with engine.connect() as connection:
-            return tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
+            # Bounded as a migration is: a session holding alembic_version locked (a migration
+            # stuck elsewhere, a forgotten psql) must not leave the command waiting forever.
+            apply_timeouts(connection, limits)
+            try:
+                return tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
+            except DBAPIError as exc:
+                error = timed_out(exc, connection, limits, outcome="nothing was run")
+                if error is None:
+                    raise
+                raise error from None
     finally:
         migration_log.setLevel(level)
         engine.dispose()
