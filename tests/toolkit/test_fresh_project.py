@@ -239,16 +239,7 @@ def test_the_readmes_branches_carry_an_expand_rename_in_a_fresh_project(
     alembic = ["-m", "alembic"]
     first = run(toolkit_python, project, *alembic, "revision", "--autogenerate", "-m", "item")
     assert first.returncode == 0, first.stderr
-    [item] = (project / "migrations" / "versions").glob("*_item.py")
-    newest = item.name.partition("_")[0]  # Alembic's template names files <revision>_<slug>
-
-    # The README's commands that split the history into its expand and contract branches.
-    [branches] = [block for block in readme_blocks("sh") if "--branch-label" in block]
-    for line in branches.splitlines():
-        words = shlex.split(line.replace("<newest revision>", newest))
-        assert words[0] == "alembic", line
-        made = run(toolkit_python, project, *alembic, *words[1:])
-        assert made.returncode == 0, made.stderr
+    split_into_branches(toolkit_python, project)
     dsn = upgrade_and_keep_a_row(toolkit_python, project, database)
 
     # The rename as an expand revision and a contract revision, applied with both heads.
@@ -275,14 +266,27 @@ def test_the_readmes_branches_carry_an_expand_rename_in_a_fresh_project(
 
 
 def split_into_branches(python: Path, project: Path) -> None:
-    """The README's two commands that give the history its expand and contract roots."""
-    [first] = (project / "migrations" / "versions").glob("*.py")
-    newest = first.name.partition("_")[0]  # Alembic's template names files <revision>_<slug>
+    """Run the README's commands that split the one-revision history into expand and contract."""
+    [item] = (project / "migrations" / "versions").glob("*.py")
+    newest = item.name.partition("_")[0]  # Alembic's template names files <revision>_<slug>
     [branches] = [block for block in readme_blocks("sh") if "--branch-label" in block]
     for line in branches.splitlines():
         words = shlex.split(line.replace("<newest revision>", newest))
+        assert words[0] == "alembic", line
         made = run(python, project, "-m", "alembic", *words[1:])
         assert made.returncode == 0, made.stderr
+
+
+def branched_project_with_title_renamed(python: Path, folder: Path, database: URL) -> Path:
+    """A fresh project split into the README's branches, at its heads with a row, then the
+    models' item.title renamed to name (no revision written for that yet)."""
+    project = fresh_project(python, folder, "generic", database)
+    first = run(python, project, "-m", "alembic", "revision", "--autogenerate", "-m", "item")
+    assert first.returncode == 0, first.stderr
+    split_into_branches(python, project)
+    upgrade_and_keep_a_row(python, project, database)
+    (project / "models.py").write_text(MODELS.format(title="name"))
+    return project
 
 
 def test_a_generated_expand_pair_passes_the_lint_in_a_fresh_project(
@@ -294,12 +298,8 @@ def test_a_generated_expand_pair_passes_the_lint_in_a_fresh_project(
     offline SQL of the contract's parents is not a prefix of its own, and the lint says the
     contract "cannot be linted alone" and asks for at most two parents, which it has.
     """
-    project = fresh_project(toolkit_python, tmp_path, "generic", database)
+    project = branched_project_with_title_renamed(toolkit_python, tmp_path, database)
     alembic = ["-m", "alembic"]
-    assert run(toolkit_python, project, *alembic, "revision", "--autogenerate", "-m", "item")
-    split_into_branches(toolkit_python, project)
-    upgrade_and_keep_a_row(toolkit_python, project, database)
-    (project / "models.py").write_text(MODELS.format(title="name"))
     pair = [*alembic, "-x", "rename=item.title:name", "-x", "rename_mode=expand"]
     pair += ["revision", "--autogenerate", "--head", "expand@head", "-m", "rn"]
     assert run(toolkit_python, project, *pair).returncode == 0
@@ -317,12 +317,8 @@ def test_an_expand_revision_after_a_contract_rename_migrates_an_empty_database(
     contract revision that made the column it indexes, so from an empty database Alembic runs
     it first and it fails on a column that does not exist yet.
     """
-    project = fresh_project(toolkit_python, tmp_path, "generic", database)
+    project = branched_project_with_title_renamed(toolkit_python, tmp_path, database)
     alembic = ["-m", "alembic"]
-    assert run(toolkit_python, project, *alembic, "revision", "--autogenerate", "-m", "item")
-    split_into_branches(toolkit_python, project)
-    upgrade_and_keep_a_row(toolkit_python, project, database)
-    (project / "models.py").write_text(MODELS.format(title="name"))
     rename = [*alembic, "-x", "rename=item.title:name", "revision", "--autogenerate"]
     rename += ["--head", "contract@head", "--depends-on", "expand@head", "-m", "rn"]
     assert run(toolkit_python, project, *rename).returncode == 0
