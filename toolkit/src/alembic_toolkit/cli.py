@@ -29,8 +29,19 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(1)
 
 
+def _require_file(config: Config) -> None:
+    """End the command in one line when its configuration file is not there."""
+    name = config.config_file_name
+    if name is not None and not Path(name).is_file():
+        _fail(
+            f"{name} not found: run alembic-toolkit in the folder that holds it, or name it "
+            "with -c PATH"
+        )
+
+
 def guard(config: Config) -> None:
     """Fail on any revision that destroys data without saying why."""
+    _require_file(config)
     script = ScriptDirectory.from_config(config)
     revisions = list(script.walk_revisions())
     # Relative to where the command was started, as people and editors expect them.
@@ -56,6 +67,7 @@ def guard(config: Config) -> None:
 
 def lint(config: Config) -> None:
     """Lint every revision's upgrade SQL with squawk (rules excluded in .squawk.toml)."""
+    _require_file(config)
     try:
         found = list(squawk.lint(config))
     except (squawk.SquawkNotFoundError, MarkerError) as exc:
