@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alembic.operations import MigrateOperation
-from alembic.operations.ops import DowngradeOps, MigrationScript, UpgradeOps
+from alembic.operations.ops import DowngradeOps, DropTableOp, MigrationScript, UpgradeOps
 from alembic.runtime.environment import ProcessRevisionDirectiveFn
 from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
@@ -39,6 +39,7 @@ from alembic.util import CommandError
 from alembic_toolkit.autogen import names
 from alembic_toolkit.autogen.columns import rename_columns
 from alembic_toolkit.autogen.decisions import Ask, Decisions
+from alembic_toolkit.autogen.dependencies import add_unseen_heads
 from alembic_toolkit.autogen.drops import decide_drops
 from alembic_toolkit.autogen.expand import HINT, ExpandAndContract, expand_and_contract
 from alembic_toolkit.autogen.expand_ops import ColumnSwitch
@@ -82,8 +83,8 @@ def rename_aware(hints: Hints, ask: Ask | None) -> ProcessRevisionDirectiveFn:
         if hints.rename_mode == EXPAND and script.head != EXPAND_HEAD:
             raise HintError(
                 f"{HINT}: writes the expand revision onto {EXPAND_HEAD} and the contract "
-                f"revision itself; generate onto {EXPAND_HEAD} (alembic-revision without "
-                f"--contract, or alembic revision --head {EXPAND_HEAD})"
+                f"revision itself; generate onto {EXPAND_HEAD} (alembic revision --head "
+                f"{EXPAND_HEAD})"
             )
         decisions = Decisions(hints, ask)
         plan = _plan(context, decisions, script.upgrade_ops)
@@ -99,6 +100,12 @@ def rename_aware(hints: Hints, ask: Ask | None) -> ProcessRevisionDirectiveFn:
                 f"{HINT}: there is no column rename in this run, so no expand and contract "
                 "pair to write; name the rename with -x rename=table.old:new, or leave "
                 f"{HINT} out for a plain revision"
+            )
+        for head in add_unseen_heads(context, script):
+            logger.warning(
+                "the new revision depends on %s: the database has it and the branch written "
+                "onto does not, so a database brought up from empty runs it first",
+                head,
             )
         # Only onto the expand branch can a rename be split in two; elsewhere it is in place.
         renames_columns = any(isinstance(op, RenameColumnOp) for op in plan.renames)
@@ -238,4 +245,16 @@ def _plan(context: MigrationContext, decisions: Decisions, first: UpgradeOps) ->
         for rule, kinds in RENAME_RULES.items()
         if any(isinstance(operation, kinds) for operation in trial.operations)
     }
-    return _Plan(UpgradeOps(ops=[*trial.operations, *diff.ops]), accepts, trial.operations)
+    ops = [*trial.operations, *_tables_dropped_last(diff.ops)]
+    return _Plan(UpgradeOps(ops=ops), accepts, trial.operations)
+
+
+def _tables_dropped_last(ops: Sequence[MigrateOperation]) -> list[MigrateOperation]:
+    """`ops` with the table drops moved after everything else, in their own order.
+
+    Autogenerate writes a dropped table before its changes to the tables it keeps, among them
+    the drop of a foreign key that refers to it, which PostgreSQL needs gone first. Reversed
+    for the downgrade, the table then comes back before that key is made again.
+    """
+    drops = [op for op in ops if isinstance(op, DropTableOp)]
+    return [op for op in ops if not isinstance(op, DropTableOp)] + drops
