@@ -55,6 +55,14 @@ TEMPLATE_CONFIGURE = {
         context.run_migrations()
 """,
 }
+# run_migrations_offline's, the same in both templates.
+TEMPLATE_OFFLINE = """    context.configure(
+        url=url,
+        target_metadata=target_metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+    )
+"""
 INDENT = {"generic": 8, "async": 4}
 README_SECTION = "## Use the toolkit in your own Alembic project"
 DRIVERS = {"generic": "postgresql+psycopg", "async": "postgresql+asyncpg"}
@@ -141,7 +149,9 @@ def fresh_project(python: Path, folder: Path, template: str, database: URL) -> P
     env = folder / "migrations" / "env.py"
     source = env.read_text()
     before = TEMPLATE_CONFIGURE[template]
-    assert before in source, "Alembic's template changed: update the lines the README gives"
+    changed = "Alembic's template changed: update the lines the README gives"
+    assert before in source, changed
+    assert TEMPLATE_OFFLINE in source, changed
     imports, configure, offline = readme_blocks("python")
     # The test's own choices: its models, and a short wait for the lock the test holds.
     imports += "from models import metadata\n"
@@ -151,10 +161,7 @@ def fresh_project(python: Path, folder: Path, template: str, database: URL) -> P
     source = source.replace(
         "from alembic import context\n", f"from alembic import context\n{imports}"
     )
-    # The offline limits go before the first `with context.begin_transaction():`, which is
-    # run_migrations_offline's in both templates.
-    transaction = "    with context.begin_transaction():\n"
-    source = source.replace(transaction, textwrap.indent(offline, "    ") + transaction, 1)
+    source = source.replace(TEMPLATE_OFFLINE, textwrap.indent(offline, "    "))
     env.write_text(source.replace(before, configure))
     [marker] = readme_blocks("mako")
     mako = folder / "migrations" / "script.py.mako"
@@ -294,9 +301,8 @@ def test_a_generated_expand_pair_passes_the_lint_in_a_fresh_project(
 ) -> None:
     """The README's env.py, then a rename written as a pair: squawk lints each revision alone.
 
-    Fails today: the README's run_migrations_offline has no transaction_per_migration, so the
-    offline SQL of the contract's parents is not a prefix of its own, and the lint says the
-    contract "cannot be linted alone" and asks for at most two parents, which it has.
+    Without transaction_per_migration in run_migrations_offline, the offline SQL of the
+    contract's parents is not a prefix of its own, and the lint cannot cut its revision out.
     """
     project = branched_project_with_title_renamed(toolkit_python, tmp_path, database)
     alembic = ["-m", "alembic"]
@@ -313,9 +319,9 @@ def test_an_expand_revision_after_a_contract_rename_migrates_an_empty_database(
 ) -> None:
     """A rename on contract, then an index of the new name on expand: base to heads still works.
 
-    Fails today: the expand revision is written onto expand@head with nothing tying it to the
-    contract revision that made the column it indexes, so from an empty database Alembic runs
-    it first and it fails on a column that does not exist yet.
+    The expand revision is written onto expand@head, whose history lacks the contract revision
+    that made the column it indexes: it names it in depends_on, or from an empty database
+    Alembic would run it first, on a column that does not exist yet.
     """
     project = branched_project_with_title_renamed(toolkit_python, tmp_path, database)
     alembic = ["-m", "alembic"]
