@@ -1,12 +1,12 @@
-"""Fixtures: a real PostgreSQL migrated once per session; a rolled-back transaction per test.
+"""Fixtures: a real PostgreSQL, migrated once per session; a rolled-back transaction per test.
 
-One name, one meaning, in every test module: `server_url` is the server's admin URL;
-`database` the URL of an empty scratch database (`head_database` one at the project's heads,
-`seeded_database` one holding rows too, `database_with_app_role` one set up as the compose
-file sets one up); `engine` a synchronous (psycopg) engine on the test's database (in
-tests/autogen, the one the scratch migration environment generates against), `async_engine`
-the session's asyncpg one; `app_database` and `bound_database` the app's `Database`, on its
-own pools or on the test's transaction."""
+One name, one meaning, in every test module: `server_url` is the server's admin URL; `database`
+the URL of an empty scratch database (`head_database` one at the project's heads, a copy of the
+session's `head_template`, `seeded_database` one holding rows too, `database_with_app_role` one
+set up as the compose file sets one up); `engine` a synchronous (psycopg) engine on the test's
+database (in tests/autogen, the one the scratch migration environment generates against),
+`async_engine` the session's asyncpg one; `app_database` and `bound_database` the app's
+`Database`, on its own pools or on the test's transaction."""
 
 from collections.abc import AsyncIterator, Iterator
 
@@ -21,7 +21,7 @@ from alembic_stuff.api.dependencies import get_database
 from alembic_stuff.db.database import Database
 from alembic_stuff.settings import Settings, get_settings
 from tests.databases import (
-    migrated_scratch_database,
+    heads_template,
     scratch_database,
     server_for_tests,
     settings_for,
@@ -67,9 +67,16 @@ def server_url() -> Iterator[URL]:
 
 
 @pytest.fixture(scope="session")
-def settings(server_url: URL) -> Iterator[Settings]:
-    """Settings for a scratch database migrated to head, once per test session."""
-    with migrated_scratch_database(server_url) as database:
+def head_template(server_url: URL) -> Iterator[str]:
+    """The name of a database at the heads, closed to connections, that the ones below copy."""
+    with heads_template(server_url) as name:
+        yield name
+
+
+@pytest.fixture(scope="session")
+def settings(server_url: URL, head_template: str) -> Iterator[Settings]:
+    """Settings for a scratch database at the heads, once per test session."""
+    with scratch_database(server_url, template=head_template) as database:
         yield settings_for(database)
 
 
@@ -125,9 +132,9 @@ def database(server_url: URL) -> Iterator[URL]:
 
 
 @pytest.fixture
-def head_database(server_url: URL) -> Iterator[URL]:
+def head_database(server_url: URL, head_template: str) -> Iterator[URL]:
     """A database of the test's own at the project's heads, with no rows."""
-    with migrated_scratch_database(server_url) as url:
+    with scratch_database(server_url, template=head_template) as url:
         yield url
 
 

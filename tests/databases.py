@@ -128,18 +128,30 @@ def server_for_tests() -> Iterator[URL]:
 
 
 @contextmanager
-def scratch_database(server: URL) -> Iterator[URL]:
-    """Create an empty database with a unique name; drop it afterwards, connections or not."""
-    with scratch.scratch_database(server, SCRATCH_PREFIX) as url:
+def scratch_database(server: URL, template: str | None = None) -> Iterator[URL]:
+    """Create a database with a unique name, empty or a copy of `template`; drop it afterwards.
+
+    The drop goes ahead whatever connections are left on it.
+    """
+    with scratch.scratch_database(server, SCRATCH_PREFIX, template) as url:
         yield url
 
 
 @contextmanager
-def migrated_scratch_database(server: URL) -> Iterator[URL]:
-    """A scratch database upgraded to the project's heads; dropped afterwards."""
-    with scratch_database(server) as url:
-        upgrade_to_head(settings_for(url), configure_logging=False)
-        yield url
+def heads_template(server: URL) -> Iterator[str]:
+    """A database upgraded to the project's heads, closed to connections; yield its name.
+
+    Databases at the heads are copies of it (`scratch_database(server, template=...)`), so
+    the migrations run once per test session rather than once per test.
+    """
+
+    def upgrade(database: URL) -> None:
+        # Alembic's connection is closed when the upgrade returns (alembic/env.py's engine
+        # has no pool): the database can be copied.
+        upgrade_to_head(settings_for(database), configure_logging=False)
+
+    with scratch.template_database(server, SCRATCH_PREFIX, upgrade) as name:
+        yield name
 
 
 def run_sql_script(database: URL, sql: str) -> None:

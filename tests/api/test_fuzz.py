@@ -15,7 +15,7 @@ from schemathesis.core.result import Err
 from sqlalchemy import URL
 
 from alembic_stuff.api.app import create_app
-from tests.databases import migrated_scratch_database, served_api, settings_for
+from tests.databases import scratch_database, served_api, settings_for
 
 # The schema comes from the app itself; no database is touched to produce it.
 SCHEMA = schemathesis.openapi.from_dict(
@@ -37,9 +37,9 @@ load_all_checks()
 
 
 @pytest.fixture(scope="module")
-def head_database(server_url: URL) -> Iterator[URL]:
+def head_database(server_url: URL, head_template: str) -> Iterator[URL]:
     """A database at the project's heads, shared by the module's tests and its served app."""
-    with migrated_scratch_database(server_url) as database:
+    with scratch_database(server_url, head_template) as database:
         yield database
 
 

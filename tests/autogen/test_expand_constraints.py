@@ -28,14 +28,12 @@ from sqlalchemy import URL, Connection, Engine, MetaData, inspect, text
 from sqlalchemy.schema import SchemaItem
 
 from alembic_stuff.db.base import NAMING_CONVENTION, Base
-from alembic_stuff.db.migrations import upgrade_to_head
 from alembic_stuff.models import Country
 from tests.databases import (
     Scratch,
     copy_migration_environment,
     migration_operations,
     scratch_database,
-    settings_for,
     sync_engine,
 )
 
@@ -720,12 +718,13 @@ def created(server_url: URL, model: MetaData) -> dict[str, Any]:
             return schema(connection)
 
 
-def round_trip(folder: Path, server_url: URL, library: Library, *, reviewed: bool = False) -> None:
+def round_trip(
+    folder: Path, server_url: URL, head_template: str, library: Library, *, reviewed: bool = False
+) -> None:
     """Generate the pair for `library`, and run it up and down on a database holding rows."""
     before, after = library.model(renamed=False), library.model(renamed=True)
     editor = "redactor" if library.editor_renamed else "editor"
-    with scratch_database(server_url) as url, sync_engine(url) as engine:
-        upgrade_to_head(settings_for(url), configure_logging=False)
+    with scratch_database(server_url, head_template) as url, sync_engine(url) as engine:
         scratch = Scratch(copy_migration_environment(folder), url)
         scratch.revise(before, message="add the library")
         scratch.upgrade(before)
@@ -811,13 +810,13 @@ def round_trip(folder: Path, server_url: URL, library: Library, *, reviewed: boo
 )
 @given(library=LIBRARIES)
 def test_the_pair_carries_every_index_and_foreign_key_over_and_back(
-    tmp_path_factory: pytest.TempPathFactory, server_url: URL, library: Library
+    tmp_path_factory: pytest.TempPathFactory, server_url: URL, head_template: str, library: Library
 ) -> None:
-    round_trip(tmp_path_factory.mktemp("project"), server_url, library)
+    round_trip(tmp_path_factory.mktemp("project"), server_url, head_template, library)
 
 
 def test_an_index_and_a_foreign_key_keep_their_names_through_the_rename(
-    tmp_path: Path, server_url: URL
+    tmp_path: Path, server_url: URL, head_template: str
 ) -> None:
     # Both names stay the same on the new column: the old column's hold them until the
     # contract drops it.
@@ -827,7 +826,7 @@ def test_an_index_and_a_foreign_key_keep_their_names_through_the_rename(
         search=("author_id", "title"),
         search_name="ix_book_search",
     )
-    round_trip(tmp_path, server_url, library, reviewed=True)
+    round_trip(tmp_path, server_url, head_template, library, reviewed=True)
     [expand] = list((tmp_path / "alembic" / "versions").glob("*_rename_expand.py"))
     upgrade = expand.read_text().split("def downgrade")[0]
     assert 'zd.create_index_concurrently(op.f("ix_book_search_expand"), "book"' in upgrade
@@ -835,28 +834,30 @@ def test_an_index_and_a_foreign_key_keep_their_names_through_the_rename(
 
 
 def test_an_index_over_two_renamed_columns_is_built_once_both_are_there(
-    tmp_path: Path, server_url: URL
+    tmp_path: Path, server_url: URL, head_template: str
 ) -> None:
     library = Library(editor_renamed=True, search=("title", "editor"), search_name="ix_book_pair")
-    round_trip(tmp_path, server_url, library)
+    round_trip(tmp_path, server_url, head_template, library)
 
 
-def test_foreign_key_options_are_carried_over(tmp_path: Path, server_url: URL) -> None:
+def test_foreign_key_options_are_carried_over(
+    tmp_path: Path, server_url: URL, head_template: str
+) -> None:
     every_option = KeyOptions("CASCADE", "CASCADE", True, "DEFERRED", "FULL")
     library = Library(
         title_key=every_option, editor_renamed=True, editor_key=KeyOptions("SET NULL")
     )
-    round_trip(tmp_path, server_url, library, reviewed=True)
+    round_trip(tmp_path, server_url, head_template, library, reviewed=True)
 
 
 def test_unnamed_foreign_keys_get_the_names_postgresql_gives_them(
-    tmp_path: Path, server_url: URL
+    tmp_path: Path, server_url: URL, head_template: str
 ) -> None:
     # No naming convention: both renamed columns' foreign keys are unnamed in the model.
     library = Library(
         convention=False, title_key=KeyOptions(), editor_renamed=True, editor_key=KeyOptions()
     )
-    round_trip(tmp_path, server_url, library)
+    round_trip(tmp_path, server_url, head_template, library)
     [expand] = list((tmp_path / "alembic" / "versions").glob("*_rename_expand.py"))
     source = expand.read_text()
     assert 'zd.add_foreign_key(op.f("book_heading_fkey"), "book", "author"' in source

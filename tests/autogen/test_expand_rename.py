@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,6 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS
 
 from alembic_stuff.db.base import NAMING_CONVENTION, Base
-from alembic_stuff.db.migrations import upgrade_to_head
 from alembic_stuff.models import Country
 from support import terminal
 from tests.databases import (
@@ -36,7 +34,6 @@ from tests.databases import (
     Scratch,
     copy_migration_environment,
     scratch_database,
-    settings_for,
     sync_engine,
 )
 
@@ -121,14 +118,14 @@ def values(engine: Engine, table: sa.TableClause, column: str) -> dict[int, str]
 def test_expand_then_contract_keeps_both_releases_writing_and_every_value(
     tmp_path_factory: pytest.TempPathFactory,
     server_url: URL,
+    head_template: str,
     table_name: str,
     old: str,
     new: str,
 ) -> None:
     if len({table_name, old, new}) < 3:
         return
-    with scratch_database(server_url) as url, sync_engine(url) as engine:
-        upgrade_to_head(settings_for(url), configure_logging=False)
+    with scratch_database(server_url, head_template) as url, sync_engine(url) as engine:
         scratch = Scratch(copy_migration_environment(tmp_path_factory.mktemp("project")), url)
         before, after = world(table_name, old), world(table_name, old, new)
         scratch.revise(before, message="add the tables")
@@ -317,7 +314,7 @@ def test_expand_mode_without_a_rename_is_refused_in_one_line(scratch: Scratch) -
 
 
 @pytest.fixture
-def placed_project(tmp_path: Path, server_url: URL) -> Iterator[tuple[Path, URL]]:
+def placed_project(tmp_path: Path, head_database: URL) -> tuple[Path, URL]:
     """A scratch project whose models rename country.common_name, at the heads, with rows."""
     project = copy_migration_environment(tmp_path)
     source = project / "src" / "alembic_stuff"
@@ -326,9 +323,7 @@ def placed_project(tmp_path: Path, server_url: URL) -> Iterator[tuple[Path, URL]
     )
     models = source / "models.py"
     models.write_text(models.read_text().replace("common_name:", "display_name:"))
-    with scratch_database(server_url) as url:
-        upgrade_to_head(settings_for(url), configure_logging=False)
-        yield project, url
+    return project, head_database
 
 
 def environment(project: Path, database: URL) -> dict[str, str]:

@@ -14,6 +14,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -71,7 +72,10 @@ FORMS = settings(
 
 
 def write_revision(folder: Path, upgrade: str, downgrade: str = "pass") -> Path:
-    path = folder / "2026_01_01_0000-abc_change.py"
+    # A folder of its own each time: Hypothesis's examples share the test's tmp_path, and
+    # Python's bytecode cache, which trusts a source of the same size and modification second,
+    # would run the previous example's revision instead.
+    path = Path(tempfile.mkdtemp(dir=folder)) / "2026_01_01_0000-abc_change.py"
     path.write_text(
         HEADER
         + textwrap.indent(upgrade.strip(), "    ")
