@@ -554,3 +554,14 @@ def test_a_usage_error_is_one_line_naming_the_help(
     assert result.output.count("\n") == 1, result.output
     assert result.output.startswith(f"Error: {where}: "), result.output
     assert result.output.rstrip().endswith(f"`{where} --help` lists what it takes"), result.output
+
+
+def test_revision_onto_both_branches_is_refused_in_one_line() -> None:
+    result = CliRunner().invoke(
+        main, ["revision", "-m", "both", "--expand", "--contract"], prog_name="alembic-stuff"
+    )
+    assert result.exit_code == 2, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(
+        "Error: alembic-stuff revision: --expand and --contract name two branches: give one"
+    ), line

@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from alembic_stuff.api.server import PortTakenError, ensure_port_free, listen_address, serve
-from alembic_stuff.cli_usage import OneLineUsageGroup
+from alembic_stuff.cli_usage import OneLineUsageGroup, UsageProblem
 from alembic_stuff.db import schema_release_file
 from alembic_stuff.db.migrations import alembic_config, current_revisions
 from alembic_stuff.paths import app_role_sql
@@ -393,20 +393,21 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
     "rename_mode=expand (repeatable).",
 )
 @click.option(
-    "--expand",
-    "branch",
-    flag_value=destructive.EXPAND,
-    default=True,
-    help="Write onto the expand branch: additive changes (the default).",
+    "--expand", is_flag=True, help="Write onto the expand branch: additive changes (the default)."
 )
 @click.option(
     "--contract",
-    "branch",
-    flag_value=destructive.CONTRACT,
+    is_flag=True,
     help="Write onto the contract branch: removals and renames, depending on the expand head.",
 )
-def revision(message: str, x_arguments: tuple[str, ...], branch: str) -> None:
+def revision(message: str, x_arguments: tuple[str, ...], expand: bool, contract: bool) -> None:
     """Autogenerate a revision, refusing to drop a column or table nobody said to drop."""
+    if expand and contract:
+        conflict = click.UsageError(
+            "--expand and --contract name two branches: give one", click.get_current_context()
+        )
+        raise UsageProblem(conflict)
+    branch = destructive.CONTRACT if contract else destructive.EXPAND
     config = alembic_config(load_settings())
     script = ScriptDirectory.from_config(config)
     # A contract revision removes what the releases up to the newest expand stopped using.
