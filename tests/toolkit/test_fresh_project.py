@@ -334,6 +334,14 @@ def test_an_expand_revision_after_a_contract_rename_migrates_an_empty_database(
     index = [*alembic, "revision", "--autogenerate", "--head", "expand@head", "-m", "ix"]
     assert run(toolkit_python, project, *index).returncode == 0
     assert run(toolkit_python, project, *alembic, "upgrade", "heads").returncode == 0
+    # The next contract revision depends on that expand revision, which depends in turn on
+    # the contract head it is written onto.
+    (project / "models.py").write_text(MODELS.format(title="name"))
+    unindex = [*alembic, "revision", "--autogenerate", "--head", "contract@head"]
+    unindex += ["--depends-on", "expand@head", "-m", "no ix"]
+    written = run(toolkit_python, project, *unindex)
+    assert written.returncode == 0, written.stderr[-2000:]
+    assert run(toolkit_python, project, *alembic, "upgrade", "heads").returncode == 0
     emptied = run(toolkit_python, project, *alembic, "downgrade", "base")
     assert emptied.returncode == 0, emptied.stderr[-2000:]
     rebuilt = run(toolkit_python, project, *alembic, "upgrade", "heads")

@@ -32,9 +32,11 @@ def add_unseen_heads(context: MigrationContext, script: MigrationScript) -> list
         return []
     scripts = ScriptDirectory.from_config(context.config)
     dependencies = _ids(script.depends_on)
+    # One target at a time: Alembic refuses targets of which one descends from another.
     covered = {
         revision.revision
-        for revision in scripts.iterate_revisions((script.head, *dependencies), "base")
+        for target in (script.head, *dependencies)
+        for revision in scripts.iterate_revisions(target, "base")
     }
     unseen = sorted(set(context.get_current_heads()) - covered)
     if unseen:
