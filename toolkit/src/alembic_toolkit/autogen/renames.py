@@ -31,7 +31,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alembic.operations import MigrateOperation
-from alembic.operations.ops import DowngradeOps, DropTableOp, MigrationScript, UpgradeOps
+from alembic.operations.ops import (
+    DowngradeOps,
+    DropTableOp,
+    MigrationScript,
+    ModifyTableOps,
+    UpgradeOps,
+)
 from alembic.runtime.environment import ProcessRevisionDirectiveFn
 from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
@@ -250,11 +256,18 @@ def _plan(context: MigrationContext, decisions: Decisions, first: UpgradeOps) ->
 
 
 def _tables_dropped_last(ops: Sequence[MigrateOperation]) -> list[MigrateOperation]:
-    """`ops` with the table drops moved after everything else, in their own order.
+    """`ops` with the changes to the tables it keeps moved before the first table drop.
 
-    Autogenerate writes a dropped table before its changes to the tables it keeps, among them
-    the drop of a foreign key that refers to it, which PostgreSQL needs gone first. Reversed
-    for the downgrade, the table then comes back before that key is made again.
+    Autogenerate writes the dropped tables before its changes to the tables it keeps, among
+    them the drop of a foreign key that refers to one, which PostgreSQL needs gone first;
+    reversed for the downgrade, a table came back after the key made again. What follows the
+    changes keeps its place after the drops (an enum type dropped once no table uses it).
     """
-    drops = [op for op in ops if isinstance(op, DropTableOp)]
-    return [op for op in ops if not isinstance(op, DropTableOp)] + drops
+    drops = [at for at, op in enumerate(ops) if isinstance(op, DropTableOp)]
+    if not drops:
+        return list(ops)
+    first, last = drops[0], drops[-1]
+    after = ops[last + 1 :]
+    kept = [op for op in after if isinstance(op, ModifyTableOps)]
+    rest = [op for op in after if not isinstance(op, ModifyTableOps)]
+    return [*ops[:first], *kept, *ops[first : last + 1], *rest]
