@@ -14,12 +14,14 @@ import httpx
 import psycopg
 import pytest
 from alembic.script import ScriptDirectory
+from alembic_toolkit.compatibility import SchemaRelease
 from alembic_toolkit.preview import offline_sql
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import URL, inspect, text
 
+import alembic_stuff.api.app
 from alembic_stuff.cli import main, root_setup_notice
 from alembic_stuff.db.embedded import EmbeddedPostgres
 from alembic_stuff.db.migrations import alembic_config
@@ -33,6 +35,7 @@ from tests.databases import (
     database_environment,
     free_port,
     processes_using,
+    registered_replica,
     run_sql_script,
     sync_engine,
 )
@@ -565,3 +568,51 @@ def test_revision_onto_both_branches_is_refused_in_one_line() -> None:
     assert line.startswith(
         "Error: alembic-stuff revision: --expand and --contract name two branches: give one"
     ), line
+
+
+@pytest.mark.usefixtures("sigterm_restored")
+def test_start_loads_the_app_before_it_migrates(
+    monkeypatch: pytest.MonkeyPatch, database: URL
+) -> None:
+    database_environment(monkeypatch, database)
+
+    def broken(settings: object) -> None:
+        raise NameError("name 'Country' is not defined")
+
+    # A use case that no longer builds, as after a model rename its code did not follow.
+    monkeypatch.setattr(alembic_stuff.api.app, "create_app", broken)
+    refused = CliRunner().invoke(main, ["start"])
+    assert refused.exit_code == 1
+    [line] = refused.output.strip().splitlines()
+    assert line.startswith("Error: the app does not load, so nothing was migrated: NameError")
+    assert "tests/test_cli.py:" in line  # where it failed
+    assert database_revision(database) == ()
+
+
+def test_start_leaves_the_contract_to_alembic_contract_while_an_older_release_serves(
+    monkeypatch: pytest.MonkeyPatch, database: URL
+) -> None:
+    database_environment(monkeypatch, database)
+    assert CliRunner().invoke(main, ["expand"]).exit_code == 0
+    contract_root = SCRIPT.get_revision(CONTRACT_HEAD)
+    assert contract_root is not None
+    # An older release, serving but idle: it survives the trunk only.
+    older = SchemaRelease("", str(contract_root.down_revision), frozenset(), frozenset())
+    with registered_replica(database, older) as replica:
+        api_port = free_port()
+        with subprocess.Popen(
+            [sys.executable, "-m", "alembic_stuff", "start"],
+            cwd=ROOT,
+            env={**os.environ, "API_PORT": str(api_port)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        ) as process:
+            try:
+                wait_for(f"http://127.0.0.1:{api_port}/ready", process)
+            finally:
+                process.send_signal(signal.SIGTERM)
+                output = process.communicate(timeout=30)[0]
+    assert f"pid {replica.pid} on {replica.host}" in output
+    assert "applying expand@head only" in output
+    assert database_revision(database) == (EXPAND_HEAD,)

@@ -10,6 +10,7 @@ from fastapi_offline import FastAPIOffline
 
 from alembic_stuff.api import countries, health
 from alembic_stuff.api.errors import install_error_handlers
+from alembic_stuff.api.heartbeat import Heartbeat
 from alembic_stuff.api.limits import (
     BodySizeLimit,
     DeadlineExceededError,
@@ -37,10 +38,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = Database.connect(settings)
+        heartbeat = Heartbeat(app.state.database, settings.replica_heartbeat_seconds)
         try:
+            # Registered before the first request: alembic-contract sees this release from now.
+            await heartbeat.start()
             with _garbage_collector_tuned_for_serving():
                 yield
         finally:
+            await heartbeat.stop()
             # A hung database never answers the goodbye of a graceful close: shutting down
             # must not wait on it.
             try:
