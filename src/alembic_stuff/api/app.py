@@ -45,11 +45,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with _garbage_collector_tuned_for_serving():
                 yield
         finally:
-            await heartbeat.stop()
             # A hung database never answers the goodbye of a graceful close: shutting down
             # must not wait on it.
             try:
-                await finish_within(SHUTDOWN_SECONDS, app.state.database.dispose())
+                await finish_within(SHUTDOWN_SECONDS, _shut_down(heartbeat, app.state.database))
             except DeadlineExceededError:
                 log.warning("the database did not answer at shutdown; its connections are dropped")
 
@@ -64,6 +63,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(countries.router)
     app.include_router(health.router)
     return app
+
+
+async def _shut_down(heartbeat: Heartbeat, database: Database) -> None:
+    """Leave the registry of serving replicas, then close every pooled connection."""
+    await heartbeat.stop()
+    await database.dispose()
 
 
 @contextmanager

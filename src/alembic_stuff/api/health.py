@@ -66,7 +66,7 @@ async def ready(
     detail: str | None
     try:
         detail = await finish_within(
-            READY_TIMEOUT_SECONDS, database.transaction(schema_problem, release)
+            READY_TIMEOUT_SECONDS, database.autocommit_read(schema_problem, release)
         )
     except TimeoutError:
         detail = f"the database did not answer within {READY_TIMEOUT_SECONDS:g} s"

@@ -20,6 +20,9 @@ from alembic_stuff.schema_release import RELEASE
 log = logging.getLogger(__name__)
 
 LABEL = "alembic-stuff"
+# How long start-up waits for the first entry: a database that hangs must not hold the app
+# back from answering /health (the renewals keep trying).
+FIRST_BEAT_SECONDS = 2.0
 
 
 class Heartbeat:
@@ -39,7 +42,7 @@ class Heartbeat:
 
     async def start(self) -> None:
         """Write the entry once, then keep renewing it in the background."""
-        await self._beat()
+        await self._beat(min(self.interval, FIRST_BEAT_SECONDS))
         self._task = asyncio.create_task(self._renew(), name="registry-heartbeat")
 
     async def stop(self) -> None:
@@ -56,12 +59,12 @@ class Heartbeat:
     async def _renew(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            await self._beat()
+            await self._beat(self.interval)
 
-    async def _beat(self) -> None:
+    async def _beat(self, seconds: float) -> None:
         try:
             await finish_within(
-                self.interval,
+                seconds,
                 self.database.transaction(serving.heartbeat, self.replica, self.ttl_seconds),
             )
         except (DBAPIError, OSError, DeadlineExceededError) as exc:

@@ -20,10 +20,10 @@ from typing import Any
 
 from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, String, column, delete, select, table, text
+from sqlalchemy import Connection, String, column, delete, select, table
 from sqlalchemy.dialects.postgresql import insert
 
-from alembic_toolkit.objects import APPLIED_TABLE, SCHEMA
+from alembic_toolkit.objects import SCHEMA
 from alembic_toolkit.review.destructive import CONTRACT, EXPAND
 
 _applied = table(
@@ -91,15 +91,6 @@ def sync(connection: Connection, script: ScriptDirectory, heads: Collection[str]
 
 
 def read(connection: Connection) -> dict[str, str | None]:
-    """The database's applied revisions and their branches (see `exists`)."""
+    """The database's applied revisions and their branches (ProgrammingError if none)."""
     rows = connection.execute(select(_applied.c.revision, _applied.c.branch))
     return {row.revision: row.branch for row in rows}
-
-
-def exists(connection: Connection) -> bool:
-    """Whether the database has the record at all."""
-    return bool(
-        connection.execute(
-            text("SELECT to_regclass(:name) IS NOT NULL"), {"name": APPLIED_TABLE}
-        ).scalar_one()
-    )

@@ -21,6 +21,7 @@ from datetime import datetime
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import ProgrammingError
 
 from alembic_toolkit import ledger
 from alembic_toolkit.compatibility import SchemaRelease
@@ -31,13 +32,16 @@ MISSED_BEATS = 3
 
 
 def schema_problem(connection: Connection, release: SchemaRelease) -> str | None:
-    """Why the database cannot serve `release`, or None when it can."""
-    if not ledger.exists(connection):
+    """Why the database cannot serve `release`, or None when it can (one statement)."""
+    try:
+        applied = ledger.read(connection)
+    except ProgrammingError:
+        # No record yet: the database was never migrated with the toolkit.
         return (
             f"the database has no {SCHEMA} record of applied revisions: run the migrations "
             "(any upgrade, even with nothing pending, writes it)"
         )
-    return release.judge(ledger.read(connection))
+    return release.judge(applied)
 
 
 @dataclass(frozen=True)
