@@ -6,6 +6,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -616,3 +617,50 @@ def test_start_leaves_the_contract_to_alembic_contract_while_an_older_release_se
     assert f"pid {replica.pid} on {replica.host}" in output
     assert "applying expand@head only" in output
     assert database_revision(database) == (EXPAND_HEAD,)
+
+
+@pytest.mark.usefixtures("sigterm_restored")
+def test_a_second_start_on_the_embedded_database_says_it_cannot(
+    embedded_env: EmbeddedPostgres,
+) -> None:
+    first_port = free_port()
+    with subprocess.Popen(
+        [sys.executable, "-m", "alembic_stuff", "start"],
+        cwd=ROOT,
+        env={**os.environ, "API_PORT": str(first_port)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as first:
+        try:
+            wait_for(f"http://127.0.0.1:{first_port}/ready", first)
+            second = CliRunner().invoke(main, ["start", "--port", str(free_port())])
+            assert second.exit_code == 1
+            [line] = second.output.strip().splitlines()
+            assert f"another `start`'s (pid {first.pid})" in line
+            assert "pipenv run serve --port PORT" in line
+            # The first serves on, its database untouched by the second's exit.
+            assert httpx.get(f"http://127.0.0.1:{first_port}/ready").status_code == 200
+        finally:
+            first.send_signal(signal.SIGTERM)
+            output = first.communicate(timeout=30)[0]
+    assert "stopped the API and the embedded PostgreSQL it started" in output
+
+
+@pytest.mark.parametrize("after_seconds", [0.3, 0.6])
+def test_ctrl_c_while_the_command_loads_is_one_line(after_seconds: float) -> None:
+    command = str(Path(sys.executable).with_name("alembic-stuff"))
+    with subprocess.Popen(
+        as_foreground_job([command, "start", "--port", str(free_port())]),
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
+        time.sleep(after_seconds)
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=30)[0]
+    assert "Traceback" not in output
+    assert len(output.strip().splitlines()) <= 1, output
+    assert process.returncode != 0
