@@ -127,6 +127,8 @@ def scratch_folder() -> Iterator[Path]:
 @contextmanager
 def nginx_in_front(api_url: str) -> Iterator[tuple[str, subprocess.Popen[bytes], int]]:
     """Run nginx with the shipped configuration in front of `api_url`; yield its URL."""
+    if not NGINX.exists():
+        raise RuntimeError(f"{NGINX} is missing: install Debian's nginx (apt-get install nginx)")
     port = free_port()
     with scratch_folder() as folder, (folder / "error.log").open("wb") as errors:
         command = configure(folder, api_url, port)
