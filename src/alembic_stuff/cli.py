@@ -32,7 +32,13 @@ from sqlalchemy import URL, create_engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from alembic_stuff.api.server import PortTakenError, ensure_port_free, listen_address, serve
+from alembic_stuff.api.server import (
+    DIRECT_NOTICE,
+    PortTakenError,
+    ensure_port_free,
+    listen_address,
+    serve,
+)
 from alembic_stuff.cli_usage import OneLineUsageGroup, UsageProblem
 from alembic_stuff.db import schema_release_file
 from alembic_stuff.db.migrations import alembic_config, current_revisions
@@ -154,6 +160,7 @@ def start(host: str | None, port: int | None, skip_guard: bool, force: bool) -> 
         where = settings.server_url.render_as_string(hide_password=True)
         click.echo(f"database: {where}; upgrading to heads (expand and contract)", err=True)
         guarded_upgrade(settings, skip_guard=skip_guard, force=force, when_blocked=EXPAND_HEAD)
+        click.echo(DIRECT_NOTICE, err=True)
         serve(settings, host, port)
     except KeyboardInterrupt:
         pass
