@@ -12,7 +12,6 @@ from alembic_stuff.api import countries, health
 from alembic_stuff.api.errors import install_error_handlers
 from alembic_stuff.api.heartbeat import Heartbeat
 from alembic_stuff.api.limits import (
-    BodySizeLimit,
     DeadlineExceededError,
     RequestDeadline,
     finish_within,
@@ -57,7 +56,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPIOffline(
         title="alembic-stuff", description=DESCRIPTION, version="0.1.0", lifespan=lifespan
     )
-    app.add_middleware(BodySizeLimit)
     app.add_middleware(RequestDeadline, seconds=settings.request_timeout_seconds)
     install_error_handlers(app)
     app.include_router(countries.router)
