@@ -10,8 +10,14 @@ import httpx
 import pytest
 from sqlalchemy import URL
 
-from support.nginx import Edge, edge
+from support.nginx import NGINX, Edge, edge
+from support.programs import required
 from tests.databases import scratch_database
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _nginx_installed() -> None:
+    required(str(NGINX), package="nginx")
 
 
 @pytest.fixture(scope="module")
