@@ -277,7 +277,7 @@ def guarded_upgrade(
     applied = {r.revision for r in script.iterate_revisions(current, "base")} if current else set()
     revisions = [r for r in script.iterate_revisions(target, "base") if r.revision not in applied]
     if target == CONTRACT_HEAD:
-        refuse_unapplied_expand(revisions)
+        _refuse_unapplied_expand(revisions)
     blocked = None if force else _blocking_replica(settings, script, revisions)
     if blocked is not None and when_blocked is not None:
         target = when_blocked
@@ -331,7 +331,7 @@ def guarded_upgrade(
     return len(ran)
 
 
-def refuse_unapplied_expand(revisions: list[Script]) -> None:
+def _refuse_unapplied_expand(revisions: list[Script]) -> None:
     """Refuse a contract whose expand revisions (or trunk) this database has not applied."""
     missing = contract.applied_on_the_way(revisions)
     if missing:
