@@ -214,3 +214,15 @@ async def test_a_pattern_mismatch_says_what_the_value_should_be_not_the_regex(
     assert problem["loc"] == where
     assert problem["msg"].startswith("Should be ")
     assert problem["ctx"]["pattern"] not in problem["msg"]  # still there, for programs
+
+
+@pytest.mark.parametrize("path", ["/country/GB/", "/countries/", "/country/", "/health/"])
+async def test_a_trailing_slash_never_redirects_to_the_host_header(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    # Starlette's slash redirect built its Location from Host: an open redirect.
+    await client.post("/country")
+    response = await client.get(path, headers={"Host": "evil.example"})
+    assert response.status_code == 404
+    assert "location" not in response.headers
+    assert "evil" not in response.text
