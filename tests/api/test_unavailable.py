@@ -188,6 +188,33 @@ async def test_a_refused_role_is_a_503_and_one_warning_without_traceback(
             assert_one_warning_line(caplog, "refused the API's role", "SQLSTATE 28", role)
 
 
+@pytest.fixture
+def role_with_no_connection_left(server_url: URL) -> Iterator[str]:
+    """A role allowed no connection at all (superusers are exempt from the limit)."""
+    name = f"alembic_stuff_full_{uuid.uuid4().hex[:8]}"
+    with admin(server_url) as server:
+        server.execute(
+            sql.SQL("CREATE ROLE {} LOGIN CONNECTION LIMIT 0 PASSWORD 'limited'").format(
+                sql.Identifier(name)
+            )
+        )
+        try:
+            yield name
+        finally:
+            server.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+async def test_too_many_connections_is_a_503_and_one_line(
+    migrated: URL, role_with_no_connection_left: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    role = role_with_no_connection_left
+    settings = app_settings(migrated.set(username=role, password="limited", query={}))
+    async with asyncio.timeout(TEST_SECONDS), served(settings) as (_, client):
+        caplog.set_level(logging.INFO)
+        assert_unavailable(await client.get("/country/GB"))
+        assert_one_warning_line(caplog, "53300")
+
+
 def deallocate_all(connection: Connection) -> None:
     """What a pooler switching server connections, or a stray DEALLOCATE, does to the session."""
     connection.exec_driver_sql("DEALLOCATE ALL")
