@@ -185,7 +185,17 @@ async def test_a_refused_role_is_a_503_and_one_warning_without_traceback(
             caplog.clear()
             assert_unavailable(await client.get("/country/GB"))
             # 28000, or 28P01 where the server asks a password before it looks the role up.
-            assert_one_warning_line(caplog, "refused the API's role", "SQLSTATE 28", role)
+            assert_one_warning_line(caplog, "refused the API's login", "SQLSTATE 28", role)
+
+
+async def test_a_database_that_does_not_exist_is_a_503_and_one_warning(
+    migrated: URL, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = app_settings(migrated.set(database="alembic_stuff_no_such_database"))
+    async with asyncio.timeout(TEST_SECONDS), served(settings) as (_, client):
+        caplog.set_level(logging.INFO)
+        assert_unavailable(await client.get("/country/GB"))
+        assert_one_warning_line(caplog, "refused the API's login", "3D000", "DATABASE_URL")
 
 
 @pytest.fixture
@@ -304,6 +314,7 @@ class _DriverError(Exception):
     [
         *[(s, True) for s in ["08006", "28000", "28P01", "53100", "53200", "53300", "53400"]],
         *[(s, True) for s in ["57014", "57P01", "57P02", "57P03", "26000", "40001", "40P01"]],
+        ("3D000", True),
         *[(s, False) for s in ["23505", "22001", "42P01", "40002", "XX000", ""]],
     ],
 )

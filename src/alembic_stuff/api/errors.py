@@ -32,7 +32,7 @@ UNAVAILABLE_DETAIL = "The database is unavailable; try again shortly."
 # SQLAlchemy does not mark as a disconnect.
 _UNAVAILABLE_CLASSES = (
     "08",  # connection exception: refused, broken, or the server could not be reached
-    "28",  # invalid authorization: the role or its password refused (see _REFUSED_ROLE)
+    "28",  # invalid authorization: the role or its password refused (see _REFUSED_LOGIN)
     "53",  # insufficient resources: disk full, out of memory, too many connections
     "57",  # operator intervention: shutdown, start-up, recovery, a cancelled statement
 )
@@ -46,9 +46,11 @@ _UNAVAILABLE_STATES = {
     "40001",  # serialization_failure
     "40P01",  # deadlock_detected
     "55P03",  # lock_not_available (lock_timeout)
+    "3D000",  # invalid_catalog_name: the database named does not exist (see _REFUSED_LOGIN)
 }
-# Class 28 is a deployment's fault, not the database's: it is logged as such.
-_REFUSED_ROLE = "28"
+# A login refused (class 28) or to a database that does not exist is a deployment's fault,
+# not the database's: it is logged as such.
+_REFUSED_LOGIN = ("28", "3D000")
 UNIQUE_VIOLATION = "23505"
 PATTERN_MISMATCH = "string_pattern_mismatch"
 
@@ -98,9 +100,9 @@ async def _database_error(_: Request, exc: Exception) -> JSONResponse:
     if not is_unavailable(exc):
         raise exc  # a real fault: the server-error handler answers 500 and logs it
     state = sqlstate(exc)
-    if state.startswith(_REFUSED_ROLE):
+    if state.startswith(_REFUSED_LOGIN):
         log.warning(
-            "the database refused the API's role (SQLSTATE %s): %s; check DATABASE_URL",
+            "the database refused the API's login (SQLSTATE %s): %s; check DATABASE_URL",
             state,
             _one_line(exc),
         )
