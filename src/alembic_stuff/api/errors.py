@@ -27,20 +27,30 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
 RETRY_AFTER_SECONDS = 2
 UNAVAILABLE_DETAIL = "The database is unavailable; try again shortly."
 
-# SQLSTATEs that say "not now" rather than "not ever": the server is shutting down, starting,
-# in recovery or full, the connection broke, or a statement or lock wait hit its timeout.
-# asyncpg reports several of them (CannotConnectNowError during a restart) as a plain
-# DBAPIError that SQLAlchemy does not mark as a disconnect.
-_UNAVAILABLE_CLASSES = ("08",)  # connection_exception
+# SQLSTATEs that say "not now" rather than "not ever" (PostgreSQL's appendix A), by class where
+# the class means it as a whole. asyncpg reports most of them as a plain DBAPIError that
+# SQLAlchemy does not mark as a disconnect.
+_UNAVAILABLE_CLASSES = (
+    "08",  # connection exception: refused, broken, or the server could not be reached
+    "28",  # invalid authorization: the role or its password refused (see _REFUSED_LOGIN)
+    "53",  # insufficient resources: disk full, out of memory, too many connections
+    "57",  # operator intervention: shutdown, start-up, recovery, a cancelled statement
+)
 _UNAVAILABLE_STATES = {
-    "53300",  # too_many_connections
+    # The connection's prepared statement is gone (a pooler switched server connections, or
+    # DEALLOCATE ran): the pool replaces that connection (see db/database.py).
+    "26000",  # invalid_sql_statement_name
+    # Another transaction won a race: the unit of work was rolled back whole and may be sent
+    # again. Not retried here: a client's retry is the same safe step, and an app-side retry
+    # under contention would hold a slot the next request is waiting for.
+    "40001",  # serialization_failure
+    "40P01",  # deadlock_detected
     "55P03",  # lock_not_available (lock_timeout)
-    "57014",  # query_canceled (statement_timeout)
-    "57P01",  # admin_shutdown
-    "57P02",  # crash_shutdown
-    "57P03",  # cannot_connect_now
-    "57P05",  # idle_session_timeout
+    "3D000",  # invalid_catalog_name: the database named does not exist (see _REFUSED_LOGIN)
 }
+# A login refused (class 28) or to a database that does not exist is a deployment's fault,
+# not the database's: it is logged as such.
+_REFUSED_LOGIN = ("28", "3D000")
 UNIQUE_VIOLATION = "23505"
 PATTERN_MISMATCH = "string_pattern_mismatch"
 
@@ -54,6 +64,11 @@ def unavailable_response() -> JSONResponse:
     )
 
 
+def sqlstate(exc: BaseException) -> str:
+    """The SQLSTATE the database answered with, or "" when the error is not the database's."""
+    return str(getattr(getattr(exc, "orig", None), "sqlstate", None) or "")
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """True when `exc` says the database cannot serve now, and retrying later may succeed."""
     if isinstance(exc, OSError):  # refused, reset, or a connect or request deadline passed
@@ -62,8 +77,14 @@ def is_unavailable(exc: BaseException) -> bool:
         return False
     if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
         return True
-    state = getattr(exc.orig, "sqlstate", None) or ""
+    state = sqlstate(exc)
     return state.startswith(_UNAVAILABLE_CLASSES) or state in _UNAVAILABLE_STATES
+
+
+def _one_line(exc: BaseException) -> str:
+    """What the driver said, on one line: SQLAlchemy's text adds the SQL and a link below it."""
+    said = str(getattr(exc, "orig", None) or exc) or type(exc).__name__
+    return " ".join(said.split())
 
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
@@ -72,13 +93,25 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_error(_: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, IntegrityError) and getattr(exc.orig, "sqlstate", None) == UNIQUE_VIOLATION:
+    if isinstance(exc, IntegrityError) and sqlstate(exc) == UNIQUE_VIOLATION:
         # A use case turns the conflicts it expects into ConflictError; this is the net
         # under any it did not foresee. The message names no value from the request.
         return JSONResponse({"detail": "It conflicts with an existing record."}, status_code=409)
     if not is_unavailable(exc):
         raise exc  # a real fault: the server-error handler answers 500 and logs it
-    log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+    state = sqlstate(exc)
+    if state.startswith(_REFUSED_LOGIN):
+        log.warning(
+            "the database refused the API's login (SQLSTATE %s): %s; check DATABASE_URL",
+            state,
+            _one_line(exc),
+        )
+    else:
+        log.warning(
+            "database unavailable (%s): %s",
+            f"SQLSTATE {state}" if state else type(exc).__name__,
+            _one_line(exc),
+        )
     return unavailable_response()
 
 
