@@ -2,6 +2,7 @@
 
 import logging
 import math
+import re
 from typing import Any, cast
 
 from fastapi import FastAPI, Request
@@ -11,7 +12,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
-from starlette.routing import compile_path
 
 from alembic_stuff.errors import ConflictError, DomainError, InvalidInputError, NotFoundError
 from alembic_stuff.schemas import PATTERN_MEANINGS
@@ -171,9 +171,17 @@ async def _http_error(request: Request, error: Exception) -> Response:
 def _allowed_methods(app: FastAPI, path: str) -> list[str]:
     """The methods the published schema lists for `path`."""
     for template, operations in app.openapi()["paths"].items():
-        if compile_path(template)[0].match(path):
+        if _template_pattern(template).fullmatch(path):
             return sorted(method.upper() for method in operations)
     return []
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    """A path template of the published schema (`/country/{code}`) as a pattern for paths."""
+    parts = re.split(r"(\{[^}]+\})", template)
+    return re.compile(
+        "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts)
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
