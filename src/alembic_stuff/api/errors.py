@@ -99,20 +99,16 @@ async def _database_error(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": "It conflicts with an existing record."}, status_code=409)
     if not is_unavailable(exc):
         raise exc  # a real fault: the server-error handler answers 500 and logs it
+    log.warning("%s: %s", why_unavailable(exc), _one_line(exc))
+    return unavailable_response()
+
+
+def why_unavailable(exc: BaseException) -> str:
+    """Why the database cannot serve, in a few words naming the SQLSTATE (for logs, /ready)."""
     state = sqlstate(exc)
     if state.startswith(_REFUSED_LOGIN):
-        log.warning(
-            "the database refused the API's login (SQLSTATE %s): %s; check DATABASE_URL",
-            state,
-            _one_line(exc),
-        )
-    else:
-        log.warning(
-            "database unavailable (%s): %s",
-            f"SQLSTATE {state}" if state else type(exc).__name__,
-            _one_line(exc),
-        )
-    return unavailable_response()
+        return f"the database refused the API's login (SQLSTATE {state}; check DATABASE_URL)"
+    return f"database unavailable ({f'SQLSTATE {state}' if state else type(exc).__name__})"
 
 
 def _json_safe(value: Any) -> Any:
