@@ -261,7 +261,9 @@ def test_a_look_alike_column_is_never_guessed(scratch: Scratch, engine: Engine) 
     assert str(refused.value).splitlines()[1:] == [
         "country.official_name -> country.formal_title: a likely rename; add -x "
         "rename=country.official_name:formal_title, or -x allow_drop=country.official_name "
-        "to drop it and its data"
+        "to drop it and its data",
+        "to drop every one of them, with its data: alembic revision --autogenerate -m "
+        "change -x allow_drop=country.official_name",
     ]
     assert scratch.new_revisions() == []
 
