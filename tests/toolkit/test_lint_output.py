@@ -80,3 +80,48 @@ def test_a_revision_failing_offline_is_still_named_on_its_own(project: Path) -> 
     assert result.returncode == 1
     [offline] = [line for line in result.stdout.splitlines() if "offline mode" in line]
     assert offline.startswith("migrations/versions/a1_index.py: its upgrade cannot be written")
+
+
+def first_table(key: str) -> str:
+    """A revision creating a table as autogenerate writes the model's `id` column `key`."""
+    return (
+        "import sqlalchemy as sa\nfrom alembic import op\n\nrevision = 't1'\n"
+        "down_revision = None\nbranch_labels = None\ndepends_on = None\n\n\n"
+        "def upgrade() -> None:\n    op.create_table(\n        'users',\n"
+        f"        {key},\n        sa.Column('name', sa.Text(), nullable=False),\n"
+        "        sa.PrimaryKeyConstraint('id'),\n    )\n\n\n"
+        "def downgrade() -> None:\n    op.drop_table('users')\n"
+    )
+
+
+# `id: Mapped[int] = mapped_column(primary_key=True)`, as autogenerate writes it.
+TUTORIAL_KEY = "sa.Column('id', sa.Integer(), nullable=False)"
+# The change the lint names: BigInteger and Identity().
+IDENTITY_KEY = "sa.Column('id', sa.BigInteger(), sa.Identity(), nullable=False)"
+
+
+@pytest.mark.parametrize("key", [TUTORIAL_KEY, IDENTITY_KEY])
+def test_an_integer_key_s_findings_name_the_column_and_the_model_change(
+    project: Path, key: str
+) -> None:
+    versions = project / "migrations" / "versions"
+    for old in versions.glob("*.py"):
+        old.unlink()
+    (versions / "t1_users.py").write_text(first_table(key))
+    result = toolkit(project, "lint")
+    keyed = [
+        line
+        for line in result.stdout.splitlines()
+        if "prefer-bigint-over-int" in line or "prefer-identity" in line
+    ]
+    if key == IDENTITY_KEY:
+        assert keyed == [], result.stdout  # the change named is the change that passes
+        return
+    assert len(keyed) == 2, result.stdout
+    bigint, identity = sorted(keyed)
+    assert bigint.endswith(
+        "-> users.id: make it BigInteger in the model (a key: mapped_column(BigInteger, "
+        "Identity(), primary_key=True)), or exclude the rule in .squawk.toml saying why 32 "
+        "bits are enough"
+    )
+    assert "-> users.id: add Identity() to it in the model" in identity

@@ -12,6 +12,7 @@ Rules excluded for every revision, each with its reason, are in the project's .s
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from alembic.script import Script, ScriptDirectory
 
 from alembic_toolkit.preview import InseparableSQLError, revision_sql
 from alembic_toolkit.review.markers import SQUAWK_ACCEPTS, is_reason, read_marker
+from alembic_toolkit.review.remedies import remedy
 
 
 class SquawkNotFoundError(RuntimeError):
@@ -97,11 +99,20 @@ def lint(config: Config, settings_file: Path | None = None) -> Iterator[str]:
             result = subprocess.run(
                 [*command, str(sql_file)], capture_output=True, text=True, check=False
             )
+            sql = sql_file.read_text()
             for line in result.stdout.splitlines():
                 if ": warning: " in line or ": error: " in line:
-                    yield f"{path} (upgrade SQL) {line.removeprefix(str(sql_file))}"
+                    finding = _with_remedy(line.removeprefix(str(sql_file)), sql)
+                    yield f"{path} (upgrade SQL) {finding}"
             if result.returncode != 0 and not result.stdout.strip():
                 yield f"{path}: squawk failed: {result.stderr.strip()}"
+
+
+def _with_remedy(finding: str, sql: str) -> str:
+    """Squawk's `:line:col: warning: rule message`, with the model change when one is known."""
+    match = re.match(r":(\d+):\d+: (?:warning|error): (\S+)", finding)
+    change = match and remedy(match.group(2), sql, int(match.group(1)))
+    return f"{finding} -> {change}" if change else finding
 
 
 def _raised_in_env_py(exc: BaseException, env_py: Path) -> bool:
