@@ -26,6 +26,7 @@ from alembic_toolkit.autogen.decisions import Ask
 from alembic_toolkit.autogen.hints import Hints
 from alembic_toolkit.autogen.renames import rename_aware
 from alembic_toolkit.autogen.schemas import modelled_schemas
+from alembic_toolkit.autogen.trial import RENAME_TRIAL, TRIAL_OUTCOME
 from alembic_toolkit.lock import migration_lock
 from alembic_toolkit.timeouts import MigrationLimits, apply_timeouts, timed_out
 
@@ -46,7 +47,8 @@ def guarded_migration(
     )
     # A read-only command ran a statement only to try something out (a rename, for
     # autogenerate), in a savepoint it rolled back.
-    outcome = "the revision was rolled back" if writes else "nothing was written"
+    outcome = "the revision was rolled back" if writes else TRIAL_OUTCOME
+    what = "a migration statement" if writes else RENAME_TRIAL
     with lock:
         apply_timeouts(connection, limits)
         if writes:
@@ -57,7 +59,7 @@ def guarded_migration(
             if writes:
                 _record_where_it_stands(connection)
         except DBAPIError as exc:
-            error = timed_out(exc, connection, limits, outcome=outcome)
+            error = timed_out(exc, connection, limits, outcome=outcome, what=what)
             if error is None:
                 raise
             raise error from None
