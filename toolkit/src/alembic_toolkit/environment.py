@@ -20,7 +20,7 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, MetaData
 from sqlalchemy.exc import DBAPIError
 
-from alembic_toolkit import ledger, objects
+from alembic_toolkit import ledger, log, objects
 from alembic_toolkit.autogen import AUTOGENERATE_PLUGINS
 from alembic_toolkit.autogen.decisions import Ask
 from alembic_toolkit.autogen.hints import Hints
@@ -41,6 +41,7 @@ def guarded_migration(
     the lock; one that reads (current, check, history, revision --autogenerate) does not
     wait behind a running migration. A cancelled statement is one line.
     """
+    log.enable()  # after env.py's fileConfig(...), which disabled the toolkit's loggers
     writes = moves_revisions()
     lock: AbstractContextManager[None] = (
         migration_lock(connection, lock_key, limits) if writes else nullcontext()
