@@ -1,10 +1,11 @@
 """What `alembic-toolkit lint` prints: the findings and one summary, or one line saying why not."""
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from support.modules import run_module
 
 INDEX_REVISION = (
     "from alembic import op\n\nrevision = 'a1'\ndown_revision = None\n"
@@ -16,14 +17,7 @@ INDEX_REVISION = (
 
 def toolkit(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`alembic-toolkit <args>` in its own process, started in `folder`."""
-    return subprocess.run(
-        [sys.executable, "-m", "alembic_toolkit", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    return run_module(folder, "alembic_toolkit", *args)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import URL
 
+from support.modules import run_module
 from tests.databases import settings_for
 
 KEY = 424242
@@ -35,21 +36,10 @@ IMPORTS = (
 )
 
 
-def alembic(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "alembic", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-
-
 def test_waiting_for_the_migration_lock_is_said_in_a_stock_project(
     tmp_path: Path, database: URL
 ) -> None:
-    assert alembic(tmp_path, "init", "migrations").returncode == 0
+    assert run_module(tmp_path, "alembic", "init", "migrations").returncode == 0
     url = settings_for(database).migration_url.render_as_string(hide_password=False)
     ini = tmp_path / "alembic.ini"
     ini.write_text(
