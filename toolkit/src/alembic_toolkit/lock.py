@@ -10,7 +10,7 @@ before one showed itself is freed, never stranded (alembic_toolkit.pooling says 
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from zlib import crc32
@@ -19,7 +19,7 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from alembic_toolkit.errors import MigrationLockTimeoutError, PooledConnectionError
-from alembic_toolkit.pooling import SETTING, Run, Session, on_connection, on_cursor
+from alembic_toolkit.pooling import Run, Session, on_connection, on_cursor
 from alembic_toolkit.timeouts import MigrationLimits
 
 log = logging.getLogger(__name__)
@@ -40,15 +40,15 @@ def migration_lock(connection: Connection, key: int, limits: MigrationLimits) ->
     release the lock then is logged, never raised in its place.
     """
     session = acquire(connection, key, limits)
-    watch = _watch_transactions(connection, session, key)
+    stop_watching = _watch_transactions(connection, session, key)
     try:
         yield
     except BaseException as exc:
-        watch()
+        stop_watching()
         if not isinstance(exc, PooledConnectionError):  # that one dealt with the lock already
             _release_after_failure(connection, session, key)
         raise
-    watch()
+    stop_watching()
     release(connection, session, key)
 
 
@@ -94,8 +94,10 @@ def acquire(connection: Connection, key: int, limits: MigrationLimits) -> Sessio
             connection.rollback()
             session.refuse(moved)
         if state.holds_lock:
-            # Only a pooler puts a lock in a session its client did not take it in.
-            connection.rollback()
+            # Taken before this migration marked the session: another client's, lent to this
+            # one by a pooler. Neither taken again (it is re-entrant) nor released.
+            session.unmark(on_connection(connection))
+            connection.commit()
             session.refuse(f"its server session (pid {state.pid}) holds another client's lock")
         taken = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
         # The lock belongs to the session, not to the transaction: committing keeps it.
@@ -130,11 +132,11 @@ def release(connection: Connection, session: Session, key: int) -> None:
         connection.commit()
         session.refuse(moved, outcome)
     connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-    run(f"SELECT set_config('{SETTING}', '', false)")
+    session.unmark(run)
     connection.commit()
 
 
-def _watch_transactions(connection: Connection, session: Session, key: int) -> Any:
+def _watch_transactions(connection: Connection, session: Session, key: int) -> Callable[[], None]:
     """Check at the start of each transaction on `connection` that it runs in `session`.
 
     The check runs on the DBAPI cursor of the transaction's first statement, before it: a

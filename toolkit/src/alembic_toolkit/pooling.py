@@ -130,6 +130,10 @@ class Session:
             return f"the lock it took was freed by ending server session pid {self.pid}"
         return "the lock it took is no longer held"
 
+    def unmark(self, run: Run) -> None:
+        """Clear the mark from the session the current transaction runs in (commit to keep)."""
+        run(f"SELECT set_config('{SETTING}', '', false)")
+
     def refuse(self, reason: str, outcome: str = "nothing was migrated") -> None:
         """Raise the one-line refusal for a connection that is not one database session."""
         raise PooledConnectionError(
