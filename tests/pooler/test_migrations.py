@@ -41,10 +41,15 @@ def reason(refusal: str) -> str:
     return re.sub(r" \(pids? [^)]*\)", "", refusal.removeprefix(REFUSAL).split(";")[0])
 
 
-def upgrade_through(pooled: URL) -> subprocess.Popen[str]:
-    """`alembic upgrade heads` in its own process, DATABASE_URL the pooler (no direct URL)."""
+def upgrade_through(pooled: URL, direct: URL | None = None) -> subprocess.Popen[str]:
+    """`alembic upgrade heads` in its own process, DATABASE_URL the pooler.
+
+    `direct` is MIGRATION_DATABASE_URL, as the compose file sets it; None leaves it unset.
+    """
     environment = {**os.environ, "DATABASE_URL": pooled.render_as_string(hide_password=False)}
     environment.pop("MIGRATION_DATABASE_URL", None)
+    if direct is not None:
+        environment["MIGRATION_DATABASE_URL"] = direct.render_as_string(hide_password=False)
     return subprocess.Popen(
         [sys.executable, "-m", "alembic", "upgrade", "heads"],
         cwd=ROOT,
@@ -79,3 +84,21 @@ def test_concurrent_migrations_through_a_transaction_pooler_refuse_or_succeed(
                 assert current_revisions(settings_for(database)) == head_revisions()
             assert advisory_locks_held(server_url) == 0, [output for _, output in results]
     print(f"{MIGRATIONS} x {ROUNDS} migrations through the pooler: {Counter(outcomes)}")
+
+
+def test_concurrent_migrations_beside_the_pooler_use_the_direct_url(
+    server_url: URL, pooler: Pooler
+) -> None:
+    with scratch_database(server_url) as database:
+        processes = [
+            upgrade_through(pooler.url(database), direct=database) for _ in range(MIGRATIONS)
+        ]
+        try:
+            results = [(p.wait(SECONDS), p.communicate()[0]) for p in processes]
+        finally:
+            for process in processes:
+                process.kill()
+        # One migrated, the others waited for the lock and found nothing left to do.
+        assert [code for code, _ in results] == [0] * MIGRATIONS, results
+        assert current_revisions(settings_for(database)) == head_revisions()
+        assert advisory_locks_held(server_url) == 0
