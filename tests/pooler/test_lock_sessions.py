@@ -22,11 +22,12 @@ LIMITS = MigrationLimits(lock_wait_seconds=2, database_url_name="MIGRATION_DATAB
 
 
 def holders(database: URL) -> list[int]:
-    """The pids of the sessions holding the advisory lock KEY, seen from a session of its own."""
+    """The pids of the sessions holding the lock KEY on `database`, seen from one of its own."""
     with psycopg.connect(database.render_as_string(hide_password=False)) as observer:
         rows = observer.execute(
             "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
-            " AND ((classid::bigint << 32) | objid::bigint) = %s",
+            " AND ((classid::bigint << 32) | objid::bigint) = %s"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             (KEY,),
         ).fetchall()
     return [int(row[0]) for row in rows]
