@@ -21,15 +21,19 @@ a pooler shows itself, and that never leave a lock behind:
    Through a pooler another client's lock can sit in the session this one is lent; it is
    neither taken (the lock is re-entrant) nor released (it is not this client's).
 3. While the lock is held, `Session.state` again at the start of every transaction
-   (alembic_toolkit.lock watches them): a revision runs only in the session holding the lock.
+   (alembic_toolkit.lock watches them): a revision runs only in the marked session, and
+   only while that session still holds the lock.
 4. Releasing it checks the same, and a release never runs in another session.
 
-Steps 1 and 2 cannot prove there is no pooler: a quiet pooler hands a lone client the same
-session every time, which is harmless while it lasts. Steps 3 and 4 catch the first
-transaction it hands elsewhere; the lock is then in a session this client can no longer reach,
-and instead of stranding it there, `free_stranded` ends that session (`pg_terminate_backend`,
-allowed on a session of one's own role), which frees its locks. Every refusal is one line
-(`PooledConnectionError`) that says to connect directly.
+Steps 1 and 2 cannot prove there is no pooler: a busy one may, by chance, give the second
+client another session and the first its own back. Steps 3 and 4 catch the first transaction
+it hands elsewhere; the lock is then in a session this client can no longer reach, and
+instead of stranding it there, `free_stranded` ends that session (`pg_terminate_backend`,
+allowed on a session of one's own role, waited for until its locks are gone). Every refusal
+is one line (`PooledConnectionError`) that says to connect directly. What no check can
+help: a migration killed outright (SIGKILL) between two transactions, after passing them
+all, leaves its lock in the pooled session until the pooler closes that (PgBouncer's
+server_idle_timeout); a direct connection's session ends with the process.
 """
 
 import secrets
