@@ -330,6 +330,9 @@ class Run:
         async def join() -> None:
             new = await self.fleet.start(self.builds["N+1"], plan.replicas)
             self.balancer.join(new, prober)
+            # A rolling update with no unavailability: the old replicas go only once the new
+            # ones are ready.
+            await self.balancer.wait_ready(new, START_SECONDS)
 
         async def drain() -> None:
             await self.balancer.leave(old)
