@@ -3,12 +3,14 @@
 The proof deploys what a project's own developer would: the revisions
 `pipenv run alembic-revision -x rename=item.label:name -x rename_mode=expand` writes, not a
 recipe written by hand. So at run time a scratch copy of the proof's migration environment
-(env.py, the revision template, the revision creating `item`) gets the two branch roots a
+(an env.py, the revision template, the revision creating `item`) gets the two branch roots a
 project has once its history splits into `expand` and `contract`; the database is brought to
 them (release N); then the toolkit's rename-aware autogenerate compares release N+1's model
 with that database and writes the pair, onto `expand@head` and `contract@head`, exactly as
 src/alembic_stuff/cli.py `revision` calls it. Each release's schema requirement is read from
-the history it was built with, as the app's `schema_release.py` is.
+the history it was built with, as the app's `schema_release.py` is. The copy's env.py and
+template are a toolkit user's (bench/zero_downtime/project/), not the hand-written recipe's
+minimal environment.
 
 `python -m bench.zero_downtime.generated INI` writes the pair in the copy at INI, against the
 database named by ZERO_DOWNTIME_DATABASE_URL: in a process of its own, as the command is.
@@ -59,7 +61,7 @@ def scratch_history(folder: Path) -> History:
     versions = folder / "migrations" / "versions"
     versions.mkdir(parents=True)
     for name in ("env.py", "script.py.mako"):
-        shutil.copy(HERE / "migrations" / name, folder / "migrations" / name)
+        shutil.copy(HERE / "project" / name, folder / "migrations" / name)
     base = base_revision()
     [base_file] = (HERE / "migrations" / "versions").glob(f"{base}_*.py")
     shutil.copy(base_file, versions / base_file.name)
