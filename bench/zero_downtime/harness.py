@@ -12,8 +12,9 @@ each release (bench/zero_downtime/replicas.py), mixed traffic throughout
 In mode `generated` the expand and contract revisions are the toolkit's own, written at run
 time from release N's model to release N+1's (bench/zero_downtime/generated.py); in mode
 `naive`, for contrast, `ALTER TABLE item RENAME COLUMN label TO name` replaces the expand and
-there is no contract. A sampler process watches lock waits throughout. The migrations always
-run on the direct URL; the replicas use the URL the app is given. The outcome holds every
+there is no contract. A sampler process watches lock waits throughout. The replicas reach
+the database through PgBouncer in transaction mode (`pooler`, the one switch; off: directly);
+the migrations always connect directly. The outcome holds every
 request, probe and phase; `Outcome.line()` is the summary line. Used by
 tests/bench/test_zero_downtime.py (CI-sized) and `pipenv run bench --zero-downtime`.
 """
@@ -23,7 +24,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -43,6 +45,7 @@ from bench.zero_downtime.releases import NEW_COLUMN, OLD_COLUMN
 from bench.zero_downtime.replicas import START_SECONDS, Build, Fleet, Replica
 from bench.zero_downtime.revisions import upgrade
 from bench.zero_downtime.sampler import sampling
+from support.pgbouncer import pgbouncer
 
 Mode = Literal["generated", "naive"]
 NAIVE_RENAME = "ALTER TABLE item RENAME COLUMN label TO name"
@@ -97,6 +100,7 @@ class Outcome:
     migration_output: str = ""
     generator_output: str = ""
     builds: dict[str, Build] = field(default_factory=dict)
+    pooler: bool = False
 
     @property
     def failures(self) -> list[Request]:
@@ -178,26 +182,33 @@ def initial_name(key: int) -> str:
     return f"item {key}"
 
 
-def prove(database: URL, plan: Plan, mode: Mode, *, log: bool = False) -> Outcome:
-    """Run the proof on an empty `database` (a driver-less URL); the table is left there."""
+def prove(
+    database: URL, plan: Plan, mode: Mode, *, pooler: bool = True, log: bool = False
+) -> Outcome:
+    """Run the proof on an empty `database` (a driver-less URL); the table is left there.
+
+    With `pooler`, the replicas reach the database through PgBouncer in transaction mode, as
+    production's usual set-up; without, directly. The migrations always connect directly.
+    """
     dsn = database.render_as_string(hide_password=False)
     settings = Settings(_env_file=None, database_url=dsn)
     migration_url = settings.migration_url.render_as_string(hide_password=False)
-    with tempfile.TemporaryDirectory(prefix="zero-downtime-history-") as folder:
-        history = scratch_history(Path(folder))
+    with tempfile.TemporaryDirectory(prefix="zero-downtime-") as folder:
+        history = scratch_history(Path(folder, "history"))
         upgrade(migration_url, history.ini, "heads")
         builds = {"N": Build("N", OLD_COLUMN, history.release())}
         generated = write_pair(history, migration_url) if mode == "generated" else ""
         builds["N+1"] = Build("N+1", NEW_COLUMN, history.release())
         fill(dsn, plan.rows)
         with (
-            Fleet(dsn, plan.pool_size) as fleet,
+            app_database(database, pooler, Path(folder)) as reached,
+            Fleet(reached, plan.pool_size) as fleet,
             sampling(dsn, plan.sample_interval_ms) as sampler,
         ):
             run = Run(fleet, builds, plan, mode, log, direct=dsn)
             outcome = asyncio.run(run.deploy(migration_url, history.ini))
             outcome.locks = sampler.result()
-    outcome.generator_output = generated
+    outcome.generator_output, outcome.pooler = generated, pooler
     outcome.stale = mismatches(
         outcome.requests, lambda key: initial_name(key) if key <= plan.rows else None
     )
@@ -205,6 +216,19 @@ def prove(database: URL, plan: Plan, mode: Mode, *, log: bool = False) -> Outcom
         outcome.backfill_rows_per_second = backfill_rate(dsn)
         outcome.single_update_rows_per_second = single_update_rate(dsn, plan.rows)
     return outcome
+
+
+@contextmanager
+def app_database(database: URL, pooler: bool, folder: Path) -> Iterator[dict[str, str]]:
+    """The app's database settings: `database` itself, or PgBouncer in transaction mode."""
+    if not pooler:
+        yield {"DATABASE_URL": database.render_as_string(hide_password=False)}
+        return
+    with pgbouncer(database, folder) as running:
+        yield {
+            "DATABASE_URL": running.url(database).render_as_string(hide_password=False),
+            "DATABASE_POOLER": "transaction",
+        }
 
 
 # Preparing the table -------------------------------------------------------------------------

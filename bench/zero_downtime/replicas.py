@@ -1,7 +1,8 @@
 """The replicas of each release: uvicorn processes, started and stopped as a rollout does.
 
 A replica is one uvicorn process serving one release (bench/zero_downtime/releases.py) on a
-free port, against the database URL the app is given (direct, or the pooler's). `Fleet`
+free port, with the database settings the app is given (DATABASE_URL, direct or the
+pooler's, and DATABASE_POOLER). `Fleet`
 starts them, waits until each process answers `/health` (alive; whether it is ready is the
 load balancer's business, bench/zero_downtime/balancer.py), stops one with SIGTERM as an
 orchestrator does (uvicorn finishes the requests in flight, then exits), and stops whatever
@@ -55,14 +56,10 @@ class Replica:
 
 
 class Fleet:
-    """Every replica of the run, on the database at `database_url`, `pool_size` each."""
+    """Every replica of the run: `database` is how they reach it, with `pool_size` connections."""
 
-    def __init__(self, database_url: str, pool_size: int) -> None:
-        self.environment = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "DATABASE_POOL_SIZE": str(pool_size),
-        }
+    def __init__(self, database: dict[str, str], pool_size: int) -> None:
+        self.environment = {**os.environ, **database, "DATABASE_POOL_SIZE": str(pool_size)}
         self.replicas: list[Replica] = []
         self.logs = Path(tempfile.mkdtemp(prefix="zero-downtime-replicas-"))
 

@@ -2,8 +2,9 @@
 
 Deploys release N+1 over release N with the generator's expand/contract pair renaming a
 column of a 1,000,000-row table (`--rows`), under load, two replicas of each release behind
-the harness's readiness-following load balancer (bench/zero_downtime/harness.py), then the
-one-step rename under the same load for contrast; writes the figures into its own section of
+the harness's readiness-following load balancer (bench/zero_downtime/harness.py), the
+replicas through PgBouncer in transaction mode (`--direct`: without it), then the one-step
+rename under the same load for contrast; writes the figures into its own section of
 docs/benchmarks.md (between markers, leaving the rest of the file alone) with a chart over
 time, docs/zero-downtime.png. It asserts nothing: its last line is the summary
 
@@ -38,6 +39,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the table")
     parser.add_argument("--rate", type=float, default=300.0, help="requests per second at most")
     parser.add_argument("--smoke", action="store_true", help="50,000 rows, short phases")
+    parser.add_argument(
+        "--direct", action="store_true", help="replicas connect directly, not through PgBouncer"
+    )
     parser.add_argument("--out", type=Path, help="report path (default docs/benchmarks.md)")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -60,9 +64,9 @@ def main(argv: list[str] | None = None) -> None:
 
     busy = os.getloadavg()[0]
     with empty_database("zero_downtime", "zero-downtime-postgres") as url:
-        outcome = prove(url, plan, "generated", log=True)
+        outcome = prove(url, plan, "generated", pooler=not args.direct, log=True)
     with empty_database("zero_downtime_naive", "zero-downtime-postgres") as url:
-        naive = prove(url, naive_plan, "naive", log=True)
+        naive = prove(url, naive_plan, "naive", pooler=not args.direct, log=True)
 
     section = render(outcome, naive, f"{busy:.1f} to {os.getloadavg()[0]:.1f}")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -90,6 +94,11 @@ def render(outcome: Outcome, naive: Outcome, load_average: str) -> str:
         f"{kind}: {count}" for kind, count in sorted(naive.failures_by_kind().items())
     )
     measured = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    reached = (
+        "through PgBouncer in transaction mode, the migrations direct"
+        if outcome.pooler
+        else "directly"
+    )
     lines = [
         START,
         "## Zero-downtime rename under load (`pipenv run bench --zero-downtime`)",
@@ -101,7 +110,7 @@ def render(outcome: Outcome, naive: Outcome, load_average: str) -> str:
         "[docs/zero-downtime-rename.md](zero-downtime-rename.md)) rename `item.label` to "
         f"`item.name` on a table of {plan.rows:,} rows while release N (reads and writes "
         "`label`) and release N+1 (reads and writes `name`) roll out: "
-        f"{plan.replicas} uvicorn replicas of each on one PostgreSQL, behind a load "
+        f"{plan.replicas} uvicorn replicas of each on one PostgreSQL ({reached}), behind a load "
         f"balancer that probes every replica's `/ready` every {plan.probe_interval * 1000:.0f} "
         "ms and routes only to the ready ones; N drains (out of the rotation, then SIGTERM) "
         f"before the contract. {plan.workers} clients send up to {plan.rate:.0f} "

@@ -2,7 +2,8 @@
 
 The harness (bench/zero_downtime/harness.py, also `pipenv run bench --zero-downtime`) writes
 the rename item.label -> item.name with the toolkit's generator, serves two replicas of
-release N, and is the load balancer: it probes every replica's /ready every 50 ms and routes
+release N through PgBouncer in transaction mode (the migrations connect directly), and is
+the load balancer: it probes every replica's /ready every 50 ms and routes
 only to the ready ones. Then the expand, two replicas of N+1 join, N drains (out of the
 rotation, then SIGTERM), and the contract. No request may fail (no 5xx, no connection lost,
 no read the writes in flight cannot explain, no request the balancer had no ready replica
@@ -19,8 +20,9 @@ from bench.zero_downtime.harness import Outcome, Plan, prove
 
 ROWS = 20_000
 PLAN = Plan(rows=ROWS, rate=150.0, workers=12, before=1.0)
-# The one-step rename breaks release N at once: a smaller table and a shorter run show it.
-NAIVE_PLAN = Plan(rows=2_000, rate=150.0, workers=12, before=0.5, together=0.5)
+# The one-step rename breaks release N at once: a smaller table, one replica of each release
+# and a shorter run show it.
+NAIVE_PLAN = Plan(rows=2_000, rate=150.0, workers=12, replicas=1, before=0.5, together=0.5)
 
 
 def figures(outcome: Outcome) -> str:
