@@ -17,8 +17,10 @@ from logging.config import fileConfig
 
 import alembic_postgresql_enum  # noqa: F401 - registers autogenerate's enum comparisons
 from alembic import context
+from alembic_toolkit import objects
 from alembic_toolkit.environment import autogenerate_options, guarded_migration
 from alembic_toolkit.errors import DatabaseUnreachableError
+from alembic_toolkit.ledger import record_applied
 from alembic_toolkit.timeouts import timeout_statements
 from sqlalchemy import Connection, Engine, create_engine, pool
 from sqlalchemy.exc import OperationalError
@@ -48,9 +50,11 @@ def run_migrations_offline() -> None:
         dialect_opts={"paramstyle": "named"},
         compare_type=True,
         transaction_per_migration=True,
+        on_version_apply=[record_applied(context.script)],
     )
-    # The script bounds its own waits, as online migrations do.
-    for statement in timeout_statements(limits):
+    # The script bounds its own waits, as online migrations do, and creates what the toolkit
+    # records applied revisions in (/ready reads it).
+    for statement in (*timeout_statements(limits), *objects.statements()):
         context.execute(statement)
     with context.begin_transaction():
         context.run_migrations()
@@ -63,9 +67,13 @@ def migrate(connection: Connection) -> None:
             connection=connection,
             target_metadata=target_metadata,
             transaction_per_migration=True,
-            # A caller that reports what it applied (alembic-latest) counts the steps this
-            # process ran: a replica that waited for the lock ran none.
-            on_version_apply=config.attributes.get("on_version_apply", ()),
+            # Each step records where the database stands, for /ready; a caller that reports
+            # what it applied (alembic-latest) counts the steps this process ran: a replica
+            # that waited for the lock ran none.
+            on_version_apply=[
+                record_applied(context.script),
+                *config.attributes.get("on_version_apply", ()),
+            ],
             **autogenerate_options(config, target_metadata),
         )
         with context.begin_transaction():

@@ -22,8 +22,10 @@ from alembic.config import Config
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic_toolkit import serving
 from alembic_toolkit.autogen.hints import Hints
 from alembic_toolkit.autogen.renames import rename_aware
+from alembic_toolkit.compatibility import SchemaRelease
 from pydantic import SecretStr
 from sqlalchemy import URL, Connection, Engine, MetaData, create_engine, make_url
 from sqlalchemy import text as sa_text
@@ -194,6 +196,22 @@ def sync_engine(database: URL) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+@contextmanager
+def registered_replica(
+    database: URL, release: SchemaRelease, ttl_seconds: float = 60.0
+) -> Iterator[serving.Replica]:
+    """A replica of `release` in the registry, as a serving app writes it, holding no connection."""
+    replica = serving.Replica("alembic-stuff", release)
+    with sync_engine(database) as engine:
+        with engine.begin() as connection:
+            serving.heartbeat(connection, replica, ttl_seconds)
+        try:
+            yield replica
+        finally:
+            with engine.begin() as connection:
+                serving.leave(connection, replica)
 
 
 @contextmanager

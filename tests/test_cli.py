@@ -6,6 +6,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,12 +15,14 @@ import httpx
 import psycopg
 import pytest
 from alembic.script import ScriptDirectory
+from alembic_toolkit.compatibility import SchemaRelease
 from alembic_toolkit.preview import offline_sql
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import URL, inspect, text
 
+import alembic_stuff.api.app
 from alembic_stuff.cli import main, root_setup_notice
 from alembic_stuff.db.embedded import EmbeddedPostgres
 from alembic_stuff.db.migrations import alembic_config
@@ -33,6 +36,7 @@ from tests.databases import (
     database_environment,
     free_port,
     processes_using,
+    registered_replica,
     run_sql_script,
     sync_engine,
 )
@@ -565,3 +569,98 @@ def test_revision_onto_both_branches_is_refused_in_one_line() -> None:
     assert line.startswith(
         "Error: alembic-stuff revision: --expand and --contract name two branches: give one"
     ), line
+
+
+@pytest.mark.usefixtures("sigterm_restored")
+def test_start_loads_the_app_before_it_migrates(
+    monkeypatch: pytest.MonkeyPatch, database: URL
+) -> None:
+    database_environment(monkeypatch, database)
+
+    def broken(settings: object) -> None:
+        raise NameError("name 'Country' is not defined")
+
+    # A use case that no longer builds, as after a model rename its code did not follow.
+    monkeypatch.setattr(alembic_stuff.api.app, "create_app", broken)
+    refused = CliRunner().invoke(main, ["start"])
+    assert refused.exit_code == 1
+    [line] = refused.output.strip().splitlines()
+    assert line.startswith("Error: the app does not load, so nothing was migrated: NameError")
+    assert "tests/test_cli.py:" in line  # where it failed
+    assert database_revision(database) == ()
+
+
+def test_start_leaves_the_contract_to_alembic_contract_while_an_older_release_serves(
+    monkeypatch: pytest.MonkeyPatch, database: URL
+) -> None:
+    database_environment(monkeypatch, database)
+    assert CliRunner().invoke(main, ["expand"]).exit_code == 0
+    contract_root = SCRIPT.get_revision(CONTRACT_HEAD)
+    assert contract_root is not None
+    # An older release, serving but idle: it survives the trunk only.
+    older = SchemaRelease("", str(contract_root.down_revision), frozenset(), frozenset())
+    with registered_replica(database, older) as replica:
+        api_port = free_port()
+        with subprocess.Popen(
+            [sys.executable, "-m", "alembic_stuff", "start"],
+            cwd=ROOT,
+            env={**os.environ, "API_PORT": str(api_port)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        ) as process:
+            try:
+                wait_for(f"http://127.0.0.1:{api_port}/ready", process)
+            finally:
+                process.send_signal(signal.SIGTERM)
+                output = process.communicate(timeout=30)[0]
+    assert f"pid {replica.pid} on {replica.host}" in output
+    assert "applying expand@head only" in output
+    assert database_revision(database) == (EXPAND_HEAD,)
+
+
+@pytest.mark.usefixtures("sigterm_restored")
+def test_a_second_start_on_the_embedded_database_says_it_cannot(
+    embedded_env: EmbeddedPostgres,
+) -> None:
+    first_port = free_port()
+    with subprocess.Popen(
+        [sys.executable, "-m", "alembic_stuff", "start"],
+        cwd=ROOT,
+        env={**os.environ, "API_PORT": str(first_port)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as first:
+        try:
+            wait_for(f"http://127.0.0.1:{first_port}/ready", first)
+            second = CliRunner().invoke(main, ["start", "--port", str(free_port())])
+            assert second.exit_code == 1
+            [line] = second.output.strip().splitlines()
+            assert f"another `start`'s (pid {first.pid})" in line
+            assert "pipenv run serve --port PORT" in line
+            # The first serves on, its database untouched by the second's exit.
+            assert httpx.get(f"http://127.0.0.1:{first_port}/ready").status_code == 200
+        finally:
+            first.send_signal(signal.SIGTERM)
+            output = first.communicate(timeout=30)[0]
+    assert "stopped the API and the embedded PostgreSQL it started" in output
+
+
+@pytest.mark.parametrize("after_seconds", [0.3, 0.6])
+def test_ctrl_c_while_the_command_loads_is_one_line(after_seconds: float) -> None:
+    command = str(Path(sys.executable).with_name("alembic-stuff"))
+    with subprocess.Popen(
+        as_foreground_job([command, "start", "--port", str(free_port())]),
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
+        time.sleep(after_seconds)
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=30)[0]
+    assert "Traceback" not in output
+    assert len(output.strip().splitlines()) <= 1, output
+    assert process.returncode != 0

@@ -2,10 +2,9 @@
 
 from pathlib import Path
 
-import psycopg
 import pytest
 from alembic.script import ScriptDirectory
-from alembic_toolkit.compatibility import SchemaRelease, application_name
+from alembic_toolkit.compatibility import SchemaRelease
 from click.testing import CliRunner
 from sqlalchemy import URL, text
 
@@ -16,6 +15,7 @@ from tests.databases import (
     ROOT,
     copy_migration_environment,
     database_environment,
+    registered_replica,
     sync_engine,
 )
 
@@ -80,34 +80,31 @@ def test_contract_waits_for_its_expand_and_for_older_replicas(
     assert expanded.exit_code == 0, expanded.output
     assert rows(database) == [EXPAND_ID]
 
-    dsn = database.render_as_string(hide_password=False)
-    old = psycopg.connect(dsn, application_name=application_name("alembic-stuff", old_release))
-    new = psycopg.connect(dsn, application_name=application_name("alembic-stuff", new_release))
-    try:
-        refused = runner.invoke(main, ["contract"])
-        assert refused.exit_code == 1
-        [line] = refused.output.strip().splitlines()
-        assert "a replica of an older release still serves" in line
-        assert f"pid {old.info.backend_pid} " in line
-        assert f"pid {new.info.backend_pid} " not in line
-        assert f"does not survive contract revision {CONTRACT_ID}" in line
-        assert "--force" in line
-        assert CONTRACT_ID not in rows(database)
-        # alembic-latest (and start) would contract too: the same refusal, not a way around it.
-        latest = runner.invoke(main, ["upgrade"])
-        assert latest.exit_code == 1
-        [line] = latest.output.strip().splitlines()
-        assert "a replica of an older release still serves" in line
-        assert "`pipenv run alembic-expand` applies only the additive part" in line
-        assert CONTRACT_ID not in rows(database)
-
-        old.close()  # the old release is gone; the new one serves on
+    # Both releases serve, idle: registered, with no connection open.
+    with registered_replica(database, new_release):
+        with registered_replica(database, old_release) as old:
+            refused = runner.invoke(main, ["contract"])
+            assert refused.exit_code == 1
+            [line] = refused.output.strip().splitlines()
+            assert "a replica of an older release still serves" in line
+            assert f"pid {old.pid} on {old.host}" in line
+            assert "and 1 other" not in line  # the new release survives its own contract
+            assert f"does not survive contract revision {CONTRACT_ID}" in line
+            assert "--force" in line
+            assert "--skip-guard" not in line
+            assert CONTRACT_ID not in rows(database)
+            # alembic-latest would contract too: the same refusal, not a way around it.
+            for command in (["upgrade"], ["upgrade", "--skip-guard"]):
+                latest = runner.invoke(main, command)
+                assert latest.exit_code == 1
+                [line] = latest.output.strip().splitlines()
+                assert "a replica of an older release still serves" in line
+                assert "`pipenv run alembic-expand` applies only the additive part" in line
+                assert CONTRACT_ID not in rows(database)
+        # The old release is gone; the new one serves on.
         contracted = runner.invoke(main, ["contract"])
         assert contracted.exit_code == 0, contracted.output
         assert rows(database) == [CONTRACT_ID]  # it stands for its expand too
-    finally:
-        old.close()
-        new.close()
 
 
 def test_contract_before_the_trunk_names_the_trunk_revisions_as_such(
@@ -141,9 +138,8 @@ def test_force_contracts_while_an_older_replica_serves(
     contract_root = script.get_revision(release.contract_head)
     assert contract_root is not None
     # A release from before the contract branch: it survives the trunk only.
-    older = SchemaRelease("", str(contract_root.down_revision), {}, frozenset())
-    dsn = database.render_as_string(hide_password=False)
-    with psycopg.connect(dsn, application_name=application_name("alembic-stuff", older)):
+    older = SchemaRelease("", str(contract_root.down_revision), frozenset(), frozenset())
+    with registered_replica(database, older):
         refused = runner.invoke(main, ["contract"])
         assert refused.exit_code == 1, refused.output
         forced = runner.invoke(main, ["contract", "--force"])

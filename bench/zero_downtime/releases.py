@@ -5,9 +5,9 @@ expand revision adds. That column is their only difference: both answer `{"id", 
 a client cannot tell which one served it. They are built as the project's app is: a factory
 with a lifespan that opens the database (`Database`, from DATABASE_URL), the project's error
 handlers (an unavailable database is a 503, anything unexpected a 500), reads in autocommit
-and writes in a transaction, `/health` for liveness and `/ready` for readiness, which judges
-the database's schema against the release's own requirement (`SchemaRelease`) as the app's
-`/ready` does (src/alembic_stuff/api/health.py).
+and writes in a transaction, `/health` for liveness and `/ready` for readiness, which asks
+`alembic_toolkit.serving.schema_problem` whether the database can serve the release's own
+requirement (`SchemaRelease`), as the app's `/ready` does (src/alembic_stuff/api/health.py).
 
 Serve one with uvicorn's factory mode, `bench.zero_downtime.releases:from_environment`, with
 ZERO_DOWNTIME_COLUMN naming its column and ZERO_DOWNTIME_RELEASE its requirement (`dumps`).
@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from alembic_toolkit.compatibility import SchemaRelease
+from alembic_toolkit.serving import schema_problem
 from fastapi import Depends, FastAPI, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -36,12 +37,11 @@ from sqlalchemy import (
     delete,
     insert,
     select,
-    text,
     update,
 )
-from sqlalchemy.exc import DBAPIError, ProgrammingError
+from sqlalchemy.exc import DBAPIError
 
-from alembic_stuff.api.errors import RETRY_AFTER_SECONDS, install_error_handlers
+from alembic_stuff.api.errors import RETRY_AFTER_SECONDS, install_error_handlers, why_unavailable
 from alembic_stuff.api.limits import finish_within
 from alembic_stuff.db.database import Database
 from alembic_stuff.errors import NotFoundError
@@ -119,14 +119,6 @@ def _found(row: RowMapping | None, item_id: int) -> RowMapping:
     return row
 
 
-def _revisions(connection: Connection) -> list[str]:
-    return sorted(connection.scalars(text("SELECT version_num FROM alembic_version")))
-
-
-def _ping(connection: Connection) -> None:
-    connection.execute(select(1))
-
-
 async def _database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
@@ -135,19 +127,16 @@ async def _database(request: Request) -> Database:
 DatabaseDep = Annotated[Database, Depends(_database)]
 
 
-async def schema_problem(database: Database, release: SchemaRelease) -> str | None:
+async def readiness(database: Database, release: SchemaRelease) -> str | None:
     """Why the database cannot serve `release` now, or None: the app's /ready, in one call."""
     try:
-        rows = await finish_within(READY_TIMEOUT_SECONDS, database.autocommit_read(_revisions))
-        # Both kinds of connection answer: the load balancer may send writes too.
-        await finish_within(READY_TIMEOUT_SECONDS, database.transaction(_ping))
+        return await finish_within(
+            READY_TIMEOUT_SECONDS, database.autocommit_read(schema_problem, release)
+        )
     except TimeoutError:
         return f"the database did not answer within {READY_TIMEOUT_SECONDS:g} s"
-    except ProgrammingError:
-        return "the database has no alembic_version table: run the migrations"
     except (DBAPIError, OSError) as exc:
-        return f"the database is unreachable: {type(exc).__name__}"
-    return release.judge(rows)
+        return why_unavailable(exc)
 
 
 def create_release(
@@ -189,7 +178,7 @@ def create_release(
 
     @app.get("/ready", response_model=None)
     async def ready(database: DatabaseDep) -> dict[str, str] | JSONResponse:
-        problem = await schema_problem(database, release)
+        problem = await readiness(database, release)
         if problem is not None:
             return JSONResponse(
                 {"status": "not ready", "column": column, "detail": problem},
@@ -207,7 +196,7 @@ def dumps(release: SchemaRelease) -> str:
         {
             "expand_head": release.expand_head,
             "contract_head": release.contract_head,
-            "contract": dict(release.contract),
+            "contract": sorted(release.contract),
             "older": sorted(release.older),
         }
     )
@@ -219,7 +208,7 @@ def loads(value: str) -> SchemaRelease:
     return SchemaRelease(
         expand_head=fields["expand_head"],
         contract_head=fields["contract_head"],
-        contract=fields["contract"],
+        contract=frozenset(fields["contract"]),
         older=frozenset(fields["older"]),
     )
 

@@ -1,5 +1,5 @@
 """`python -m alembic_stuff` runs the `alembic-stuff` command."""
 
-from alembic_stuff.cli import main
+from alembic_stuff.entry import run
 
-main()
+run()

@@ -5,6 +5,7 @@ import os
 import pwd
 import signal
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationInfo
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
+from alembic_toolkit import serving
 from alembic_toolkit.autogen.hints import Hints
 from alembic_toolkit.autogen.renames import rename_aware
 from alembic_toolkit.environment import terminal_ask
@@ -30,7 +32,13 @@ from sqlalchemy import URL, create_engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from alembic_stuff.api.server import PortTakenError, ensure_port_free, listen_address, serve
+from alembic_stuff.api.server import (
+    DIRECT_NOTICE,
+    PortTakenError,
+    ensure_port_free,
+    listen_address,
+    serve,
+)
 from alembic_stuff.cli_usage import OneLineUsageGroup, UsageProblem
 from alembic_stuff.db import schema_release_file
 from alembic_stuff.db.migrations import alembic_config, current_revisions
@@ -114,6 +122,11 @@ SKIP_GUARD = click.option(
     is_flag=True,
     help="Apply pending revisions even when the destructive-change guard refuses them.",
 )
+FORCE = click.option(
+    "--force",
+    is_flag=True,
+    help="Contract even while a replica of a release that does not survive it serves.",
+)
 # Alembic's targets: everything, the additive branch, the removals.
 EVERY_HEAD, EXPAND_HEAD, CONTRACT_HEAD = "heads", "expand@head", "contract@head"
 
@@ -122,8 +135,13 @@ EVERY_HEAD, EXPAND_HEAD, CONTRACT_HEAD = "heads", "expand@head", "contract@head"
 @click.option("--host", help="Address to serve on (default: API_HOST, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: API_PORT, 8765).")
 @SKIP_GUARD
-def start(host: str | None, port: int | None, skip_guard: bool) -> None:
-    """Start the database, upgrade it to every head and serve the API until Ctrl-C or SIGTERM."""
+@FORCE
+def start(host: str | None, port: int | None, skip_guard: bool, force: bool) -> None:
+    """Start the database, upgrade it to every head and serve the API until Ctrl-C or SIGTERM.
+
+    While a replica of an older release serves, only the expand branch is applied: the
+    contract waits for `alembic-contract` once that release is gone (or --force).
+    """
     settings = load_settings()
     port_free_or_exit(settings, host, port)
     server = embedded_server(settings) if settings.uses_embedded_database else None
@@ -131,6 +149,9 @@ def start(host: str | None, port: int | None, skip_guard: bool) -> None:
     # SIGTERM must unwind through `finally` like Ctrl-C does, so the database is stopped.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
+        # Before any DDL: a model or use case that does not load must not leave the database
+        # migrated ahead of an app that cannot start.
+        app_loads_or_exit(settings)
         with embedded_errors():
             if server is not None:
                 _announce_root_setup()
@@ -138,7 +159,8 @@ def start(host: str | None, port: int | None, skip_guard: bool) -> None:
                 prepare_embedded_database(server, settings)
         where = settings.server_url.render_as_string(hide_password=True)
         click.echo(f"database: {where}; upgrading to heads (expand and contract)", err=True)
-        guarded_upgrade(settings, skip_guard=skip_guard)
+        guarded_upgrade(settings, skip_guard=skip_guard, force=force, when_blocked=EXPAND_HEAD)
+        click.echo(DIRECT_NOTICE, err=True)
         serve(settings, host, port)
     except KeyboardInterrupt:
         pass
@@ -191,9 +213,10 @@ def _announce_root_setup() -> None:
 
 @main.command()
 @SKIP_GUARD
-def upgrade(skip_guard: bool) -> None:
+@FORCE
+def upgrade(skip_guard: bool, force: bool) -> None:
     """Upgrade the database to every head (expand and contract), once the guard has read them."""
-    _report(guarded_upgrade(load_settings(), skip_guard=skip_guard), "every head")
+    _report(guarded_upgrade(load_settings(), skip_guard=skip_guard, force=force), "every head")
 
 
 @main.command()
@@ -205,9 +228,7 @@ def expand(skip_guard: bool) -> None:
 
 @main.command("contract")
 @SKIP_GUARD
-@click.option(
-    "--force", is_flag=True, help="Contract even while a replica of an older release serves."
-)
+@FORCE
 def contract_command(skip_guard: bool, force: bool) -> None:
     """Apply the contract branch: removals, once no replica runs the previous release."""
     settings = load_settings()
@@ -230,12 +251,14 @@ def guarded_upgrade(
     *,
     skip_guard: bool = False,
     force: bool = False,
+    when_blocked: str | None = None,
 ) -> int:
     """Upgrade to `target` unless a pending revision destroys data unacknowledged; return how many.
 
-    For the contract head, also refuse to apply an expand revision on the way, and (unless
-    `force`) to contract while a replica of an older release is connected; for every head
-    (`alembic-latest`, `start`), refuse the latter too unless the guard is skipped.
+    Unless `force`, refuse to apply a contract revision while a replica of a release that
+    does not survive it serves (the registry, alembic_toolkit.serving), or go to
+    `when_blocked` instead when one is given. For the contract head, also refuse to apply an
+    expand revision on the way.
     """
     config = alembic_config(settings)
     script = ScriptDirectory.from_config(config)
@@ -253,18 +276,24 @@ def guarded_upgrade(
     # target on the other branch).
     applied = {r.revision for r in script.iterate_revisions(current, "base")} if current else set()
     revisions = [r for r in script.iterate_revisions(target, "base") if r.revision not in applied]
-    pending = [Path(rev.path) for rev in revisions]
     if target == CONTRACT_HEAD:
-        _refuse_unsafe_contract(settings, script, revisions, force=force)
-    elif not skip_guard:
-        contracting = [r for r in revisions if destructive.CONTRACT in r.branch_labels]
-        _refuse_contract_under_older_replicas(
-            settings,
-            script,
-            contracting,
-            way_out="`pipenv run alembic-expand` applies only "
-            "the additive part; or pass --skip-guard",
+        _refuse_unapplied_expand(revisions)
+    blocked = None if force else _blocking_replica(settings, script, revisions)
+    if blocked is not None and when_blocked is not None:
+        target = when_blocked
+        revisions = [
+            r for r in script.iterate_revisions(target, "base") if r.revision not in applied
+        ]
+        click.echo(f"{blocked}: applying {target} only", err=True)
+        blocked = _blocking_replica(settings, script, revisions)
+    if blocked is not None:
+        way_out = (
+            "pass --force"
+            if target == CONTRACT_HEAD
+            else "`pipenv run alembic-expand` applies only the additive part; or pass --force"
         )
+        raise click.ClickException(f"nothing applied: {blocked}; {way_out}")
+    pending = [Path(rev.path) for rev in revisions]
     if pending and not skip_guard:
         try:
             found = list(destructive.problems(pending, destructive.placements(script)))
@@ -287,7 +316,7 @@ def guarded_upgrade(
         if step.is_migration and step.up_revision_id is not None:
             ran.append(step.up_revision_id)
 
-    config.attributes["on_version_apply"] = count
+    config.attributes["on_version_apply"] = [count]
     try:
         command.upgrade(config, target)
     except CommandError as exc:
@@ -302,10 +331,8 @@ def guarded_upgrade(
     return len(ran)
 
 
-def _refuse_unsafe_contract(
-    settings: Settings, script: ScriptDirectory, revisions: list[Script], *, force: bool
-) -> None:
-    """Refuse a contract whose expand is not applied, or that an older replica would not survive."""
+def _refuse_unapplied_expand(revisions: list[Script]) -> None:
+    """Refuse a contract whose expand revisions (or trunk) this database has not applied."""
     missing = contract.applied_on_the_way(revisions)
     if missing:
         raise click.ClickException(
@@ -313,29 +340,31 @@ def _refuse_unsafe_contract(
             f"applied ({'; '.join(missing)}): run `pipenv run alembic-expand` and roll the "
             "release out first"
         )
-    if not force:
-        _refuse_contract_under_older_replicas(settings, script, revisions, way_out="pass --force")
 
 
-def _refuse_contract_under_older_replicas(
-    settings: Settings, script: ScriptDirectory, revisions: list[Script], *, way_out: str
-) -> None:
-    """Refuse while a session of a release that does not survive `revisions` is connected."""
-    if not revisions:
-        return
+def _blocking_replica(
+    settings: Settings, script: ScriptDirectory, revisions: list[Script]
+) -> str | None:
+    """Name the serving replica a pending contract revision would break, or None."""
+    contracting = [r.revision for r in revisions if destructive.CONTRACT in r.branch_labels]
+    if not contracting:
+        return None
     engine = create_engine(settings.migration_url, poolclass=NullPool)
     try:
         with engine.connect() as connection:
-            older = contract.older_replicas(connection, script, [r.revision for r in revisions])
+            blocking = serving.blocking_replicas(connection, script, contracting)
     finally:
         engine.dispose()
-    if older:
-        others = f" (and {len(older) - 1} other session(s))" if len(older) > 1 else ""
-        raise click.ClickException(
-            f"nothing applied: a replica of an older release still serves: "
-            f"{older[0].describe()}{others} does not survive contract revision "
-            f"{older[0].fatal}; take it out of service first, or {way_out}"
-        )
+    if not blocking:
+        return None
+    first = blocking[0]
+    others = f" (and {len(blocking) - 1} other replica(s))" if len(blocking) > 1 else ""
+    expires = settings.replica_heartbeat_seconds * serving.MISSED_BEATS
+    return (
+        f"a replica of an older release still serves: {first.entry.describe()}{others} does "
+        f"not survive contract revision {first.fatal}; take it out of service first (a "
+        f"replica killed without a shutdown drops out {expires:g} s after its last heartbeat)"
+    )
 
 
 def unknown_revision(revision: str) -> str:
@@ -368,6 +397,35 @@ def serve_command(host: str | None, port: int | None) -> None:
     settings = load_settings()
     port_free_or_exit(settings, host, port)
     serve(settings, host, port)
+
+
+def app_loads_or_exit(settings: Settings) -> None:
+    """Import and build the app, or stop with one line naming where it failed."""
+    try:
+        from alembic_stuff.api.app import create_app
+
+        create_app(settings)
+    except Exception as exc:
+        raise click.ClickException(
+            f"the app does not load, so nothing was migrated: {type(exc).__name__}: "
+            f"{(str(exc).strip().splitlines() or [''])[0]} ({where_it_failed(exc)}); fix it "
+            "and run this again"
+        ) from None
+
+
+def where_it_failed(exc: BaseException) -> str:
+    """The file and line an exception was raised at, relative to here when inside it."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        filename, line = exc.filename, exc.lineno
+    else:
+        frames = traceback.extract_tb(exc.__traceback__)
+        if not frames:
+            return "no traceback"
+        filename, line = frames[-1].filename, frames[-1].lineno
+    path = Path(filename)
+    if path.is_absolute() and path.is_relative_to(Path.cwd()):
+        path = path.relative_to(Path.cwd())
+    return f"{path}:{line}"
 
 
 def port_free_or_exit(settings: Settings, host: str | None, port: int | None) -> None:

@@ -9,9 +9,11 @@ from alembic_toolkit.compatibility import SchemaRelease
 RELEASE = SchemaRelease(
     expand_head="f7bf9bf8474f",
     contract_head="224c380b9281",
-    contract={
-        "224c380b9281": None,
-    },
+    contract=frozenset(
+        {
+            "224c380b9281",
+        }
+    ),
     older=frozenset(
         {
             "5b2e0c1d9a47",

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     # How long one migration statement may wait for a table lock, and may run.
     migration_lock_timeout_seconds: float = Field(default=10.0, gt=0)
     migration_statement_timeout_seconds: float = Field(default=300.0, gt=0)
+    # How often a serving replica renews its entry in the registry alembic-contract reads; an
+    # entry expires after three missed renewals (a replica killed with SIGKILL drops out then).
+    replica_heartbeat_seconds: float = Field(default=5.0, gt=0, le=600)
 
     @field_validator("database_url", "migration_database_url")
     @classmethod

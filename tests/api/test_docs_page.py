@@ -1,7 +1,5 @@
 """The interactive documentation renders in a real browser with no internet: headless Chromium."""
 
-import os
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -13,17 +11,13 @@ import uvicorn
 
 from alembic_stuff.api.app import create_app
 from alembic_stuff.settings import Settings
+from support.programs import required
 from tests.databases import free_port
 
 
 def chromium() -> str:
     """The Chromium binary; CI must have it (.ci/run installs it), elsewhere the test skips."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium package")
-        pytest.skip("chromium is not installed: apt-get install chromium")
-    return found
+    return required("chromium", "chromium-browser", package="chromium")
 
 
 @pytest.fixture(scope="module")

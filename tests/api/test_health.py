@@ -7,12 +7,22 @@ import psycopg
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import URL
+from sqlalchemy import URL, Column, MetaData, String
 
+from alembic_stuff.db.base import NAMING_CONVENTION, Base
 from alembic_stuff.db.migrations import alembic_config, head_revisions
 from alembic_stuff.db.schema_release_file import release_of
+from alembic_stuff.models import Country
 from alembic_stuff.schema_release import RELEASE
-from tests.databases import free_port, project_revisions, scratch_database, serve, settings_for
+from tests.databases import (
+    Scratch,
+    copy_migration_environment,
+    free_port,
+    project_revisions,
+    scratch_database,
+    serve,
+    settings_for,
+)
 
 FIRST_REVISION = project_revisions()[0]
 
@@ -28,7 +38,6 @@ async def test_ready_at_the_heads(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     assert response.json() == {
         "status": "ready",
-        "database_revisions": list(head_revisions()),
         "release_expand": RELEASE.expand_head,
         "release_contract": RELEASE.contract_head,
         "detail": None,
@@ -40,46 +49,51 @@ def test_the_release_module_matches_the_revisions() -> None:
     assert {RELEASE.expand_head, RELEASE.contract_head} == set(head_revisions())
 
 
-def set_rows(database: URL, rows: list[str]) -> None:
+def set_applied(database: URL, applied: dict[str, str | None]) -> None:
+    """Make the toolkit's record of applied revisions hold `applied` (revision: branch)."""
     with psycopg.connect(database.render_as_string(hide_password=False)) as conn:
-        conn.execute("DELETE FROM alembic_version")
-        for row in rows:
-            conn.execute("INSERT INTO alembic_version VALUES (%s)", (row,))
+        conn.execute("DELETE FROM zerodowntime.applied_revision")
+        for revision, branch in applied.items():
+            conn.execute(
+                "INSERT INTO zerodowntime.applied_revision (revision, branch) VALUES (%s, %s)",
+                (revision, branch),
+            )
 
 
 NEWER = "fffffffffff0"  # a revision of a newer release, which this code does not know
+TRUNK = dict.fromkeys(RELEASE.older)
+EVERYTHING = {**TRUNK, RELEASE.expand_head: "expand", RELEASE.contract_head: "contract"}
 
 
 @pytest.mark.parametrize(
-    ("rows", "status"),
+    ("applied", "status"),
     [
         (None, 503),
-        ([FIRST_REVISION], 503),
-        ([RELEASE.contract_head], 503),  # the expand this release needs is missing
-        ([NEWER, RELEASE.contract_head], 200),  # a newer release expanded: additive
-        ([RELEASE.expand_head, NEWER], 503),  # the schema was contracted past this release
-        ([NEWER, "fffffffffff1"], 503),
+        ({FIRST_REVISION: None}, 503),
+        ({**TRUNK, RELEASE.contract_head: "contract"}, 503),  # the expand it needs is missing
+        ({**EVERYTHING, NEWER: "expand"}, 200),  # a newer release expanded: additive
+        ({**EVERYTHING, NEWER: "contract"}, 503),  # contracted past this release
+        ({**EVERYTHING, NEWER: None}, 503),  # a history this release does not know
     ],
     ids=["never-migrated", "behind", "no-expand", "newer-expand", "contracted-past", "unknown"],
 )
 async def test_ready_when_the_schema_is_one_this_release_works_with(
-    server_url: URL, rows: list[str] | None, status: int
+    server_url: URL, applied: dict[str, str | None] | None, status: int
 ) -> None:
     with scratch_database(server_url) as database:
         settings = settings_for(database)
-        if rows is not None:
+        if applied is not None:
             command.upgrade(alembic_config(settings, configure_logging=False), "heads")
-            set_rows(database, rows)
+            set_applied(database, applied)
         async with serve(settings) as client:
             response = await client.get("/ready")
     assert response.status_code == status
     body = response.json()
-    assert body["database_revisions"] == (None if rows is None else sorted(rows))
     assert body["release_expand"] == RELEASE.expand_head
     assert body["release_contract"] == RELEASE.contract_head
     assert (body["detail"] is None) == (status == 200)
-    if rows is not None and status == 503 and NEWER in rows:
-        assert NEWER in body["detail"]  # both sides named: the database's and the release's
+    if applied is not None and status == 503 and NEWER in applied:
+        assert NEWER in body["detail"]  # the revision it does not survive is named
 
 
 async def test_ready_needs_no_alembic_ini(
@@ -104,7 +118,66 @@ async def test_an_unreachable_database_is_503_not_a_crash() -> None:
         health = await client.get("/health")
     assert ready.status_code == 503
     assert ready.headers["retry-after"] == "2"
-    assert ready.json()["detail"].startswith("the database is unreachable")
+    assert ready.json()["detail"].startswith("database unavailable (")
     assert country.status_code == 503
     assert country.json() == {"detail": "The database is unavailable; try again shortly."}
     assert health.status_code == 200
+
+
+def country_with_a_motto() -> MetaData:
+    """The project's model with one nullable column added: an expand revision's change."""
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    Base.metadata.tables[Country.__tablename__].to_metadata(metadata)
+    metadata.tables[Country.__tablename__].append_column(Column("motto", String(100)))
+    return metadata
+
+
+CONTRACT = '''"""drop the motto"""
+from alembic import op
+
+revision = "c0ffee000001"
+down_revision = "{down}"
+branch_labels = None
+depends_on = "{expand}"
+destroys_data = {{"upgrade: drop_column country.motto": "release N+2 reads none"}}
+
+
+def upgrade() -> None:
+    op.drop_column("country", "motto")
+
+
+def downgrade() -> None:
+    pass
+'''
+
+
+async def test_an_older_release_stays_ready_through_the_generated_expand_not_past_a_contract(
+    tmp_path: Path, head_database: URL
+) -> None:
+    scratch = Scratch(copy_migration_environment(tmp_path), head_database)
+    model = country_with_a_motto()
+    scratch.revise(model)
+    [written] = scratch.new_revisions()
+    expand = ScriptDirectory.from_config(scratch.config(model)).get_revision("expand@head")
+    assert expand is not None
+    # What the generator writes on a database at both heads, and what collapses Alembic's rows.
+    assert expand.dependencies is not None
+    assert RELEASE.contract_head in expand.dependencies
+    scratch.upgrade(model, "expand@head")
+    with psycopg.connect(head_database.render_as_string(hide_password=False)) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (expand.revision,)
+        ]
+    settings = settings_for(head_database)
+    async with serve(settings) as client:
+        response = await client.get("/ready")
+    assert response.status_code == 200, response.json()
+
+    written.with_name("2099_01_01_0000-c0ffee000001_drop_motto.py").write_text(
+        CONTRACT.format(down=RELEASE.contract_head, expand=expand.revision)
+    )
+    scratch.upgrade(model, "contract@head")
+    async with serve(settings) as client:
+        response = await client.get("/ready")
+    assert response.status_code == 503
+    assert "c0ffee000001" in response.json()["detail"]

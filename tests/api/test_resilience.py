@@ -1,8 +1,7 @@
 """The app through a database restart, and input it must refuse without changing anything."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from alembic_stuff.db.embedded import EmbeddedPostgres
@@ -38,24 +37,3 @@ async def test_the_app_recovers_from_a_database_restart(own_server: EmbeddedPost
         statuses = [(await client.get("/country/GB")).status_code for _ in range(20)]
         assert statuses == [200] * 20
         assert (await client.get("/ready")).status_code == 200
-
-
-async def test_an_oversized_body_is_refused(client: httpx.AsyncClient) -> None:
-    huge = b'{"code": "FR", "common_name": "' + b"x" * 70_000 + b'"}'
-    response = await client.post(
-        "/country", content=huge, headers={"content-type": "application/json"}
-    )
-    assert response.status_code == 413
-    assert response.json() == {"detail": "The request body is larger than 65536 bytes."}
-    assert (await client.get("/countries")).json()["items"] == []
-
-
-async def test_an_oversized_chunked_body_is_refused(client: httpx.AsyncClient) -> None:
-    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: the size shows as it comes
-        for _ in range(100):
-            yield b"x" * 1000
-
-    response = await client.post(
-        "/country", content=chunks(), headers={"content-type": "application/json"}
-    )
-    assert response.status_code == 413

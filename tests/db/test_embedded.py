@@ -149,13 +149,19 @@ def test_a_server_restarted_by_db_up_after_a_crash_is_left_running(
     assert server.is_running()
 
 
-def test_a_server_owned_by_a_live_process_is_left_to_it(server: EmbeddedPostgres) -> None:
+def test_a_server_owned_by_a_live_process_is_refused_and_left_to_it(
+    server: EmbeddedPostgres,
+) -> None:
+    # A second `start` beside the first: sharing would stop the server under one of them.
     server.start()
     with subprocess.Popen(["sleep", "30"]) as owner:
         try:
             (server.data_dir / "owner.pid").write_text(str(owner.pid))
-            assert server.start_owned() is False
-            server.release()
+            with pytest.raises(
+                EmbeddedPostgresError, match=f"another `start`'s \\(pid {owner.pid}\\)"
+            ):
+                server.start_owned()
+            assert server.release() is False
             assert server.is_running()
         finally:
             owner.kill()

@@ -736,7 +736,7 @@ def test_a_contract_revision_without_its_expand_is_told_the_plain_alembic_comman
 
 
 def test_readiness_names_the_plain_alembic_upgrade() -> None:
-    release = SchemaRelease("E2", "C0", {"C0": None}, frozenset({"trunk", "E1"}))
-    verdict = release.judge(["E1", "C0"])
+    release = SchemaRelease("E2", "C0", frozenset({"C0"}), frozenset({"trunk", "E1"}))
+    verdict = release.judge({"trunk": None, "E1": "expand", "C0": "contract"})
     assert verdict is not None
     assert verdict.endswith("run the expand migrations (`alembic upgrade expand@head`)")

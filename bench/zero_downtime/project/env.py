@@ -11,7 +11,9 @@ the models to compare with, when generating, from `config.attributes["target_met
 import os
 
 from alembic import context
+from alembic_toolkit import objects
 from alembic_toolkit.environment import autogenerate_options, guarded_migration
+from alembic_toolkit.ledger import record_applied
 from alembic_toolkit.lock import lock_key
 from alembic_toolkit.timeouts import MigrationLimits, timeout_statements
 from sqlalchemy import MetaData, create_engine, pool
@@ -23,15 +25,16 @@ LIMITS = MigrationLimits(lock_wait_seconds=60, lock_timeout_seconds=5)
 
 
 def run_migrations_offline() -> None:
-    """Write the migrations' SQL, one transaction per revision, under the same limits."""
+    """Write the migrations' SQL, one transaction per revision, recorded as online."""
     context.configure(
         url=url,
         target_metadata=target_metadata,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
         transaction_per_migration=True,
+        on_version_apply=record_applied(context.script),
     )
-    for statement in timeout_statements(LIMITS):
+    for statement in (*timeout_statements(LIMITS), *objects.statements()):
         context.execute(statement)
     with context.begin_transaction():
         context.run_migrations()
@@ -49,6 +52,8 @@ def run_migrations_online() -> None:
             connection=connection,
             target_metadata=target_metadata,
             transaction_per_migration=True,
+            # Each step records what it applied, with its branch: what /ready reads.
+            on_version_apply=record_applied(context.script),
             **options,
         )
         with context.begin_transaction():

@@ -10,8 +10,8 @@ from fastapi_offline import FastAPIOffline
 
 from alembic_stuff.api import countries, health
 from alembic_stuff.api.errors import install_error_handlers
+from alembic_stuff.api.heartbeat import Heartbeat
 from alembic_stuff.api.limits import (
-    BodySizeLimit,
     DeadlineExceededError,
     RequestDeadline,
     finish_within,
@@ -37,28 +37,42 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = Database.connect(settings)
+        heartbeat = Heartbeat(app.state.database, settings.replica_heartbeat_seconds)
         try:
+            # Registered before the first request: alembic-contract sees this release from now.
+            await heartbeat.start()
             with _garbage_collector_tuned_for_serving():
                 yield
         finally:
             # A hung database never answers the goodbye of a graceful close: shutting down
             # must not wait on it.
             try:
-                await finish_within(SHUTDOWN_SECONDS, app.state.database.dispose())
+                await finish_within(SHUTDOWN_SECONDS, _shut_down(heartbeat, app.state.database))
             except DeadlineExceededError:
                 log.warning("the database did not answer at shutdown; its connections are dropped")
 
     # /docs and /redoc with Swagger UI and ReDoc served by the app itself, not from a CDN:
     # they work offline and behind a firewall.
+    # No slash redirects: Starlette builds their Location from the request's Host header, an
+    # open redirect (GET /country/GB/ with Host: evil.example). A path is served as published.
     app = FastAPIOffline(
-        title="alembic-stuff", description=DESCRIPTION, version="0.1.0", lifespan=lifespan
+        title="alembic-stuff",
+        description=DESCRIPTION,
+        version="0.1.0",
+        lifespan=lifespan,
+        redirect_slashes=False,
     )
-    app.add_middleware(BodySizeLimit)
     app.add_middleware(RequestDeadline, seconds=settings.request_timeout_seconds)
     install_error_handlers(app)
     app.include_router(countries.router)
     app.include_router(health.router)
     return app
+
+
+async def _shut_down(heartbeat: Heartbeat, database: Database) -> None:
+    """Leave the registry of serving replicas, then close every pooled connection."""
+    await heartbeat.stop()
+    await database.dispose()
 
 
 @contextmanager

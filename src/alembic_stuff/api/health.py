@@ -3,14 +3,14 @@
 from typing import Annotated, Literal
 
 from alembic_toolkit.compatibility import SchemaRelease
+from alembic_toolkit.serving import schema_problem
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import Connection, text
-from sqlalchemy.exc import DBAPIError, ProgrammingError
+from sqlalchemy.exc import DBAPIError
 
 from alembic_stuff.api.dependencies import DatabaseDep
-from alembic_stuff.api.errors import RETRY_AFTER_SECONDS
+from alembic_stuff.api.errors import RETRY_AFTER_SECONDS, why_unavailable
 from alembic_stuff.api.limits import finish_within
 from alembic_stuff.schema_release import RELEASE
 
@@ -31,8 +31,6 @@ class Readiness(BaseModel):
     """Whether the database is reachable and its schema one this release works with."""
 
     status: Literal["ready", "not ready"]
-    database_revisions: list[str] | None
-    """The rows of alembic_version (one per branch head); None when they could not be read."""
     release_expand: str
     """The expand revision this release needs."""
     release_contract: str
@@ -43,10 +41,6 @@ class Readiness(BaseModel):
 async def get_schema_release() -> SchemaRelease:
     """The schema requirement this release was built with (schema_release.py, no alembic.ini)."""
     return RELEASE
-
-
-def _database_revisions(connection: Connection) -> list[str]:
-    return sorted(connection.scalars(text("SELECT version_num FROM alembic_version")))
 
 
 @router.get("/health", response_model=Health)
@@ -64,24 +58,22 @@ async def ready(
     database: DatabaseDep,
     release: Annotated[SchemaRelease, Depends(get_schema_release)],
 ) -> Readiness | JSONResponse:
-    """Answer 200 when the database answers and its schema is one this release works with."""
-    current: list[str] | None = None
-    detail: str | None = None
+    """Answer 200 when the database answers and its schema is one this release works with.
+
+    An expand revision applied after this release keeps it ready; a contract revision it does
+    not survive makes it unready (alembic_toolkit.serving.schema_problem).
+    """
+    detail: str | None
     try:
-        current = await finish_within(
-            READY_TIMEOUT_SECONDS, database.autocommit_read(_database_revisions)
+        detail = await finish_within(
+            READY_TIMEOUT_SECONDS, database.autocommit_read(schema_problem, release)
         )
     except TimeoutError:
         detail = f"the database did not answer within {READY_TIMEOUT_SECONDS:g} s"
-    except ProgrammingError:
-        detail = "the database has no alembic_version table: run the migrations"
     except (DBAPIError, OSError) as exc:
-        detail = f"the database is unreachable: {type(exc).__name__}"
-    if current is not None:
-        detail = release.judge(current)
+        detail = why_unavailable(exc)
     body = Readiness(
         status="ready" if detail is None else "not ready",
-        database_revisions=current,
         release_expand=release.expand_head,
         release_contract=release.contract_head,
         detail=detail,

@@ -1,129 +1,41 @@
-"""How the API is served: uvicorn, with the limits a production server sets, in one place.
+"""How the API is served: uvicorn, with its documented settings, in one place.
 
 `alembic-stuff start` and `alembic-stuff serve` (the Docker image's command) both serve
-through `serve`, so the limits cannot drift apart.
+through `serve`, so the settings cannot drift apart.
 
-uvicorn's fast parser, httptools, takes a request head of any size (a 64 MB header was
-answered 200, the process grown by 200 MB), and its limit cannot be set; h11's limit can be,
-but applies only to a head that arrives over several reads, and h11 is the slower parser.
-No uvicorn parser bounds how long a client may take to send a request's head either: a
-connection that never sends one, or sends a byte every few seconds, stays open for good.
-`BoundedHttpToolsProtocol` measures each head before the parser sees it, answers one over
-the limit with 431, and closes a connection whose head has not arrived in time.
+uvicorn bounds keep-alive idleness, concurrency and shutdown, and nothing a hostile client
+sends: no limit on a request head's size or on how long it takes to arrive, none on a body,
+none on pipelined requests that are never read. Those are bounded by nginx in front
+(deploy/nginx), as in production; `start` serves without it, for development only.
 """
 
-import asyncio
 import errno
-import json
 import math
 import socket
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from alembic_stuff.settings import Settings
 
-# The largest request line and headers accepted together, as nginx and gunicorn allow about.
-MAX_HEAD_BYTES = 16 * 1024
-# How long an idle keep-alive connection is kept after a response.
+# How long an idle keep-alive connection is kept after a response: longer than nginx's 4 s
+# keep-alive to the upstream, so that nginx, not uvicorn, closes an idle connection.
 KEEP_ALIVE_SECONDS = 5
 # Connections and requests at once beyond which uvicorn answers 503 instead of taking more.
 MAX_CONCURRENCY = 1000
 # How long a shutdown waits for requests in flight, beyond the request deadline.
 SHUTDOWN_GRACE_SECONDS = 5
-
-
-class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, with a deadline on each request's head and a size limit.
-
-    Each head is measured up to its blank line before the parser sees it.
-    """
-
-    head_timeout_seconds: float = 10.0
-    _head_deadline: asyncio.TimerHandle | None
-    _awaited_after: object  # the request cycle current when the clock started
-    _head_bytes: int
-    _head_tail: bytes  # the last bytes seen, in case the blank line is split across reads
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Take the connection, and start waiting for the first request's head."""
-        super().connection_made(transport)  # type: ignore[arg-type]  # uvicorn types it as TCP
-        self._head_deadline = None
-        self._await_head()
-
-    def data_received(self, data: bytes) -> None:
-        """Measure the head being received, then parse; a complete head stops its clock."""
-        if self._head_deadline is None:
-            super().data_received(data)
-            return
-        window = self._head_tail + data
-        end = window.find(b"\r\n\r\n")
-        received = len(data) if end < 0 else end + 4 - len(self._head_tail)
-        self._head_bytes += received
-        if self._head_bytes > MAX_HEAD_BYTES:
-            self._refuse_large_head()
-            return
-        self._head_tail = window[-3:]
-        super().data_received(data)
-        # uvicorn starts a new request cycle for each request whose head it has parsed.
-        if self._head_deadline is not None and self.cycle is not self._awaited_after:
-            self._head_deadline.cancel()
-            self._head_deadline = None
-
-    def on_response_complete(self) -> None:
-        """Finish the response, and give the next request on the connection the same deadline."""
-        answered = self.cycle
-        super().on_response_complete()
-        # Unless uvicorn has just started a pipelined request, whose head has arrived already.
-        if not self.transport.is_closing() and self.cycle is answered:
-            self._await_head()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """Forget the connection and its deadline."""
-        if self._head_deadline is not None:
-            self._head_deadline.cancel()
-            self._head_deadline = None
-        super().connection_lost(exc)
-
-    def _await_head(self) -> None:
-        if self._head_deadline is not None:
-            self._head_deadline.cancel()
-        self._awaited_after = self.cycle
-        self._head_bytes = 0
-        self._head_tail = b""
-        self._head_deadline = asyncio.get_running_loop().call_later(
-            self.head_timeout_seconds, self._head_too_slow
-        )
-
-    def _head_too_slow(self) -> None:
-        self._head_deadline = None
-        if not self.transport.is_closing():
-            self.transport.close()
-
-    def _refuse_large_head(self) -> None:
-        if self._head_deadline is not None:
-            self._head_deadline.cancel()
-            self._head_deadline = None
-        body = json.dumps({"detail": "The request's headers are too large."}).encode()
-        # Written as bytes: there is no request yet for the protocol to answer.
-        self.transport.write(
-            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-            b"content-type: application/json\r\n"
-            b"content-length: %d\r\n"
-            b"connection: close\r\n\r\n%s" % (len(body), body)
-        )
-        self.transport.close()
+# What `start` says when it serves: no edge in front.
+DIRECT_NOTICE = (
+    "serving directly on uvicorn, without nginx in front: for development only; request "
+    "heads, bodies and slow clients are bounded by nginx (deploy/nginx), as in production"
+)
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
-    """Uvicorn's options for serving the app: parser, limits and timeouts."""
-
-    class Protocol(BoundedHttpToolsProtocol):
-        head_timeout_seconds = settings.request_head_timeout_seconds
-
+    """Uvicorn's options for serving the app: documented uvicorn.Config settings only."""
     return {
-        "http": Protocol,
+        "http": "httptools",
         "timeout_keep_alive": KEEP_ALIVE_SECONDS,
         "limit_concurrency": MAX_CONCURRENCY,
         "timeout_graceful_shutdown": math.ceil(settings.request_timeout_seconds)

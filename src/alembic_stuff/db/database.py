@@ -49,6 +49,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 UnitOfWork = Callable[Concatenate[Connection, P], T]
 
+# SQLSTATE invalid_sql_statement_name: a prepared statement the server does not have.
+INVALID_STATEMENT_NAME = "26000"
 # A pooled connection unused for longer than this is pinged before it is handed out.
 IDLE_PING_AFTER_SECONDS = 1.0
 
@@ -178,6 +180,7 @@ def _engine(settings: Settings, *, reads: bool) -> AsyncEngine:
         engine = create_async_engine(settings.app_url, connect_args=connect_args, **options)
         _set_in_each_transaction(engine, session)
     _ping_connections_that_sat_idle(engine)
+    _discard_connections_that_lost_a_statement(engine)
     return engine
 
 
@@ -298,3 +301,18 @@ def _ping_connections_that_sat_idle(engine: AsyncEngine) -> None:
         except Exception as exc:
             # The pool's documented contract: it discards this one and tries a new connection.
             raise DisconnectionError from exc
+
+
+def _discard_connections_that_lost_a_statement(engine: AsyncEngine) -> None:
+    """Replace a connection whose prepared statements are gone, not every pooled connection.
+
+    A pooler that switched server connections, or a DEALLOCATE, leaves asyncpg's statement
+    cache naming statements the server no longer has (SQLSTATE 26000): every later request on
+    that connection would fail the same way. Marked as a disconnect, the pool drops it.
+    """
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _discard(context: ExceptionContext) -> None:
+        if getattr(context.original_exception, "sqlstate", None) == INVALID_STATEMENT_NAME:
+            context.is_disconnect = True
+            context.invalidate_pool_on_disconnect = False

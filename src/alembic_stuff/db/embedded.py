@@ -235,15 +235,22 @@ class EmbeddedPostgres:
         """Start or reuse the server for a process that stops it on exit; True if it must.
 
         The owner's pid is recorded beside the data. A server whose recorded owner is dead
-        (a `start` killed with SIGKILL) is adopted; one started by `db-up`, or owned by a
-        live process, is reused and left running.
+        (a `start` killed with SIGKILL) is adopted; one started by `db-up` is reused and left
+        running. One owned by another live process is refused: it would stop the server
+        under this one when it stops.
         """
         with self._lock():
             if self.start():
                 self._owner_file.write_text(str(os.getpid()))
                 return True
             previous = _read_pid(self._owner_file)
-            if previous is not None and not _pid_alive(previous):
+            if previous is not None and previous != os.getpid() and _pid_alive(previous):
+                raise EmbeddedPostgresError(
+                    f"the embedded PostgreSQL is another `start`'s (pid {previous}), which "
+                    "stops it when it stops: serve a second API from it with `pipenv run serve "
+                    "--port PORT`, or run the database on its own with `pipenv run db-up`"
+                )
+            if previous is not None:
                 log.info("adopting the embedded PostgreSQL left by stopped process %d", previous)
                 self._owner_file.write_text(str(os.getpid()))
                 return True

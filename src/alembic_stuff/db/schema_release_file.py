@@ -41,30 +41,13 @@ def release_of(script: ScriptDirectory) -> SchemaRelease:
             )
         heads[label] = revisions[0].revision
     every = {revision.revision: revision for revision in script.walk_revisions()}
-    # The expand branch is one line: its order tells the newest of several expand revisions.
-    expands = [
-        r.revision
-        for r in reversed(list(script.iterate_revisions(heads[EXPAND], "base")))
-        if EXPAND in r.branch_labels
-    ]
-    contract = {
-        revision: _newest_expand(script, revision, expands)
-        for revision, each in every.items()
-        if CONTRACT in each.branch_labels
-    }
+    contract = frozenset(r for r, each in every.items() if CONTRACT in each.branch_labels)
     return SchemaRelease(
         expand_head=heads[EXPAND],
         contract_head=heads[CONTRACT],
         contract=contract,
-        older=frozenset(every) - set(contract) - {heads[EXPAND]},
+        older=frozenset(every) - contract - {heads[EXPAND]},
     )
-
-
-def _newest_expand(script: ScriptDirectory, revision: str, expands: list[str]) -> str | None:
-    """The newest expand revision applied with `revision` (through its depends_on)."""
-    ancestors = {r.revision for r in script.iterate_revisions(revision, "base")}
-    applied = [expand for expand in expands if expand in ancestors]
-    return applied[-1] if applied else None
 
 
 def _has_label(script: ScriptDirectory, label: str) -> bool:
@@ -73,19 +56,20 @@ def _has_label(script: ScriptDirectory, label: str) -> bool:
 
 def render(release: SchemaRelease) -> str:
     """The module's source for `release`, as ruff formats it."""
-    contract = "".join(
-        f"        {_quoted(revision)}: {_quoted(expand)},\n"
-        for revision, expand in sorted(release.contract.items())
-    )
-    older = "".join(f"            {_quoted(revision)},\n" for revision in sorted(release.older))
     return (
         f"{HEADER}RELEASE = SchemaRelease(\n"
         f'    expand_head="{release.expand_head}",\n'
         f'    contract_head="{release.contract_head}",\n'
-        f"    contract={{\n{contract}    }},\n"
-        f"    older=frozenset(\n        {{\n{older}        }}\n    ),\n"
+        f"    contract={_frozenset(release.contract)},\n"
+        f"    older={_frozenset(release.older)},\n"
         ")\n"
     )
+
+
+def _frozenset(revisions: frozenset[str]) -> str:
+    """A frozenset of revision ids as ruff formats it, one per line."""
+    lines = "".join(f'            "{revision}",\n' for revision in sorted(revisions))
+    return f"frozenset(\n        {{\n{lines}        }}\n    )"
 
 
 def module_path(config: Config) -> Path | None:
@@ -94,11 +78,6 @@ def module_path(config: Config) -> Path | None:
         return None
     path = Path(config.config_file_name).parent / RELATIVE_PATH
     return path if path.is_file() else None
-
-
-def _quoted(value: str | None) -> str:
-    """A string as ruff formats it (double quotes); None as None."""
-    return "None" if value is None else f'"{value}"'
 
 
 def is_current(script: ScriptDirectory, path: Path) -> bool:

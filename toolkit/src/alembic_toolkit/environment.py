@@ -1,7 +1,8 @@
 """What an Alembic `env.py` takes from the toolkit, in a few lines.
 
 `guarded_migration` holds the advisory lock (for the commands that change the database) and
-the timeouts around the migrations;
+the timeouts around the migrations, and keeps the record of applied revisions that readiness
+reads (alembic_toolkit.ledger; `ledger.record_applied` is its per-step hook);
 `autogenerate_options` makes `alembic revision --autogenerate` rename-aware (`-x rename=...`,
 `-x allow_drop=...`). The lines to add to the env.py of `alembic init`'s templates are in
 the README, "Use the toolkit in your own Alembic project"; this project's alembic/env.py
@@ -19,6 +20,7 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, MetaData
 from sqlalchemy.exc import DBAPIError
 
+from alembic_toolkit import ledger, objects
 from alembic_toolkit.autogen import AUTOGENERATE_PLUGINS
 from alembic_toolkit.autogen.decisions import Ask
 from alembic_toolkit.autogen.hints import Hints
@@ -47,13 +49,28 @@ def guarded_migration(
     outcome = "the revision was rolled back" if writes else "nothing was written"
     with lock:
         apply_timeouts(connection, limits)
+        if writes:
+            objects.ensure(connection)
+            connection.commit()
         try:
             yield
+            if writes:
+                _record_where_it_stands(connection)
         except DBAPIError as exc:
             error = timed_out(exc, connection, limits, outcome=outcome)
             if error is None:
                 raise
             raise error from None
+
+
+def _record_where_it_stands(connection: Connection) -> None:
+    """Bring the record of applied revisions in line with where the command left the database.
+
+    Each step keeps it in line already (`ledger.record_applied`, passed as `on_version_apply`);
+    this covers a command with nothing to apply, and a database migrated before the record.
+    """
+    ledger.sync(connection, context.script, context.get_context().get_current_heads())
+    connection.commit()
 
 
 def moves_revisions() -> bool:

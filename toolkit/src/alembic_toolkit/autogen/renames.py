@@ -50,6 +50,7 @@ from alembic_toolkit.autogen.drops import decide_drops
 from alembic_toolkit.autogen.expand import HINT, ExpandAndContract, expand_and_contract
 from alembic_toolkit.autogen.expand_ops import ColumnSwitch
 from alembic_toolkit.autogen.hints import EXPAND, HintError, Hints
+from alembic_toolkit.autogen.messages import escape_messages
 from alembic_toolkit.autogen.operations import (
     RenameColumnOp,
     RenameConstraintOp,
@@ -82,6 +83,13 @@ def rename_aware(hints: Hints, ask: Ask | None) -> ProcessRevisionDirectiveFn:
     def process_revision_directives(
         context: MigrationContext, revision: Any, directives: list[MigrationScript]
     ) -> None:
+        decide(context, directives)
+        template_args = context.opts.get("template_args")
+        if isinstance(template_args, dict):
+            # Alembic's own template writes the message into the docstring as it is.
+            escape_messages(directives, template_args)
+
+    def decide(context: MigrationContext, directives: list[MigrationScript]) -> None:
         if len(directives) != 1 or len(directives[0].upgrade_ops_list) != 1:
             raise CommandError("rename-aware autogenerate supports one database and one script")
         script = directives[0]

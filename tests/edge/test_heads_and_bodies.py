@@ -1,0 +1,99 @@
+"""Request heads and bodies over nginx's limits: refused with JSON, the API never sees them."""
+
+import contextlib
+import re
+import socket
+from collections.abc import Iterator
+
+import httpx
+
+from support.nginx import Edge
+
+EIGHT_MIB = 8 * 1024 * 1024
+GET = b"GET /country/GB HTTP/1.1\r\nHost: x\r\n\r\n"
+HUGE_HEAD = b"GET /country/GB HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * EIGHT_MIB + b"\r\n\r\n"
+# Long enough for nginx to answer and close; bounds every read below.
+READ_SECONDS = 15
+HEAD_TOO_LARGE = {"detail": "The request's headers are too large."}
+
+
+def exchange(edge: Edge, request: bytes) -> bytes:
+    """Send `request` on a new connection and read what comes back until it is closed."""
+    with socket.create_connection(("127.0.0.1", edge.port), timeout=READ_SECONDS) as connection:
+        # Refused before it has all been sent, the answer may be waiting all the same.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            connection.sendall(request)
+        received = b""
+        try:
+            while chunk := connection.recv(65536):
+                received += chunk
+        except ConnectionResetError:
+            pass
+    return received
+
+
+def statuses(answer: bytes) -> list[int]:
+    """The status of each response in `answer` (a body may end without a line break)."""
+    return [int(status) for status in re.findall(rb"HTTP/1\.1 (\d{3})", answer)]
+
+
+def test_an_eight_mib_header_is_refused(front: Edge) -> None:
+    answer = exchange(front, HUGE_HEAD)
+    assert statuses(answer) == [431]
+    assert b"Retry-After" not in answer
+
+
+def test_an_eight_mib_header_pipelined_behind_a_get_is_refused_after_its_answer(
+    front: Edge,
+) -> None:
+    answer = exchange(front, GET + HUGE_HEAD)
+    assert statuses(answer) == [200, 431]
+    assert b'"common_name":"United Kingdom"' in answer
+    assert httpx.get(f"{front.url}/country/GB").status_code == 200
+
+
+def test_a_header_line_over_8_kib_is_431_json(front: Edge) -> None:
+    response = httpx.get(f"{front.url}/country/GB", headers={"x-big": "a" * 8192})
+    assert response.status_code == 431
+    assert response.json() == HEAD_TOO_LARGE
+
+
+def test_many_small_headers_over_32_kib_are_431(front: Edge) -> None:
+    headers = [(f"x-{number}", "a" * 10) for number in range(4000)]
+    response = httpx.get(f"{front.url}/country/GB", headers=headers)
+    assert response.status_code == 431
+    assert response.json() == HEAD_TOO_LARGE
+
+
+def test_a_request_line_over_8_kib_is_414_json(front: Edge) -> None:
+    response = httpx.get(f"{front.url}/country/{'G' * 9000}")
+    assert response.status_code == 414
+    assert response.json() == {"detail": "The request line is longer than 8192 bytes."}
+
+
+def test_a_request_that_is_not_http_is_400_json(front: Edge) -> None:
+    answer = exchange(front, b"BLAH\x00 / HTTP/1.1\r\n\r\n")
+    assert statuses(answer) == [400]
+    assert answer.endswith(b'{"detail": "The request is not valid HTTP."}\n')
+
+
+def test_a_declared_body_over_64_kib_is_413_json_and_nothing_is_written(front: Edge) -> None:
+    huge = b'{"code": "FR", "common_name": "' + b"x" * 70_000 + b'"}'
+    response = httpx.post(
+        f"{front.url}/country", content=huge, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json() == {"detail": "The request body is larger than 65536 bytes."}
+    assert httpx.get(f"{front.url}/country/FR").status_code == 404
+
+
+def test_a_chunked_body_over_64_kib_is_413(front: Edge) -> None:
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the size shows as it comes
+        for _ in range(100):
+            yield b"x" * 1000
+
+    response = httpx.post(
+        f"{front.url}/country", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert httpx.get(f"{front.url}/country/FR").status_code == 404
