@@ -310,7 +310,12 @@ class Run:
             httpx.AsyncClient() as prober,
             migrator(migration_url, ini) as deploy,
         ):
-            old = await self.fleet.start(self.builds["N"], plan.replicas)
+            # Both releases' processes start at once; N+1's stay out of the rotation (and
+            # unprobed) until they join, as pods a readiness gate holds back.
+            old, new = await asyncio.gather(
+                self.fleet.start(self.builds["N"], plan.replicas),
+                self.fleet.start(self.builds["N+1"], plan.replicas),
+            )
             balancer.join(old, prober)
             await balancer.wait_ready(old, START_SECONDS)
             await warm_up(client, old, plan)
@@ -320,7 +325,7 @@ class Run:
                 for number in range(plan.workers)
             ]
             try:
-                await self.change(deploy.upgrade, old, prober)
+                await self.change(deploy.upgrade, old, new, prober)
             finally:
                 load.running = False
                 await asyncio.gather(*workers)
@@ -340,6 +345,7 @@ class Run:
         self,
         migrate: Callable[[str], Awaitable[None]],
         old: list[Replica],
+        new: list[Replica],
         prober: httpx.AsyncClient,
     ) -> None:
         """The phases, from N alone to N+1 alone."""
@@ -352,7 +358,6 @@ class Run:
                 await connection.execute(NAIVE_RENAME)
 
         async def join() -> None:
-            new = await self.fleet.start(self.builds["N+1"], plan.replicas)
             self.balancer.join(new, prober)
             # A rolling update with no unavailability: the old replicas go only once the new
             # ones are ready.
