@@ -27,7 +27,12 @@ async def test_server_sessions_do_not_collect_prepared_statements(
     # often in another server session: only the pooler's reset keeps sessions from filling up.
     with pgbouncer(server_url, tmp_path, default_pool_size="2") as pooler:
         settings = settings_for(
-            pooler.url(database), database_pooler="transaction", database_pool_size=5
+            pooler.url(database),
+            database_pooler="transaction",
+            database_pool_size=5,
+            # Patient, as the tests may load the machine: what counts is what is left behind.
+            database_connect_timeout_seconds=10.0,
+            database_statement_timeout_seconds=10.0,
         )
         app_database = Database.connect(settings)
         try:
