@@ -57,9 +57,6 @@ class Settings(BaseSettings):
     database_connect_timeout_seconds: float = Field(default=2.0, gt=0)
     database_statement_timeout_seconds: float = Field(default=2.0, gt=0)
     request_timeout_seconds: float = Field(default=5.0, gt=0)
-    # How long a client may take to send a request's line and headers (idle connections and
-    # ones that trickle a byte at a time are closed then).
-    request_head_timeout_seconds: float = Field(default=10.0, gt=0)
     api_host: str = "127.0.0.1"
     api_port: Port = 8765
     embedded_port: Port = 5555
@@ -147,6 +144,11 @@ class Settings(BaseSettings):
             return self.server_url.set(drivername=MIGRATION_DRIVER)
         given = make_url(self.migration_database_url.get_secret_value())
         return given.set(drivername=MIGRATION_DRIVER)
+
+    @property
+    def migration_url_variable(self) -> str:
+        """The variable the migrations' URL comes from, as messages name it."""
+        return "MIGRATION_DATABASE_URL" if self.migration_database_url else "DATABASE_URL"
 
 
 @lru_cache(maxsize=1)

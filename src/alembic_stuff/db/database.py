@@ -156,8 +156,8 @@ def _engine(settings: Settings, *, reads: bool) -> AsyncEngine:
         # connection but never answers (a stopped or overloaded one).
         "timeout": settings.database_connect_timeout_seconds,
         "server_settings": {
-            # Names the contract revisions this release survives: alembic-contract
-            # refuses while a session of an older release is connected. Poolers pass it on.
+            # Names the release in pg_stat_activity, for people; alembic-contract reads the
+            # registry of serving replicas instead (api/heartbeat.py). Poolers pass it on.
             "application_name": application_name("alembic-stuff", RELEASE),
         },
     }
