@@ -202,7 +202,9 @@ def test_the_migrations_connect_directly_and_the_api_through_pgbouncer() -> None
     ini.read_string(named(resources, "ConfigMap", "pgbouncer")["data"]["pgbouncer.ini"])
     pooler = container(named(resources, "Deployment", "pgbouncer"), "pgbouncer")
     assert int(ini["pgbouncer"]["listen_port"]) == pooler["ports"][0]["containerPort"]
-    assert ini["pgbouncer"]["pool_mode"] == "transaction"
+    # The API's pooled mode is the pooler's.
+    settings = named(resources, "ConfigMap", api["envFrom"][0]["configMapRef"]["name"])["data"]
+    assert settings["DATABASE_POOLER"] == ini["pgbouncer"]["pool_mode"] == "transaction"
     assert api_url.database in ini["databases"], "the API's database is not in pgbouncer.ini"
     auth_file = Path(ini["pgbouncer"]["auth_file"])
     mounts = {m["mountPath"]: m for m in pooler["volumeMounts"]}
@@ -211,10 +213,13 @@ def test_the_migrations_connect_directly_and_the_api_through_pgbouncer() -> None
     for step in ("expand", "contract"):
         (job,) = rendered(step)
         migrate = container(job, "migrate")
-        url = make_url(secrets[_secret_key(env_value(migrate, "MIGRATION_DATABASE_URL"))])
+        direct = _secret_key(env_value(migrate, "MIGRATION_DATABASE_URL"))
+        url = make_url(secrets[direct])
         assert url.host == named(resources, "Service", "db")["metadata"]["name"]
         assert url.port == 5432
         assert url.database == api_url.database
+        # Nothing in a Job goes through the pooler, whichever URL a setting falls back to.
+        assert _secret_key(env_value(migrate, "DATABASE_URL")) == direct
 
 
 def test_every_secret_and_configmap_named_exists_with_its_key() -> None:
