@@ -281,6 +281,17 @@ def test_the_ports_agree_with_the_app_and_the_edge() -> None:
     assert any("${PROXY_PORT}" in text and "${API_UPSTREAM}" in text for text in template.values())
 
 
+def test_the_edge_adds_no_directive_its_nginx_conf_sets() -> None:
+    """nginx refuses a directive given twice: in nginx.conf and again by `-g` in the args."""
+    resources = rendered("serving")
+    edge = container(named(resources, "Deployment", "alembic-stuff-edge"), "nginx")
+    assert edge["args"][:2] == ["nginx", "-g"]
+    added = {part.split()[0] for part in edge["args"][2].split(";") if part.strip()}
+    conf = named(resources, "ConfigMap", "nginx")["data"]["nginx.conf"]
+    given = {line.split()[0] for line in conf.splitlines() if line.strip() and line[0].isalpha()}
+    assert not added & given, f"both in nginx.conf and in the args: {sorted(added & given)}"
+
+
 def test_the_app_settings_given_are_settings_the_app_reads() -> None:
     known = {name.upper() for name in Settings.model_fields}
     for workload in app_workloads():
