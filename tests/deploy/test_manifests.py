@@ -345,10 +345,26 @@ def test_the_rendering_matches_kubectl_kustomize(step: str) -> None:
         for r in theirs
         if r["kind"] == "ConfigMap"
     }
+    unhashed = set(_configmap_references(theirs)) - set(hashed)
+    assert not unhashed, f"references kustomize did not give the hash: {unhashed}"
     theirs = [_renamed(r, hashed) for r in theirs]
     by_name = {(r["kind"], r["metadata"]["name"]): r for r in theirs}
     ours = {(r["kind"], r["metadata"]["name"]): r for r in rendered(step)}
     assert by_name == ours
+
+
+def _configmap_references(value: Any) -> list[str]:
+    """The ConfigMap names a resource refers to: volumes, envFrom and env."""
+    if isinstance(value, list):
+        return [name for item in value for name in _configmap_references(item)]
+    if not isinstance(value, dict):
+        return []
+    found = [
+        value[key]["name"]
+        for key in ("configMap", "configMapRef", "configMapKeyRef")
+        if key in value
+    ]
+    return found + [name for item in value.values() for name in _configmap_references(item)]
 
 
 def _renamed(value: Any, names: dict[str, str]) -> Any:
