@@ -321,10 +321,13 @@ def test_every_pod_runs_unprivileged_on_a_read_only_root() -> None:
             assert found["resources"]["requests"], name
 
 
-def test_every_app_container_runs_the_release_image() -> None:
+def test_every_container_runs_a_tagged_image_and_the_app_the_release() -> None:
     images = {found["image"] for workload in app_workloads() for found in containers(workload)}
     assert len(images) == 1, images
     assert APP_IMAGE not in images, "the release component did not replace the placeholder"
+    for workload in workloads():
+        for found in containers(workload):
+            assert ":" in found["image"].rsplit("/", 1)[-1], f"untagged: {found['image']}"
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl here to compare with")
