@@ -161,3 +161,12 @@ def test_the_product_imports_only_documented_apis() -> None:
 )
 def test_the_undocumented_check_tells_them_apart(target: str, expected: bool) -> None:
     assert undocumented(target) is expected
+
+
+# A module that needs more has sections that want to be modules of their own.
+MAX_MODULE_LINES = 400
+
+
+def test_no_product_module_is_over_the_size_a_reader_holds_at_once() -> None:
+    sizes = {name: len(path.read_text().splitlines()) for name, path in product_modules().items()}
+    assert {name: lines for name, lines in sizes.items() if lines > MAX_MODULE_LINES} == {}

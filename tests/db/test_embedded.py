@@ -221,9 +221,9 @@ def test_concurrent_first_starts_create_one_service_user() -> None:
     # each got a different uid, and the servers started as the overwritten ones failed.
     name = f"as_race_{os.getpid()}"
     script = (
-        "from alembic_stuff.db import embedded\n"
-        f"embedded.SERVICE_USER = {name!r}\n"
-        "print(embedded._as_service_user()['user'])\n"
+        "from alembic_stuff.db import service_user\n"
+        f"service_user.SERVICE_USER = {name!r}\n"
+        "print(service_user.as_service_user()['user'])\n"
     )
     try:
         runs = [

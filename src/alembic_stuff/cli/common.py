@@ -122,7 +122,7 @@ def unreachable(settings: Settings, exc: Exception, *, migrating: bool = True) -
 
 def root_setup_notice(service_user_exists: bool) -> str | None:
     """What the first embedded start as root changes on the machine, or None when nothing new."""
-    from alembic_stuff.db.embedded import SERVICE_USER
+    from alembic_stuff.db.service_user import SERVICE_USER
 
     if os.geteuid() != 0 or service_user_exists:
         return None
@@ -137,7 +137,7 @@ def root_setup_notice(service_user_exists: bool) -> str | None:
 
 def announce_root_setup() -> None:
     """Say what the first embedded start as root changes on the machine, if anything."""
-    from alembic_stuff.db.embedded import SERVICE_USER
+    from alembic_stuff.db.service_user import SERVICE_USER
 
     try:
         pwd.getpwnam(SERVICE_USER)

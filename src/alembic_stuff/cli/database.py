@@ -95,7 +95,7 @@ def psql_command(
 ) -> tuple[list[str], dict[str, str]]:
     """Return psql's arguments and environment: the password in PGPASSWORD, never in argv."""
     with development_dependency(PSQL_MISSING):
-        from alembic_stuff.db.embedded import POSTGRES_BIN_PATH
+        from alembic_stuff.db.binaries import POSTGRES_BIN_PATH
     url = settings.server_url
     environment = dict(os.environ)
     if url.password is not None:

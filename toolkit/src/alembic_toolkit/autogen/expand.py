@@ -14,11 +14,9 @@ the name PostgreSQL would give it. Where one of the old column's holds that name
 contract drops it, the expand builds the new one under `<name>_expand` and the contract
 renames it (and its downgrade renames it back first).
 
-What the recipe cannot carry over this way is refused, in one line each: a column in the
-primary key, or that another table's foreign key points at, or that a check or unique
-constraint covers; a column with a server default, or of a type without an equality operator
-(json); a swap of names; a table rename in the same revision; a change of the column's type,
-or to NOT NULL, with the rename; an index or foreign key whose name something else holds.
+What the recipe cannot carry over this way is refused, in one line each
+(alembic_toolkit.autogen.expand_refusals), as are a table rename in the same revision and an
+index or foreign key whose name something else holds.
 """
 
 from __future__ import annotations
@@ -39,16 +37,10 @@ from alembic.operations.ops import (
     ModifyTableOps,
 )
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, Constraint, ForeignKeyConstraint, Index, literal, select, text
-from sqlalchemy import column as sql_column
-from sqlalchemy import table as sql_table
-from sqlalchemy.engine import Inspector
+from sqlalchemy import Column, ForeignKeyConstraint, Index, text
 from sqlalchemy.engine.interfaces import ReflectedForeignKeyConstraint
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql.expression import ColumnClause
-from sqlalchemy.types import TypeEngine
 
-from alembic_toolkit.autogen.default_names import FOREIGN_KEY, INDEX, default_name
+from alembic_toolkit.autogen.default_names import TakenNames
 from alembic_toolkit.autogen.expand_ops import (
     ColumnSwitch,
     ContractColumnsOp,
@@ -56,37 +48,15 @@ from alembic_toolkit.autogen.expand_ops import (
     ForeignKeySpec,
     IndexSpec,
 )
+from alembic_toolkit.autogen.expand_refusals import (
+    HINT,
+    model_column,
+    refuse_what_cannot_expand,
+)
 from alembic_toolkit.autogen.hints import HintError
 from alembic_toolkit.autogen.operations import RenameColumnOp
 from alembic_toolkit.autogen.trial import Trial
 from alembic_toolkit.zerodowntime.sql import generated_name
-
-HINT = "-x rename_mode=expand"
-
-_CHECKS = text(
-    """
-    SELECT constraint_.conname
-    FROM pg_constraint AS constraint_
-    JOIN pg_attribute AS attribute
-      ON attribute.attrelid = constraint_.conrelid AND attribute.attnum = ANY(constraint_.conkey)
-    WHERE constraint_.conrelid = to_regclass(:table) AND constraint_.contype = 'c'
-      AND attribute.attname = :column
-    """
-)
-
-
-# The names an unnamed constraint or index must not take: PostgreSQL names a constraint apart
-# from every constraint of its schema, and an index apart from every relation.
-_TAKEN = text(
-    """
-    SELECT conname, 'constraint' FROM pg_constraint
-    WHERE connamespace = current_schema()::regnamespace
-    UNION ALL
-    SELECT relname, 'relation' FROM pg_class
-    WHERE relnamespace = current_schema()::regnamespace
-    """
-)
-
 
 # A table's constraints, whose names its foreign keys must not take.
 _CONSTRAINTS = text("SELECT conname FROM pg_constraint WHERE conrelid = to_regclass(:table)")
@@ -111,39 +81,7 @@ class _Sorting:
     """The renamed columns by their old and by their new name."""
     reflected: Mapping[tuple[str, str], ReflectedForeignKeyConstraint]
     """The database's foreign keys of the renamed columns' tables, by table and name."""
-    names: _Names
-
-
-class _Names:
-    """Names for what the model leaves unnamed, as PostgreSQL would choose them.
-
-    Taken are the constraint names and relation names of the default schema, and every
-    name the model gives; each name chosen is taken in turn.
-    """
-
-    def __init__(self, trial: Trial) -> None:
-        taken = trial.connection.execute(_TAKEN).all()
-        self.constraints = {name for name, kind in taken if kind == "constraint"}
-        self.relations = {name for name, kind in taken if kind == "relation"}
-        self.database_relations = frozenset(self.relations)
-        """The relation names of the default schema, as the database has them."""
-        for table in trial.metadata.tables.values():
-            named: list[Constraint | Index] = [*table.constraints, *table.indexes]
-            given = {item.name for item in named if isinstance(item.name, str)}
-            self.constraints |= given
-            self.relations |= given
-
-    def foreign_key(self, table: str, columns: Sequence[str]) -> str:
-        """`{table}_{columns}_fkey`, shortened and numbered as PostgreSQL does."""
-        name = default_name(table, columns, FOREIGN_KEY, self.constraints)
-        self.constraints.add(name)
-        return name
-
-    def index(self, table: str, columns: Sequence[str]) -> str:
-        """`{table}_{columns}_idx`, shortened and numbered as PostgreSQL does."""
-        name = default_name(table, columns, INDEX, self.relations)
-        self.relations.add(name)
-        return name
+    names: TakenNames
 
 
 @dataclass
@@ -173,12 +111,12 @@ def expand_and_contract(
     try:
         inspector = trial.inspector()
         for op in columns:
-            _refuse_what_cannot_expand(trial, inspector, op)
+            refuse_what_cannot_expand(trial, inspector, op)
         trial.apply(
             [
                 AddColumnOp(
                     op.table_name,
-                    Column(op.new_column_name, _model_column(trial, op).type, nullable=True),
+                    Column(op.new_column_name, model_column(trial, op).type, nullable=True),
                 )
                 for op in columns
             ]
@@ -196,7 +134,7 @@ def expand_and_contract(
         for table in renamed_tables
         for key in inspector.get_foreign_keys(table)
     }
-    sorting = _Sorting(sides, olds, news, reflected, _Names(trial))
+    sorting = _Sorting(sides, olds, news, reflected, TakenNames(trial))
     remaining: list[MigrateOperation] = []
     for found in diff.ops:
         if (
@@ -219,78 +157,6 @@ def expand_and_contract(
 
 def _is_table_rename(op: MigrateOperation) -> bool:
     return hasattr(op, "new_table_name")
-
-
-def _model_column(trial: Trial, op: RenameColumnOp) -> Column[Any]:
-    return trial.metadata.tables[op.table_name].columns[op.new_column_name]
-
-
-def _refuse_what_cannot_expand(trial: Trial, inspector: Inspector, op: RenameColumnOp) -> None:
-    table, old, new = op.table_name, op.column_name, op.new_column_name
-    where = f"{HINT} (rename={table}.{old}:{new})"
-    if new in {c["name"] for c in inspector.get_columns(table)}:
-        raise HintError(f"{where}: {table} already has a column {new}; swap names in place")
-    if old in inspector.get_pk_constraint(table)["constrained_columns"]:
-        raise HintError(
-            f"{where}: {table}.{old} is in the primary key, which the backfill walks; "
-            "rename it in place"
-        )
-    for other in inspector.get_table_names():
-        for key in inspector.get_foreign_keys(other):
-            if key["referred_table"] == table and old in key["referred_columns"]:
-                raise HintError(
-                    f"{where}: the foreign key {key['name']} of {other} points at it; rename it "
-                    "in place"
-                )
-    for unique in inspector.get_unique_constraints(table):
-        if old in unique["column_names"]:
-            raise HintError(
-                f"{where}: the unique constraint {unique['name']} covers it; rename it in place"
-            )
-    parameters = {"table": trial.dialect.identifier_preparer.quote(table), "column": old}
-    for name in trial.connection.execute(_CHECKS, parameters).scalars():
-        raise HintError(f"{where}: the check constraint {name} covers it; rename it in place")
-    if not _comparable(trial, table, old):
-        raise HintError(
-            f"{where}: its type has no equality operator (json, xml, point...), which the sync "
-            "trigger needs; rename it in place"
-        )
-    reflected = next(c for c in inspector.get_columns(table) if c["name"] == old)
-    model = _model_column(trial, op)
-    if _sql_type(trial, reflected["type"]) != _sql_type(trial, model.type):
-        raise HintError(
-            f"{where}: the type changes too ({_sql_type(trial, reflected['type'])} to "
-            f"{_sql_type(trial, model.type)}); change it in a revision of its own"
-        )
-    if reflected["nullable"] and not model.nullable:
-        raise HintError(
-            f"{where}: it becomes NOT NULL too, which would fail the previous release's "
-            "writes of NULL; make it NOT NULL in a revision of its own"
-        )
-    if reflected.get("default") is not None or model.server_default is not None:
-        # The new column must have no default while the trigger runs (a default would read
-        # as a value the next release wrote), and the pair does not carry one over yet.
-        raise HintError(
-            f"{where}: it has a server default, which the expand and contract pair does not "
-            "carry over; rename it in place"
-        )
-
-
-def _comparable(trial: Trial, table: str, column: str) -> bool:
-    """Whether PostgreSQL can compare the column with itself, as the trigger and backfill do."""
-    value: ColumnClause[Any] = sql_column(column)
-    probe = select(literal(1)).select_from(sql_table(table, value))
-    probe = probe.where(value.is_distinct_from(value)).limit(0)
-    try:
-        with trial.connection.begin_nested():
-            trial.connection.execute(probe)
-    except DBAPIError:  # undefined_function: json, xml and point have no equality operator
-        return False
-    return True
-
-
-def _sql_type(trial: Trial, type_: TypeEngine[Any]) -> str:
-    return str(type_.compile(dialect=trial.dialect))
 
 
 def _sort(op: MigrateOperation, table: str, sorting: _Sorting) -> bool:
@@ -479,7 +345,7 @@ def _owner(
 
 
 def _switch(trial: Trial, op: RenameColumnOp, sides: _Sides) -> ColumnSwitch:
-    model = _model_column(trial, op)
+    model = model_column(trial, op)
     return ColumnSwitch(
         table=op.table_name,
         old=op.column_name,

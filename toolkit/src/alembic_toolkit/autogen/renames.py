@@ -48,8 +48,9 @@ from alembic_toolkit.autogen.commands import ProjectCommands
 from alembic_toolkit.autogen.decisions import Ask, Decisions
 from alembic_toolkit.autogen.dependencies import add_unseen_heads
 from alembic_toolkit.autogen.drops import decide_drops, drop_markers
-from alembic_toolkit.autogen.expand import HINT, ExpandAndContract, expand_and_contract
+from alembic_toolkit.autogen.expand import ExpandAndContract, expand_and_contract
 from alembic_toolkit.autogen.expand_ops import ColumnSwitch
+from alembic_toolkit.autogen.expand_refusals import HINT
 from alembic_toolkit.autogen.hints import EXPAND, HintError, Hints
 from alembic_toolkit.autogen.messages import escape_messages
 from alembic_toolkit.autogen.operations import (
