@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -574,6 +576,36 @@ def test_revision_onto_both_branches_is_refused_in_one_line() -> None:
     ), line
 
 
+@dataclass
+class Started:
+    """`start` in a process of its own: where it serves, and what it printed once stopped."""
+
+    process: subprocess.Popen[str]
+    url: str
+    output: str = ""
+
+
+@contextmanager
+def running_start() -> Iterator[Started]:
+    """Run `start` (settings from the environment), ready; stop it with SIGTERM afterwards."""
+    port = free_port()
+    with subprocess.Popen(
+        [sys.executable, "-m", "alembic_stuff", "start"],
+        cwd=ROOT,
+        env={**os.environ, "API_PORT": str(port)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
+        started = Started(process, f"http://127.0.0.1:{port}")
+        try:
+            wait_for(f"{started.url}/ready", process)
+            yield started
+        finally:
+            process.send_signal(signal.SIGTERM)
+            started.output = process.communicate(timeout=30)[0]
+
+
 @pytest.mark.usefixtures("sigterm_restored")
 def test_start_loads_the_app_before_it_migrates(
     monkeypatch: pytest.MonkeyPatch, database: URL
@@ -602,23 +634,10 @@ def test_start_leaves_the_contract_to_alembic_contract_while_an_older_release_se
     assert contract_root is not None
     # An older release, serving but idle: it survives the trunk only.
     older = SchemaRelease("", str(contract_root.down_revision), frozenset(), frozenset())
-    with registered_replica(database, older) as replica:
-        api_port = free_port()
-        with subprocess.Popen(
-            [sys.executable, "-m", "alembic_stuff", "start"],
-            cwd=ROOT,
-            env={**os.environ, "API_PORT": str(api_port)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        ) as process:
-            try:
-                wait_for(f"http://127.0.0.1:{api_port}/ready", process)
-            finally:
-                process.send_signal(signal.SIGTERM)
-                output = process.communicate(timeout=30)[0]
-    assert f"pid {replica.pid} on {replica.host}" in output
-    assert "applying expand@head only" in output
+    with registered_replica(database, older) as replica, running_start() as started:
+        pass
+    assert f"pid {replica.pid} on {replica.host}" in started.output
+    assert "applying expand@head only" in started.output
     assert database_revision(database) == (EXPAND_HEAD,)
 
 
@@ -626,28 +645,15 @@ def test_start_leaves_the_contract_to_alembic_contract_while_an_older_release_se
 def test_a_second_start_on_the_embedded_database_says_it_cannot(
     embedded_env: EmbeddedPostgres,
 ) -> None:
-    first_port = free_port()
-    with subprocess.Popen(
-        [sys.executable, "-m", "alembic_stuff", "start"],
-        cwd=ROOT,
-        env={**os.environ, "API_PORT": str(first_port)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as first:
-        try:
-            wait_for(f"http://127.0.0.1:{first_port}/ready", first)
-            second = CliRunner().invoke(main, ["start", "--port", str(free_port())])
-            assert second.exit_code == 1
-            [line] = second.output.strip().splitlines()
-            assert f"another `start`'s (pid {first.pid})" in line
-            assert "pipenv run serve --port PORT" in line
-            # The first serves on, its database untouched by the second's exit.
-            assert httpx.get(f"http://127.0.0.1:{first_port}/ready").status_code == 200
-        finally:
-            first.send_signal(signal.SIGTERM)
-            output = first.communicate(timeout=30)[0]
-    assert "stopped the API and the embedded PostgreSQL it started" in output
+    with running_start() as first:
+        second = CliRunner().invoke(main, ["start", "--port", str(free_port())])
+        assert second.exit_code == 1
+        [line] = second.output.strip().splitlines()
+        assert f"another `start`'s (pid {first.process.pid})" in line
+        assert "pipenv run serve --port PORT" in line
+        # The first serves on, its database untouched by the second's exit.
+        assert httpx.get(f"{first.url}/ready").status_code == 200
+    assert "stopped the API and the embedded PostgreSQL it started" in first.output
 
 
 @pytest.mark.parametrize("after_seconds", [0.3, 0.6])
