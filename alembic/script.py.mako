@@ -1,4 +1,8 @@
-"""${message}
+<%!
+    # The message as text, never as code: quotes, backslashes and newlines escaped, unless the
+    # rename-aware hook escaped it already (alembic_toolkit.autogen.messages).
+    from alembic_toolkit.autogen.messages import ESCAPED, in_docstring
+%>"""${in_docstring(message, escaped=context.get(ESCAPED, False))}
 
 Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}

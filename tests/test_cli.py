@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from sqlalchemy import URL, inspect, text
 
 import alembic_stuff.api.app
-from alembic_stuff.cli import main, root_setup_notice
+from alembic_stuff.cli import main
+from alembic_stuff.cli.common import root_setup_notice
 from alembic_stuff.db.embedded import EmbeddedPostgres
 from alembic_stuff.db.migrations import alembic_config
 from alembic_stuff.settings import get_settings

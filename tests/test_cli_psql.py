@@ -7,7 +7,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import URL
 
-from alembic_stuff.cli import psql_command
+from alembic_stuff.cli.database import psql_command
 from tests.databases import scratch_database, settings_for
 
 

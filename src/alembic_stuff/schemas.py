@@ -1,5 +1,6 @@
 """The API's request and response bodies, kept apart from the ORM models."""
 
+import unicodedata
 from typing import Annotated
 
 from pydantic import (
@@ -38,20 +39,61 @@ CountryCode = Annotated[
         }
     ),
 ]
+# Characters that show nothing on their own: controls, format characters (U+200B, U+2060,
+# U+FEFF, the bidirectional controls), spaces and separators of every kind, and combining
+# marks (drawn on the character before them). Plus letters and a symbol that print blank: the
+# Hangul fillers and the blank Braille pattern. A name must hold something else.
+_SHOWS_NOTHING = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "Me"})
+_PRINTS_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+# Unicode places every such character in these planes (the tests check it).
+PLANES_WITH_INVISIBLES = (0, 1, 14)
+
+
+def shows_nothing(char: str) -> bool:
+    """True for a character that shows nothing on its own (see _SHOWS_NOTHING)."""
+    return unicodedata.category(char) in _SHOWS_NOTHING or char.isspace() or char in _PRINTS_BLANK
+
+
+def _class_of_invisibles() -> str:
+    """A regular-expression class body of every character `shows_nothing` is true of."""
+    ranges: list[list[int]] = []
+    for plane in PLANES_WITH_INVISIBLES:
+        for point in range(plane << 16, (plane + 1) << 16):
+            if not shows_nothing(chr(point)):
+                continue
+            if ranges and ranges[-1][1] == point - 1:
+                ranges[-1][1] = point
+            else:
+                ranges.append([point, point])
+    return "".join(
+        _escaped(first) if first == last else f"{_escaped(first)}-{_escaped(last)}"
+        for first, last in ranges
+    )
+
+
+def _escaped(point: int) -> str:
+    # \uXXXX reads the same in Python's re, pydantic's Rust regex and JSON Schema's ECMA-262;
+    # no escape above U+FFFF does, so those characters stand as themselves.
+    return f"\\u{point:04x}" if point <= 0xFFFF else chr(point)
+
+
 # Printable text only: PostgreSQL cannot store NUL, and no name needs a control character
 # (C0, DEL, C1), a line or paragraph separator, or a bidirectional embedding, override or
 # isolate, which make text display in an order other than the one it is stored in
 # ("Trojan Source", CVE-2021-42574). The marks U+200E and U+200F stay: right-to-left names
-# need them, and they reorder nothing around them. And at least one character that is not
-# whitespace: surrounding whitespace is stripped, and the published pattern must not admit a
-# name (a lone no-break space) that stripping leaves empty.
+# need them, and they reorder nothing around them. And at least one character that shows
+# something: surrounding whitespace is stripped, and a name of only invisible characters
+# (U+200B, a combining accent, a Hangul filler) would look empty, or like another's name.
 _NOT_IN_NAMES = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
-PRINTABLE = rf"^[^{_NOT_IN_NAMES}]*[^\s{_NOT_IN_NAMES}][^{_NOT_IN_NAMES}]*$"
+PRINTABLE = rf"^[^{_NOT_IN_NAMES}]*[^{_class_of_invisibles()}][^{_NOT_IN_NAMES}]*$"
 # What each published pattern means, for the 422 a client gets when a value does not match it
 # (pydantic's own message quotes the regular expression).
 PATTERN_MEANINGS = {
     ALPHA_2_PATTERN: "Should be a two-letter ISO 3166-1 alpha-2 country code, like GB",
-    PRINTABLE: "Should be printable text with at least one character that is not whitespace",
+    PRINTABLE: (
+        "Should be printable text with at least one visible character: not only spaces, "
+        "invisible or format characters, or combining marks"
+    ),
 }
 
 

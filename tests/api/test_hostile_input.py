@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from alembic_stuff.api.dependencies import get_database
 from alembic_stuff.db.database import Database
-from alembic_stuff.schemas import PRINTABLE, CountryUpdate
+from alembic_stuff.schemas import PLANES_WITH_INVISIBLES, PRINTABLE, CountryUpdate, shows_nothing
 from tests.databases import insert_country_twice
 
 # What Python's json module reads as a float that strict JSON cannot write back.
@@ -106,7 +106,7 @@ FORBIDDEN = [
 ]
 ALLOWED_TEXT = st.text(
     st.characters(codec="utf-8", exclude_characters="".join(FORBIDDEN)), min_size=1, max_size=30
-).filter(str.strip)
+).filter(lambda text: not all(map(shows_nothing, text)))
 
 
 @settings(max_examples=300, derandomize=True, database=None)
@@ -167,7 +167,13 @@ PUBLISHED_NAME = re.compile(PRINTABLE.removeprefix("^").removesuffix("$"))
 
 
 @settings(max_examples=500, derandomize=True, database=None)
-@given(name=st.text(st.sampled_from(["a", " ", "\n", "\t", "\u00a0", "\u202e", "\x85", "\u0301"])))
+@given(
+    name=st.text(
+        st.sampled_from(
+            ["a", " ", "\n", "\t", "\u00a0", "\u202e", "\x85", "\u0301", "\u200b", "\U000e0041"]
+        )
+    )
+)
 def test_a_name_is_accepted_exactly_when_the_published_schema_accepts_it(name: str) -> None:
     published = bool(PUBLISHED_NAME.fullmatch(name)) and 1 <= len(name) <= 100
     try:
@@ -214,3 +220,76 @@ async def test_a_pattern_mismatch_says_what_the_value_should_be_not_the_regex(
     assert problem["loc"] == where
     assert problem["msg"].startswith("Should be ")
     assert problem["ctx"]["pattern"] not in problem["msg"]  # still there, for programs
+
+
+@pytest.mark.parametrize("path", ["/country/GB/", "/countries/", "/country/", "/health/"])
+async def test_a_trailing_slash_never_redirects_to_the_host_header(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    # Starlette's slash redirect built its Location from Host: an open redirect.
+    await client.post("/country")
+    response = await client.get(path, headers={"Host": "evil.example"})
+    assert response.status_code == 404
+    assert "location" not in response.headers
+    assert "evil" not in response.text
+
+
+# What shows nothing on its own: format characters (U+200B, U+2060, U+FEFF, bidi marks),
+# spaces and separators of any kind, controls, and combining marks; and blank-looking letters.
+INVISIBLE = st.characters(categories=["Cf", "Zs", "Zl", "Zp", "Cc", "Mn", "Me"]) | st.sampled_from(
+    ["\u115f", "\u1160", "\u3164", "\uffa0", "\u2800", "\t", "\n", "\x1c"]
+)
+INVISIBLE_NAMES = [
+    "\u200b",
+    "\u2060",
+    "\ufeff",
+    "\u200b\u2060\ufeff",
+    "\u200e\u200f",
+    "\u3000\u00a0\u2007",
+    "\u0301",
+    "\u0301\u20dd\u034f",
+    "\u3164",
+    "\u2800",
+    "\U000e0041\U000e007f",
+    "\U0001d173",
+    "\ufe0f",
+]
+
+
+@settings(max_examples=500, derandomize=True, database=None)
+@given(name=st.text(INVISIBLE, min_size=1, max_size=40))
+def test_a_name_of_only_invisible_characters_is_refused(name: str) -> None:
+    with pytest.raises(ValidationError):
+        CountryUpdate(common_name=name)
+    with pytest.raises(ValidationError):
+        CountryUpdate(official_name=name)
+    assert not PUBLISHED_NAME.fullmatch(name)  # and the published schema says so
+
+
+@pytest.mark.parametrize("name", INVISIBLE_NAMES)
+async def test_the_api_says_why_it_refuses_an_invisible_name(
+    client: httpx.AsyncClient, name: str
+) -> None:
+    await client.post("/country")
+    for body in ({"common_name": name}, {"official_name": name}):
+        response = await client.patch("/country/GB", json=body)
+        assert response.status_code == 422
+        [problem] = response.json()["detail"]
+        assert "at least one visible character" in problem["msg"]
+    created = await client.post("/country", json={"code": "FR", "common_name": name})
+    assert created.status_code == 422
+    assert (await client.get("/country/GB")).json()["common_name"] == "United Kingdom"
+
+
+@pytest.mark.parametrize("name", ["a\u200bb", "e\u0301", "\u3164x", "\u200fمصر", "\U0001f600"])
+def test_a_name_with_something_visible_is_kept(name: str) -> None:
+    assert CountryUpdate(common_name=name).common_name == name
+
+
+def test_every_invisible_character_is_in_the_planes_the_pattern_covers() -> None:
+    outside = [
+        hex(point)
+        for point in range(0x110000)
+        if point >> 16 not in PLANES_WITH_INVISIBLES and shows_nothing(chr(point))
+    ]
+    assert outside == []

@@ -1,14 +1,23 @@
-"""Migrations as the schema owner, the API as a role that can only read and write rows."""
+"""Migrations as the schema owner, the API as a role that can only read and write rows.
+
+Each test is one claim of the README's least-privilege paragraph (section "Docker"), in its
+order: the role reads and writes rows; it cannot create, alter, truncate or drop anything,
+create temporary tables in any database of the server, take the migration lock, or change
+`alembic_version`, which it may read; default privileges cover tables made later.
+"""
 
 import contextlib
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
+from filelock import FileLock
 from psycopg import errors, sql
 from sqlalchemy import URL
 
-from alembic_stuff.db.migrations import upgrade_to_head
+from alembic_stuff.db.migrations import MIGRATION_LOCK_KEY, upgrade_to_head
 from tests.databases import ROOT, scratch_database, serve, settings_for
 
 ROLES_SQL = ROOT / "docker" / "initdb" / "10-app-role.sql"
@@ -17,14 +26,27 @@ APP_ROLE = "alembic_stuff_app"
 
 @pytest.fixture
 def database_with_app_role(server_url: URL) -> Iterator[URL]:
-    """A scratch database set up as the compose file sets one up: roles first, then migrations."""
+    """A scratch database set up as the compose file sets one up: roles first, then migrations.
+
+    The migrations take the migration lock as the owner, after the role's script closed it to
+    everyone else: that they run at all shows the owner keeps it.
+    """
+    # The role is the server's, shared by every worker's database: one worker's clean-up
+    # must not drop it between another's CREATE ROLE and its grants.
+    role_lock = FileLock(
+        Path(tempfile.gettempdir()) / f"alembic_stuff_app_role-{server_url.port}.lock"
+    )
     with scratch_database(server_url) as database:
-        with psycopg.connect(database.render_as_string(hide_password=False), autocommit=True) as c:
+        with (
+            role_lock,
+            psycopg.connect(database.render_as_string(hide_password=False), autocommit=True) as c,
+        ):
             c.execute(ROLES_SQL.read_bytes())
         upgrade_to_head(settings_for(database), configure_logging=False)
         yield database
     # Unless a test on another worker, on the same server, has a database granting it.
     with (
+        role_lock,
         psycopg.connect(server_url.render_as_string(hide_password=False), autocommit=True) as c,
         contextlib.suppress(errors.DependentObjectsStillExist),
     ):
@@ -33,6 +55,10 @@ def database_with_app_role(server_url: URL) -> Iterator[URL]:
 
 def as_app(database_with_app_role: URL) -> URL:
     return database_with_app_role.set(username=APP_ROLE, password="app")
+
+
+def connect(url: URL) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(url.render_as_string(hide_password=False), connect_timeout=10)
 
 
 async def test_the_api_works_as_the_app_role(database_with_app_role: URL) -> None:
@@ -48,23 +74,103 @@ async def test_the_api_works_as_the_app_role(database_with_app_role: URL) -> Non
     "statement",
     [
         "CREATE TABLE intruder (id int)",
-        "ALTER TABLE country ADD COLUMN intruder int",
-        "DROP TABLE country",
-        "TRUNCATE country",
+        "CREATE VIEW intruder AS SELECT 1",
+        "CREATE SEQUENCE intruder",
+        "CREATE TYPE intruder AS ENUM ('a')",
+        "CREATE FUNCTION intruder() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+        "CREATE SCHEMA intruder",
         "CREATE INDEX intruder ON country (common_name)",
-        "CREATE TEMPORARY TABLE intruder (id int)",
-        "UPDATE alembic_version SET version_num = 'deadbeef0000'",
-        "DELETE FROM alembic_version",
-        "INSERT INTO alembic_version VALUES ('deadbeef0000')",
+        "ALTER TABLE country ADD COLUMN intruder int",
+        "ALTER TABLE country RENAME TO intruder",
+        "COMMENT ON TABLE country IS 'intruder'",
+        "TRUNCATE country",
+        "DROP TABLE country",
     ],
 )
-def test_the_app_role_cannot_change_the_schema_or_its_revision(
+def test_the_app_role_cannot_create_alter_truncate_or_drop(
     database_with_app_role: URL, statement: str
 ) -> None:
     with (
-        psycopg.connect(
-            as_app(database_with_app_role).render_as_string(hide_password=False)
-        ) as conn,
+        connect(as_app(database_with_app_role)) as conn,
         pytest.raises(errors.InsufficientPrivilege),
     ):
         conn.execute(statement.encode())
+
+
+@pytest.mark.parametrize("database", ["the app's", "postgres"])
+@pytest.mark.parametrize(
+    "statement", ["CREATE TEMPORARY TABLE intruder (id int)", "CREATE TEMPORARY VIEW v AS SELECT 1"]
+)
+def test_the_app_role_cannot_create_temporary_objects_in_any_database(
+    database_with_app_role: URL, database: str, statement: str
+) -> None:
+    url = as_app(database_with_app_role)
+    if database == "postgres":
+        url = url.set(database="postgres")
+    with connect(url) as conn, pytest.raises(errors.InsufficientPrivilege):
+        conn.execute(statement.encode())
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        "pg_advisory_lock",
+        "pg_try_advisory_lock",
+        "pg_advisory_xact_lock",
+        "pg_try_advisory_xact_lock",
+        "pg_advisory_lock_shared",
+        "pg_try_advisory_lock_shared",
+        "pg_advisory_xact_lock_shared",
+        "pg_try_advisory_xact_lock_shared",
+    ],
+)
+def test_the_app_role_cannot_take_the_migration_lock(
+    database_with_app_role: URL, function: str
+) -> None:
+    # A session of the API holding it would block every deploy until it disconnected.
+    with (
+        connect(as_app(database_with_app_role)) as conn,
+        pytest.raises(errors.InsufficientPrivilege),
+    ):
+        conn.execute(
+            sql.SQL("SELECT {}(%s)").format(sql.Identifier(function)), [MIGRATION_LOCK_KEY]
+        )
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE alembic_version SET version_num = 'deadbeef0000'",
+        "DELETE FROM alembic_version",
+        "INSERT INTO alembic_version VALUES ('deadbeef0000')",
+        "TRUNCATE alembic_version",
+    ],
+)
+def test_the_app_role_cannot_change_the_recorded_revision(
+    database_with_app_role: URL, statement: str
+) -> None:
+    with (
+        connect(as_app(database_with_app_role)) as conn,
+        pytest.raises(errors.InsufficientPrivilege),
+    ):
+        conn.execute(statement.encode())
+
+
+def test_the_app_role_may_read_the_recorded_revision(database_with_app_role: URL) -> None:
+    with connect(as_app(database_with_app_role)) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall()
+
+
+def test_default_privileges_cover_a_table_a_later_migration_creates(
+    database_with_app_role: URL,
+) -> None:
+    with connect(database_with_app_role) as owner:
+        owner.execute("CREATE TABLE later (id bigint GENERATED ALWAYS AS IDENTITY, note text)")
+        owner.commit()
+    with connect(as_app(database_with_app_role)) as conn:
+        conn.execute("INSERT INTO later (note) VALUES ('written')")
+        conn.execute("UPDATE later SET note = 'changed'")
+        assert conn.execute("SELECT note FROM later").fetchall() == [("changed",)]
+        conn.execute("DELETE FROM later")
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute("DROP TABLE later")

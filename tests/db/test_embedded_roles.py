@@ -10,7 +10,7 @@ from psycopg import errors
 
 from alembic_stuff.cli import main
 from alembic_stuff.db.embedded import EmbeddedPostgres
-from alembic_stuff.db.migrations import upgrade_to_head
+from alembic_stuff.db.migrations import MIGRATION_LOCK_KEY, upgrade_to_head
 from alembic_stuff.settings import APP_ROLE, Settings, get_settings
 from tests.databases import serve, throwaway_server
 
@@ -75,6 +75,29 @@ def test_the_api_role_is_no_superuser_and_cannot_run_programs(
             conn.execute("COPY (SELECT 1) TO PROGRAM 'id'")
         with pytest.raises(errors.InsufficientPrivilege):
             conn.execute("CREATE TABLE intruder (id int)")
+
+
+@pytest.mark.parametrize("database", ["the app's", "postgres", "template1"])
+def test_the_api_role_cannot_create_temporary_objects_in_any_database(
+    embedded: tuple[EmbeddedPostgres, Settings], database: str
+) -> None:
+    _, settings = embedded
+    url = settings.app_url.set(drivername="postgresql")
+    if database != "the app's":
+        url = url.set(database=database)
+    with (
+        psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn,
+        pytest.raises(errors.InsufficientPrivilege),
+    ):
+        conn.execute("CREATE TEMPORARY TABLE intruder (id int)")
+
+
+def test_the_api_role_cannot_take_the_migration_lock(
+    embedded: tuple[EmbeddedPostgres, Settings],
+) -> None:
+    _, settings = embedded
+    with connect(settings, as_app=True) as conn, pytest.raises(errors.InsufficientPrivilege):
+        conn.execute("SELECT pg_try_advisory_lock(%s)", [MIGRATION_LOCK_KEY])
 
 
 async def test_migrations_run_as_the_owner_and_the_api_as_its_role(

@@ -13,7 +13,6 @@ import importlib.util
 import re
 import shlex
 import subprocess
-import sys
 import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
@@ -34,6 +33,7 @@ from sqlalchemy import column as sa_column
 from sqlalchemy import table as sa_table
 
 from alembic_stuff.cli import main
+from support.modules import run_module
 from tests.databases import migration_operations
 
 HEADER = "import sqlalchemy as sa\nfrom alembic import op\n\n\ndef upgrade() -> None:\n"
@@ -613,14 +613,7 @@ def test_the_toolkit_guard_judges_the_expand_branch_as_the_app_does(
 
 def toolkit_command(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`alembic-toolkit <args>` in its own process, started in `folder`, as a shell runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "alembic_toolkit", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    return run_module(folder, "alembic_toolkit", *args)
 
 
 def test_the_toolkit_guard_exits_1_with_one_line_per_finding_then_what_to_do(

@@ -63,8 +63,12 @@ TEMPLATE_OFFLINE = """    context.configure(
         dialect_opts={"paramstyle": "named"},
     )
 """
+# The stock logging line, the same in both templates.
+TEMPLATE_LOGGING = "    fileConfig(config.config_file_name)\n"
 INDENT = {"generic": 8, "async": 4}
-README_SECTION = "## Use the toolkit in your own Alembic project"
+# The toolkit's own README, which stands alone: its wiring, and its expand/contract commands.
+README = ROOT / "toolkit" / "README.md"
+WIRING, BRANCHES = "## Use it in your Alembic project", "## Expand and contract"
 DRIVERS = {"generic": "postgresql+psycopg", "async": "postgresql+asyncpg"}
 
 
@@ -125,11 +129,11 @@ def run(python: Path, project: Path, *args: str) -> subprocess.CompletedProcess[
     )
 
 
-def readme_blocks(language: str) -> list[str]:
-    """The README section's blocks in `language`, dedented, in order."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    text = readme[readme.index(README_SECTION) :]
-    text = text[: text.index("\n## ", len(README_SECTION))]
+def readme_blocks(language: str, section: str = WIRING) -> list[str]:
+    """The toolkit README section's blocks in `language`, dedented, in order."""
+    readme = README.read_text()
+    text = readme[readme.index(section) :]
+    text = text[: text.index("\n## ", len(section))]
     found = re.findall(rf"```{language}\n(.*?)```", text, re.DOTALL)
     return [textwrap.dedent(block) for block in found]
 
@@ -152,7 +156,8 @@ def fresh_project(python: Path, folder: Path, template: str, database: URL) -> P
     changed = "Alembic's template changed: update the lines the README gives"
     assert before in source, changed
     assert TEMPLATE_OFFLINE in source, changed
-    imports, configure, offline = readme_blocks("python")
+    assert TEMPLATE_LOGGING in source, changed
+    imports, configure, offline, logging_line = readme_blocks("python")
     # The test's own choices: its models, and a short wait for the lock the test holds.
     imports += "from models import metadata\n"
     imports = imports.replace("lock_wait_seconds=60", "lock_wait_seconds=1")
@@ -162,6 +167,7 @@ def fresh_project(python: Path, folder: Path, template: str, database: URL) -> P
         "from alembic import context\n", f"from alembic import context\n{imports}"
     )
     source = source.replace(TEMPLATE_OFFLINE, textwrap.indent(offline, "    "))
+    source = source.replace(TEMPLATE_LOGGING, textwrap.indent(logging_line, "    "))
     env.write_text(source.replace(before, configure))
     [marker] = readme_blocks("mako")
     mako = folder / "migrations" / "script.py.mako"
@@ -276,7 +282,7 @@ def split_into_branches(python: Path, project: Path) -> None:
     """Run the README's commands that split the one-revision history into expand and contract."""
     [item] = (project / "migrations" / "versions").glob("*.py")
     newest = item.name.partition("_")[0]  # Alembic's template names files <revision>_<slug>
-    [branches] = [block for block in readme_blocks("sh") if "--branch-label" in block]
+    [branches] = [block for block in readme_blocks("sh", BRANCHES) if "--branch-label" in block]
     for line in branches.splitlines():
         words = shlex.split(line.replace("<newest revision>", newest))
         assert words[0] == "alembic", line

@@ -53,8 +53,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # /docs and /redoc with Swagger UI and ReDoc served by the app itself, not from a CDN:
     # they work offline and behind a firewall.
+    # No slash redirects: Starlette builds their Location from the request's Host header, an
+    # open redirect (GET /country/GB/ with Host: evil.example). A path is served as published.
     app = FastAPIOffline(
-        title="alembic-stuff", description=DESCRIPTION, version="0.1.0", lifespan=lifespan
+        title="alembic-stuff",
+        description=DESCRIPTION,
+        version="0.1.0",
+        lifespan=lifespan,
+        redirect_slashes=False,
     )
     app.add_middleware(RequestDeadline, seconds=settings.request_timeout_seconds)
     install_error_handlers(app)

@@ -2,6 +2,7 @@
 
 import logging
 import math
+import re
 from typing import Any, cast
 
 from fastapi import FastAPI, Request
@@ -11,7 +12,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
-from starlette.routing import compile_path
 
 from alembic_stuff.errors import ConflictError, DomainError, InvalidInputError, NotFoundError
 from alembic_stuff.schemas import PATTERN_MEANINGS
@@ -27,20 +27,30 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
 RETRY_AFTER_SECONDS = 2
 UNAVAILABLE_DETAIL = "The database is unavailable; try again shortly."
 
-# SQLSTATEs that say "not now" rather than "not ever": the server is shutting down, starting,
-# in recovery or full, the connection broke, or a statement or lock wait hit its timeout.
-# asyncpg reports several of them (CannotConnectNowError during a restart) as a plain
-# DBAPIError that SQLAlchemy does not mark as a disconnect.
-_UNAVAILABLE_CLASSES = ("08",)  # connection_exception
+# SQLSTATEs that say "not now" rather than "not ever" (PostgreSQL's appendix A), by class where
+# the class means it as a whole. asyncpg reports most of them as a plain DBAPIError that
+# SQLAlchemy does not mark as a disconnect.
+_UNAVAILABLE_CLASSES = (
+    "08",  # connection exception: refused, broken, or the server could not be reached
+    "28",  # invalid authorization: the role or its password refused (see _REFUSED_LOGIN)
+    "53",  # insufficient resources: disk full, out of memory, too many connections
+    "57",  # operator intervention: shutdown, start-up, recovery, a cancelled statement
+)
 _UNAVAILABLE_STATES = {
-    "53300",  # too_many_connections
+    # The connection's prepared statement is gone (a pooler switched server connections, or
+    # DEALLOCATE ran): the pool replaces that connection (see db/database.py).
+    "26000",  # invalid_sql_statement_name
+    # Another transaction won a race: the unit of work was rolled back whole and may be sent
+    # again. Not retried here: a client's retry is the same safe step, and an app-side retry
+    # under contention would hold a slot the next request is waiting for.
+    "40001",  # serialization_failure
+    "40P01",  # deadlock_detected
     "55P03",  # lock_not_available (lock_timeout)
-    "57014",  # query_canceled (statement_timeout)
-    "57P01",  # admin_shutdown
-    "57P02",  # crash_shutdown
-    "57P03",  # cannot_connect_now
-    "57P05",  # idle_session_timeout
+    "3D000",  # invalid_catalog_name: the database named does not exist (see _REFUSED_LOGIN)
 }
+# A login refused (class 28) or to a database that does not exist is a deployment's fault,
+# not the database's: it is logged as such.
+_REFUSED_LOGIN = ("28", "3D000")
 UNIQUE_VIOLATION = "23505"
 PATTERN_MISMATCH = "string_pattern_mismatch"
 
@@ -54,6 +64,11 @@ def unavailable_response() -> JSONResponse:
     )
 
 
+def sqlstate(exc: BaseException) -> str:
+    """The SQLSTATE the database answered with, or "" when the error is not the database's."""
+    return str(getattr(getattr(exc, "orig", None), "sqlstate", None) or "")
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """True when `exc` says the database cannot serve now, and retrying later may succeed."""
     if isinstance(exc, OSError):  # refused, reset, or a connect or request deadline passed
@@ -62,8 +77,14 @@ def is_unavailable(exc: BaseException) -> bool:
         return False
     if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
         return True
-    state = getattr(exc.orig, "sqlstate", None) or ""
+    state = sqlstate(exc)
     return state.startswith(_UNAVAILABLE_CLASSES) or state in _UNAVAILABLE_STATES
+
+
+def _one_line(exc: BaseException) -> str:
+    """What the driver said, on one line: SQLAlchemy's text adds the SQL and a link below it."""
+    said = str(getattr(exc, "orig", None) or exc) or type(exc).__name__
+    return " ".join(said.split())
 
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
@@ -72,14 +93,22 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_error(_: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, IntegrityError) and getattr(exc.orig, "sqlstate", None) == UNIQUE_VIOLATION:
+    if isinstance(exc, IntegrityError) and sqlstate(exc) == UNIQUE_VIOLATION:
         # A use case turns the conflicts it expects into ConflictError; this is the net
         # under any it did not foresee. The message names no value from the request.
         return JSONResponse({"detail": "It conflicts with an existing record."}, status_code=409)
     if not is_unavailable(exc):
         raise exc  # a real fault: the server-error handler answers 500 and logs it
-    log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+    log.warning("%s: %s", why_unavailable(exc), _one_line(exc))
     return unavailable_response()
+
+
+def why_unavailable(exc: BaseException) -> str:
+    """Why the database cannot serve, in a few words naming the SQLSTATE (for logs, /ready)."""
+    state = sqlstate(exc)
+    if state.startswith(_REFUSED_LOGIN):
+        return f"the database refused the API's login (SQLSTATE {state}; check DATABASE_URL)"
+    return f"database unavailable ({f'SQLSTATE {state}' if state else type(exc).__name__})"
 
 
 def _json_safe(value: Any) -> Any:
@@ -138,9 +167,17 @@ async def _http_error(request: Request, error: Exception) -> Response:
 def _allowed_methods(app: FastAPI, path: str) -> list[str]:
     """The methods the published schema lists for `path`."""
     for template, operations in app.openapi()["paths"].items():
-        if compile_path(template)[0].match(path):
+        if _template_pattern(template).fullmatch(path):
             return sorted(method.upper() for method in operations)
     return []
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    """A path template of the published schema (`/country/{code}`) as a pattern for paths."""
+    parts = re.split(r"(\{[^}]+\})", template)
+    return re.compile(
+        "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts)
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

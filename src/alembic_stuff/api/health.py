@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 
 from alembic_stuff.api.dependencies import DatabaseDep
-from alembic_stuff.api.errors import RETRY_AFTER_SECONDS
+from alembic_stuff.api.errors import RETRY_AFTER_SECONDS, why_unavailable
 from alembic_stuff.api.limits import finish_within
 from alembic_stuff.schema_release import RELEASE
 
@@ -71,7 +71,7 @@ async def ready(
     except TimeoutError:
         detail = f"the database did not answer within {READY_TIMEOUT_SECONDS:g} s"
     except (DBAPIError, OSError) as exc:
-        detail = f"the database is unreachable: {type(exc).__name__}"
+        detail = why_unavailable(exc)
     body = Readiness(
         status="ready" if detail is None else "not ready",
         release_expand=release.expand_head,

@@ -25,6 +25,7 @@ from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 from alembic_toolkit.compatibility import application_name
 from sqlalchemy import Connection, Engine, event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -43,6 +44,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 UnitOfWork = Callable[Concatenate[Connection, P], T]
 
+# SQLSTATE invalid_sql_statement_name: a prepared statement the server does not have.
+INVALID_STATEMENT_NAME = "26000"
 # A pooled connection unused for longer than this is pinged before it is handed out.
 IDLE_PING_AFTER_SECONDS = 1.0
 
@@ -69,6 +72,7 @@ class Engines(NamedTuple):
         )
         for engine in (transactional, autocommit):
             _ping_connections_that_sat_idle(engine)
+            _discard_connections_that_lost_a_statement(engine)
         return cls(transactional, autocommit)
 
 
@@ -228,3 +232,18 @@ def _ping_connections_that_sat_idle(engine: AsyncEngine) -> None:
         except Exception as exc:
             # The pool's documented contract: it discards this one and tries a new connection.
             raise DisconnectionError from exc
+
+
+def _discard_connections_that_lost_a_statement(engine: AsyncEngine) -> None:
+    """Replace a connection whose prepared statements are gone, not every pooled connection.
+
+    A pooler that switched server connections, or a DEALLOCATE, leaves asyncpg's statement
+    cache naming statements the server no longer has (SQLSTATE 26000): every later request on
+    that connection would fail the same way. Marked as a disconnect, the pool drops it.
+    """
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _discard(context: ExceptionContext) -> None:
+        if getattr(context.original_exception, "sqlstate", None) == INVALID_STATEMENT_NAME:
+            context.is_disconnect = True
+            context.invalidate_pool_on_disconnect = False

@@ -10,3 +10,6 @@
 
 It imports nothing from the project that uses it.
 """
+
+# The one source of the version: pyproject.toml reads it (setuptools dynamic version).
+__version__ = "0.1.0"

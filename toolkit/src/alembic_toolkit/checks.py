@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, inspect
 
@@ -48,10 +49,13 @@ def schema(engine: Engine | Connection) -> dict[str, Any]:
     snapshot: dict[str, Any] = {}
     for table in sorted(set(inspector.get_table_names()) - {VERSION_TABLE}):
         snapshot[table] = {
-            "columns": [
+            # By name: a column dropped and added back comes last, where nothing reads its
+            # place (rows are read and written by column name). Key and index columns keep
+            # their order, which means something there.
+            "columns": sorted(
                 (c["name"], str(c["type"]), c["nullable"], c.get("default"))
                 for c in inspector.get_columns(table)
-            ],
+            ),
             "primary_key": inspector.get_pk_constraint(table),
             "foreign_keys": sorted(str(fk) for fk in inspector.get_foreign_keys(table)),
             "unique": sorted(str(uq) for uq in inspector.get_unique_constraints(table)),
@@ -83,7 +87,19 @@ def check_stairway(config: Config, engine: Engine) -> None:
 
 
 def check_downgrade_leaves_no_trace(config: Config, engine: Engine) -> None:
-    """After each revision's upgrade and downgrade, the schema is exactly as before."""
+    """After each revision's upgrade and downgrade, the schema is as before.
+
+    It starts from an empty database (at base): it upgrades from the first revision, one at a
+    time, and refuses to start elsewhere. Columns are compared by name, not position.
+    """
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_heads()
+        tables = set(inspect(connection).get_table_names()) - {VERSION_TABLE}
+    _require(
+        not current and not tables,
+        "check_downgrade_leaves_no_trace needs an empty database, at base: it upgrades from the "
+        f"first revision (found revisions {list(current)} and tables {sorted(tables)})",
+    )
     for revision in revisions(config):
         before = schema(engine)
         command.upgrade(config, revision)

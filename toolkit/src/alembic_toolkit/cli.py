@@ -5,8 +5,9 @@ Alembic's `CommandLine.register_command` adds them, so every Alembic option (`-c
 and Alembic's.
 """
 
+import logging
 import os
-from argparse import ArgumentParser
+from argparse import ArgumentParser, RawDescriptionHelpFormatter
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -15,7 +16,8 @@ from typing import NoReturn
 from alembic.config import CommandLine, Config
 from alembic.script import ScriptDirectory
 
-from alembic_toolkit.review import destructive, squawk
+from alembic_toolkit import __version__
+from alembic_toolkit.review import destructive, kinds, squawk
 from alembic_toolkit.review.markers import SQUAWK_ACCEPTS, MarkerError
 
 
@@ -52,14 +54,14 @@ def guard(config: Config) -> None:
     branched = any(revision.branch_labels & branches for revision in revisions)
     placed = destructive.placements(script) if branched else None
     try:
-        found = list(destructive.problems(sorted(paths), placed))
+        found = list(destructive.labelled_problems(sorted(paths), placed))
     except MarkerError as exc:
         _fail(str(exc))
-    for problem in found:
+    for _, problem in found:
         print(problem)
     if found:
         _fail(
-            f"{len(found)} destructive change(s) without a reason: do as each line above says, "
+            f"{kinds.summary(kind for kind, _ in found)}: do as each line above says, "
             "then run the guard again"
         )
     print(f"guard: {len(paths)} revision(s), no unacknowledged data loss")
@@ -68,10 +70,15 @@ def guard(config: Config) -> None:
 def lint(config: Config) -> None:
     """Lint every revision's upgrade SQL with squawk (rules excluded in .squawk.toml)."""
     _require_file(config)
+    # env.py's logging configuration announces each offline run at INFO, dozens of lines
+    # around the findings; warnings and errors still print.
+    logging.disable(logging.INFO)
     try:
         found = list(squawk.lint(config))
-    except (squawk.SquawkNotFoundError, MarkerError) as exc:
+    except (squawk.SquawkNotFoundError, squawk.EnvironmentFailedError, MarkerError) as exc:
         _fail(str(exc))
+    finally:
+        logging.disable(logging.NOTSET)
     for problem in found:
         print(problem)
     if found:
@@ -80,6 +87,28 @@ def lint(config: Config) -> None:
             f'the rule in that revision with a reason: {SQUAWK_ACCEPTS} = {{"rule": "why"}}'
         )
     print("lint: squawk finds nothing")
+
+
+# What `alembic-toolkit guard --help` and `lint --help` say beyond the one-line summary.
+DESCRIPTIONS = {
+    "guard": """Read every revision's source (nothing runs, no database needed) and fail on any
+drop, narrowing type change or destructive SQL that the revision does not acknowledge with a
+reason:
+
+    destroys_data = {"upgrade: drop_column users.email": "why losing it is fine"}
+
+On a history with expand and contract branches, also fail on an expand revision that drops,
+narrows or renames, and on a contract revision naming no expand revision in depends_on.
+Exit 0 when nothing is found, 1 with one line per problem otherwise.""",
+    "lint": """Write each revision's upgrade SQL offline (Alembic's --sql mode, no database
+needed) and lint it with squawk (the squawk-cli package: pip install 'alembic-toolkit[lint]').
+Rules excluded for every revision, each with its reason, go in .squawk.toml beside
+alembic.ini; a revision accepts a rule for itself with a reason:
+
+    squawk_accepts = {"prefer-bigint-over-int": "why int is enough"}
+
+Run it where env.py's imports work. Exit 0 when squawk finds nothing, 1 otherwise.""",
+}
 
 
 def distribution_version(name: str) -> str:
@@ -92,10 +121,7 @@ def distribution_version(name: str) -> str:
 
 def versions() -> str:
     """What `alembic-toolkit --version` prints: the toolkit's version, then Alembic's."""
-    return (
-        f"alembic-toolkit {distribution_version('alembic-toolkit')} "
-        f"(Alembic {distribution_version('alembic')})"
-    )
+    return f"alembic-toolkit {__version__} (Alembic {distribution_version('alembic')})"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -106,6 +132,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     toolkit.add_argument("--version", action="version", version=versions())
     toolkit.parse_known_args(argv)
     command_line = CommandLine(prog="alembic-toolkit")
-    command_line.register_command(guard)
-    command_line.register_command(lint)
+    for command in (guard, lint):
+        command_line.register_command(command)
+        # register_command gives the subcommand only its one-line summary, shown in the
+        # list of commands; its own --help shows the description.
+        parser = command_line.subparsers.choices[command.__name__]
+        parser.description = DESCRIPTIONS[command.__name__]
+        parser.formatter_class = RawDescriptionHelpFormatter
     command_line.main(argv)

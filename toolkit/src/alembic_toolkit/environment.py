@@ -20,12 +20,13 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, MetaData
 from sqlalchemy.exc import DBAPIError
 
-from alembic_toolkit import ledger, objects
+from alembic_toolkit import ledger, log, objects
 from alembic_toolkit.autogen import AUTOGENERATE_PLUGINS
 from alembic_toolkit.autogen.decisions import Ask
 from alembic_toolkit.autogen.hints import Hints
 from alembic_toolkit.autogen.renames import rename_aware
 from alembic_toolkit.autogen.schemas import modelled_schemas
+from alembic_toolkit.autogen.trial import RENAME_TRIAL, TRIAL_OUTCOME
 from alembic_toolkit.lock import migration_lock
 from alembic_toolkit.timeouts import MigrationLimits, apply_timeouts, timed_out
 
@@ -40,13 +41,15 @@ def guarded_migration(
     the lock; one that reads (current, check, history, revision --autogenerate) does not
     wait behind a running migration. A cancelled statement is one line.
     """
+    log.enable()  # after env.py's fileConfig(...), which disabled the toolkit's loggers
     writes = moves_revisions()
     lock: AbstractContextManager[None] = (
         migration_lock(connection, lock_key, limits) if writes else nullcontext()
     )
     # A read-only command ran a statement only to try something out (a rename, for
     # autogenerate), in a savepoint it rolled back.
-    outcome = "the revision was rolled back" if writes else "nothing was written"
+    outcome = "the revision was rolled back" if writes else TRIAL_OUTCOME
+    what = "a migration statement" if writes else RENAME_TRIAL
     with lock:
         apply_timeouts(connection, limits)
         if writes:
@@ -57,7 +60,7 @@ def guarded_migration(
             if writes:
                 _record_where_it_stands(connection)
         except DBAPIError as exc:
-            error = timed_out(exc, connection, limits, outcome=outcome)
+            error = timed_out(exc, connection, limits, outcome=outcome, what=what)
             if error is None:
                 raise
             raise error from None

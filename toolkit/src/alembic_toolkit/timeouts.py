@@ -52,6 +52,7 @@ def timed_out(
     limits: MigrationLimits,
     *,
     outcome: str = "the revision was rolled back",
+    what: str = "a migration statement",
 ) -> MigrationTimeoutError | None:
     """A one-line error for a statement cancelled by a migration timeout; None for others.
 
@@ -61,7 +62,7 @@ def timed_out(
     state = sqlstate(exc)
     if state == QUERY_CANCELED:
         return MigrationTimeoutError(
-            f"a migration statement ran longer than {limits.statement_timeout_seconds:g} s "
+            f"{what} ran longer than {limits.statement_timeout_seconds:g} s "
             f"({limits.statement_timeout_name}) and was cancelled; {outcome}"
         )
     if state != LOCK_NOT_AVAILABLE:
@@ -86,6 +87,6 @@ def timed_out(
         else ""
     )
     return MigrationTimeoutError(
-        f"a migration statement waited longer than {limits.lock_timeout_seconds:g} s "
+        f"{what} waited longer than {limits.lock_timeout_seconds:g} s "
         f"({limits.lock_timeout_name}) for a table lock; {outcome}{blocker}"
     )

@@ -19,6 +19,7 @@ from sqlalchemy import Column, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
+from alembic_toolkit.autogen.commands import ProjectCommands
 from alembic_toolkit.autogen.hints import EXPAND, ONE_STEP, Hints
 
 Ask = Callable[[str], bool]
@@ -75,14 +76,24 @@ class Decisions:
     hints: Hints
     ask: Ask | None
     problems: list[str] = field(default_factory=list)
+    commands: ProjectCommands = field(default_factory=ProjectCommands)
+    message: str | None = None
+    """The revision's message, for the full command a refusal names."""
+    undecided: list[str] = field(default_factory=list)
+    """The drops nobody confirmed, by "table[.column]" name."""
 
     def refuse_if_undecided(self) -> None:
         """Stop, writing nothing, while any problem is recorded."""
-        if self.problems:
-            raise CommandError(
-                "no revision written; decide what happens to each drop:\n"
-                + "\n".join(self.problems)
-            )
+        if not self.problems:
+            return
+        lines = list(self.problems)
+        if self.undecided:
+            # One command that works, so that a drop meant from the start takes one more run.
+            command = self.commands.revision_with(self.message, self.hints, self.undecided)
+            lines.append(f"to drop every one of them, with its data: {command}")
+        raise CommandError(
+            "no revision written; decide what happens to each drop:\n" + "\n".join(lines)
+        )
 
     def confirm_renames(self, candidates: Iterable[Candidate]) -> dict[str, str]:
         """In a terminal, ask about each candidate, best first; return the confirmed renames."""
@@ -117,6 +128,7 @@ class Decisions:
             if not self.ask(f"Drop {label} and all its data? [y/N] "):
                 raise CommandError(f"no revision written: {label} would have been dropped")
             return
+        self.undecided.append(full_name)
         own = [c for c in candidates if c.old == full_name.rpartition(".")[2]]
         for candidate in sorted(own, key=lambda c: -c.score):
             self.problems.append(

@@ -44,12 +44,14 @@ from alembic.util import CommandError
 
 from alembic_toolkit.autogen import names
 from alembic_toolkit.autogen.columns import rename_columns
+from alembic_toolkit.autogen.commands import ProjectCommands
 from alembic_toolkit.autogen.decisions import Ask, Decisions
 from alembic_toolkit.autogen.dependencies import add_unseen_heads
-from alembic_toolkit.autogen.drops import decide_drops
+from alembic_toolkit.autogen.drops import decide_drops, drop_markers
 from alembic_toolkit.autogen.expand import HINT, ExpandAndContract, expand_and_contract
 from alembic_toolkit.autogen.expand_ops import ColumnSwitch
 from alembic_toolkit.autogen.hints import EXPAND, HintError, Hints
+from alembic_toolkit.autogen.messages import escape_messages
 from alembic_toolkit.autogen.operations import (
     RenameColumnOp,
     RenameConstraintOp,
@@ -76,12 +78,26 @@ RENAME_RULES: dict[str, tuple[type[MigrateOperation], ...]] = {
 }
 
 
-def rename_aware(hints: Hints, ask: Ask | None) -> ProcessRevisionDirectiveFn:
-    """Return a `process_revision_directives` hook that decides every drop before writing."""
+def rename_aware(
+    hints: Hints, ask: Ask | None, commands: ProjectCommands | None = None
+) -> ProcessRevisionDirectiveFn:
+    """Return a `process_revision_directives` hook that decides every drop before writing.
+
+    `commands` names the guard, the lint and the revision command in what it writes (the
+    toolkit's own by default; see `ProjectCommands`).
+    """
+    named = commands or ProjectCommands()
 
     def process_revision_directives(
         context: MigrationContext, revision: Any, directives: list[MigrationScript]
     ) -> None:
+        decide(context, directives)
+        template_args = context.opts.get("template_args")
+        if isinstance(template_args, dict):
+            # Alembic's own template writes the message into the docstring as it is.
+            escape_messages(directives, template_args)
+
+    def decide(context: MigrationContext, directives: list[MigrationScript]) -> None:
         if len(directives) != 1 or len(directives[0].upgrade_ops_list) != 1:
             raise CommandError("rename-aware autogenerate supports one database and one script")
         script = directives[0]
@@ -92,7 +108,7 @@ def rename_aware(hints: Hints, ask: Ask | None) -> ProcessRevisionDirectiveFn:
                 f"revision itself; generate onto {EXPAND_HEAD} (alembic revision --head "
                 f"{EXPAND_HEAD})"
             )
-        decisions = Decisions(hints, ask)
+        decisions = Decisions(hints, ask, commands=named, message=script.message)
         plan = _plan(context, decisions, script.upgrade_ops)
         if plan.upgrade_ops.is_empty():
             directives.clear()
@@ -124,13 +140,19 @@ def rename_aware(hints: Hints, ask: Ask | None) -> ProcessRevisionDirectiveFn:
         )
         if split:
             _write_expand_and_contract(
-                context, directives, expand_and_contract(context, plan.renames)
+                context, directives, expand_and_contract(context, plan.renames), named
             )
             return
         script.upgrade_ops = plan.upgrade_ops
         script.downgrade_ops = plan.upgrade_ops.reverse()
         template_args = context.opts.get("template_args")
-        if plan.squawk_accepts and isinstance(template_args, dict):
+        destroyed, drops_accept = drop_markers(plan.upgrade_ops)
+        if destroyed and isinstance(template_args, dict) and script.rev_id is not None:
+            # script.py.mako writes them as they are: the guard and squawk read them.
+            template_args["revision_markers"] = {
+                script.rev_id: markers(destroyed, {**plan.squawk_accepts, **drops_accept}, named)
+            }
+        elif plan.squawk_accepts and isinstance(template_args, dict):
             # script.py.mako writes it as it is: a dict literal the squawk lint reads.
             template_args["squawk_accepts"] = marker_source(plan.squawk_accepts)
 
@@ -151,7 +173,10 @@ def marker_source(accepts: Mapping[str, str]) -> str:
 
 
 def _write_expand_and_contract(
-    context: MigrationContext, directives: list[MigrationScript], pair: ExpandAndContract
+    context: MigrationContext,
+    directives: list[MigrationScript],
+    pair: ExpandAndContract,
+    commands: ProjectCommands,
 ) -> None:
     """Make the one revision the expand, and add the contract revision that depends on it."""
     expand = directives[0]
@@ -175,11 +200,13 @@ def _write_expand_and_contract(
     if isinstance(template_args, dict):
         # script.py.mako writes them into the contract revision alone, for the guard and squawk.
         template_args["revision_markers"] = {
-            contract.rev_id: contract_markers(pair.contract.switches, expand.rev_id)
+            contract.rev_id: contract_markers(pair.contract.switches, expand.rev_id, commands)
         }
 
 
-def contract_markers(switches: Sequence[ColumnSwitch], expand: str) -> str:
+def contract_markers(
+    switches: Sequence[ColumnSwitch], expand: str, commands: ProjectCommands | None = None
+) -> str:
     """The contract revision's `destroys_data` and `squawk_accepts`, as module-level source."""
     destroyed = {
         f"upgrade: drop_column {s.table}.{s.old}": (
@@ -212,11 +239,18 @@ def contract_markers(switches: Sequence[ColumnSwitch], expand: str) -> str:
             "SET NOT NULL runs while the expand's validated CHECK (... IS NOT NULL) still "
             "holds, so PostgreSQL takes it as proof and skips the table scan"
         )
+    return markers(destroyed, accepts, commands or ProjectCommands())
+
+
+def markers(
+    destroyed: Mapping[str, str], accepts: Mapping[str, str], commands: ProjectCommands
+) -> str:
+    """A revision's `destroys_data` and `squawk_accepts`, as module-level source."""
     return (
-        "# For the destructive-change guard (migrations-check): the data this revision "
+        f"# For the destructive-change guard (`{commands.guard}`): the data this revision "
         "destroys, and why.\n"
         f"destroys_data = {marker_source(destroyed)}\n\n"
-        "# Rules of squawk (`pipenv run migrations-lint`) this revision accepts, and why.\n"
+        f"# Rules of squawk (`{commands.lint}`) this revision accepts, and why.\n"
         f"squawk_accepts = {marker_source(accepts)}"
     )
 

@@ -20,6 +20,16 @@ from sqlalchemy.exc import DBAPIError
 
 from alembic_toolkit.sqlstate import LOCK_NOT_AVAILABLE, QUERY_CANCELED, sqlstate
 
+# What a lock wait in a command that writes no revision was: autogenerate trying the renames.
+RENAME_TRIAL = (
+    "autogenerate's rename trial (ALTER ... RENAME, run on this database in a savepoint that "
+    "is always rolled back, takes an ACCESS EXCLUSIVE lock on each table it renames)"
+)
+TRIAL_OUTCOME = (
+    "nothing was written: run it again once that session ends, or autogenerate against a "
+    "database nobody else uses"
+)
+
 
 class Trial:
     """The revision's connection and options, the operations tried so far, and the diff."""

@@ -17,14 +17,20 @@ drop, narrow or rename anything, acknowledged or not; a contract revision must n
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
 
-from alembic_toolkit.review import narrowing, source
+from alembic_toolkit.review import narrowing, raw_sql, source
+from alembic_toolkit.review.kinds import (
+    CONTRACT_NEEDS_EXPAND,
+    DATA_LOSS,
+    EXPAND_ONLY_ADDS,
+    PLACEHOLDER,
+    STALE,
+)
 from alembic_toolkit.review.markers import DESTROYS_DATA, is_reason, read_marker
 
 OP_NAMES = {"op", "batch_op"}
@@ -59,7 +65,6 @@ RENAME_PARAMETERS = {
 # Alembic's op.execute(sqltext), SQLAlchemy's Connection.execute(statement) and
 # Connection.exec_driver_sql(statement).
 SQL_METHODS = {"execute", "exec_driver_sql"}
-RAW_DESTRUCTION = re.compile(r"\b(DROP\s+(TABLE|COLUMN)|TRUNCATE|DELETE\s+FROM)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -208,6 +213,14 @@ def problems(
     With `placed` (from `placements`), also one per change an expand revision may not make,
     and per contract revision that names no expand revision in depends_on.
     """
+    for _, line in labelled_problems(paths, placed):
+        yield line
+
+
+def labelled_problems(
+    paths: Iterable[Path], placed: Mapping[Path, Placement] | None = None
+) -> Iterator[tuple[str, str]]:
+    """`problems`, each with its kind (DATA_LOSS, PLACEHOLDER, ...), for a summary by kind."""
     for path in sorted(paths):
         place = (placed or {}).get(path.resolve())
         if place is not None:
@@ -218,20 +231,27 @@ def problems(
             reason = acknowledged.get(finding.key)
             if reason is None:
                 if not undo:
-                    yield finding.message()
+                    yield DATA_LOSS, finding.message()
             elif not is_reason(reason):
-                yield f"{path}: {DESTROYS_DATA}[{finding.key!r}] needs a reason, not {reason!r}"
+                yield (
+                    PLACEHOLDER,
+                    f"{path}: {DESTROYS_DATA}[{finding.key!r}] needs a reason, not {reason!r}",
+                )
         for key in sorted(set(acknowledged) - {f.key for f, _ in found}):
-            yield f"{path}: {DESTROYS_DATA} acknowledges {key!r}, which the revision does not do"
+            yield (
+                STALE,
+                f"{path}: {DESTROYS_DATA} acknowledges {key!r}, which the revision does not do",
+            )
 
 
-def _misplaced(path: Path, place: Placement) -> Iterator[str]:
+def _misplaced(path: Path, place: Placement) -> Iterator[tuple[str, str]]:
     """What the revision does that its branch does not allow."""
     if place.branch == CONTRACT and not place.root and not place.depends_on_expand:
         yield (
+            CONTRACT_NEEDS_EXPAND,
             f"{path}: a contract revision must name in depends_on the expand revision whose "
             f"release stopped using what it removes ({CONTRACT_REVISION} sets it to the "
-            "expand head)"
+            "expand head)",
         )
     if place.branch != EXPAND:
         return
@@ -240,9 +260,10 @@ def _misplaced(path: Path, place: Placement) -> Iterator[str]:
         return
     for line, what in [(f.line, f.what) for f in _scan(path, upgrade)] + _renames(upgrade):
         yield (
+            EXPAND_ONLY_ADDS,
             f"{path}:{line}: upgrade() {what} on the expand branch, while the previous release "
             "still uses it: an expand revision only adds; move it to a contract revision "
-            f"({CONTRACT_REVISION})"
+            f"({CONTRACT_REVISION})",
         )
 
 
@@ -297,7 +318,7 @@ def _scan(path: Path, function: ast.FunctionDef) -> Iterator[Finding]:
             sql = source.argument(node, 0, "sqltext") or source.argument(node, 0, "statement")
             if sql is None:
                 yield unreadable("its SQL")
-            elif (destroys := _destruction(sql, assigned)) is not None:
+            elif (destroys := raw_sql.destruction(sql, assigned)) is not None:
                 statement, what = destroys
                 yield finding("execute", statement, what)
             continue
@@ -317,13 +338,12 @@ def _scan(path: Path, function: ast.FunctionDef) -> Iterator[Finding]:
             if method == "drop_table":
                 continue  # a batch has no drop_table
             table = batch_tables.get(receiver)
-            column = _argument(node, BATCH_OPERATIONS, method, 0)
+            column = source.name(_argument(node, BATCH_OPERATIONS, method, 0))
             if table is None:
                 missing.append("its batch_alter_table's table_name")
         else:
-            table_node = _argument(node, OPERATIONS, method, 0)
-            table = None if table_node is None else str(source.literal(table_node))
-            column = _argument(node, OPERATIONS, method, 1)
+            table = source.name(_argument(node, OPERATIONS, method, 0))
+            column = source.name(_argument(node, OPERATIONS, method, 1))
             if table is None:
                 missing.append("table_name")
         if column is None and method != "drop_table":
@@ -333,7 +353,7 @@ def _scan(path: Path, function: ast.FunctionDef) -> Iterator[Finding]:
         if missing:
             yield unreadable(", ".join(missing))
             continue
-        target = f"{table}.{source.literal(column)}"
+        target = f"{table}.{column}"
         if method == "drop_table":
             yield finding("drop_table", str(table), f"drops table {table} and every row in it")
         elif method == "drop_column":
@@ -343,43 +363,3 @@ def _scan(path: Path, function: ast.FunctionDef) -> Iterator[Finding]:
             narrows = narrowing.describe(existing, type_)
             if narrows:
                 yield finding("narrow_type", target, f"changes {target} {narrows}")
-
-
-def _destruction(
-    node: ast.expr, assigned: Mapping[str, list[ast.expr]], seen: frozenset[str] = frozenset()
-) -> tuple[str, str] | None:
-    """(statement, what) when the SQL `node` runs can destroy data; None when it cannot tell.
-
-    It reads raw SQL (`"..."`, `sa.text("...")`, an f-string's written parts), a `delete()`
-    construct (`sa.delete(t)`, `t.delete()`, with any `.where(...)` after it), and a name the
-    function assigns one of those to. SQL built any other way is not read.
-    """
-    while True:
-        if isinstance(node, ast.Name):
-            if node.id in seen:
-                return None
-            for value in assigned.get(node.id, []):
-                found = _destruction(value, assigned, seen | {node.id})
-                if found is not None:
-                    return found
-            return None
-        text = source.static_text(node)
-        if text is not None:
-            match = RAW_DESTRUCTION.search(text)
-            if match is None:
-                return None
-            statement = " ".join(match.group(0).upper().split())
-            return statement, f"runs raw SQL that can destroy data ({statement})"
-        if isinstance(node, ast.Call):
-            name = source.callee(node)
-            if name == "delete":
-                return "DELETE FROM", f"runs {ast.unparse(node)}, which deletes rows (DELETE FROM)"
-            if name == "text":
-                sql = source.argument(node, 0, "text")
-                return None if sql is None else _destruction(sql, assigned, seen)
-            # A method chain, `sa.delete(t).where(...)`: the statement it starts from.
-            node = node.func
-        elif isinstance(node, ast.Attribute):
-            node = node.value
-        else:
-            return None

@@ -70,7 +70,7 @@ def batch_tables(function: ast.FunctionDef) -> dict[str, str | None]:
                 ):
                     # Operations.batch_alter_table(table_name, schema, ...)
                     table = argument(call, 0, "table_name")
-                    tables[item.optional_vars.id] = None if table is None else str(literal(table))
+                    tables[item.optional_vars.id] = name(table)
     return tables
 
 
@@ -119,3 +119,14 @@ def literal(node: ast.expr | None) -> object:
         return ast.literal_eval(node)
     except ValueError:
         return ast.unparse(node)
+
+
+def name(node: ast.expr | None) -> str | None:
+    """The table or column name written out as a string; None for anything computed.
+
+    `op.drop_column("users", c)` in a loop passes a variable: its value is known only when the
+    revision runs, so the guard must not read the variable's own name as the column's.
+    """
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None

@@ -12,11 +12,13 @@ Rules excluded for every revision, each with its reason, are in the project's .s
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import tomllib
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,10 +27,15 @@ from alembic.script import Script, ScriptDirectory
 
 from alembic_toolkit.preview import InseparableSQLError, revision_sql
 from alembic_toolkit.review.markers import SQUAWK_ACCEPTS, is_reason, read_marker
+from alembic_toolkit.review.remedies import remedy
 
 
 class SquawkNotFoundError(RuntimeError):
     """The squawk binary (from the squawk-cli package) is not installed."""
+
+
+class EnvironmentFailedError(RuntimeError):
+    """env.py itself failed: no revision can be written as SQL, so none can be linted."""
 
 
 def revisions(config: Config) -> list[Script]:
@@ -49,6 +56,7 @@ def lint(config: Config, settings_file: Path | None = None) -> Iterator[str]:
     project_wide: list[str] = []
     if settings_file is not None and settings_file.is_file():
         project_wide = tomllib.loads(settings_file.read_text()).get("excluded_rules", [])
+    env_py = Path(ScriptDirectory.from_config(config).env_py_location).resolve()
     with tempfile.TemporaryDirectory() as folder:
         for revision in revisions(config):
             path = _shown(Path(revision.path))
@@ -68,6 +76,13 @@ def lint(config: Config, settings_file: Path | None = None) -> Iterator[str]:
                 )
                 continue
             except Exception as exc:  # a revision's own code, failing without a database
+                if _raised_in_env_py(exc, env_py):
+                    # Every revision would fail alike: one line, about env.py, not the revisions.
+                    raise EnvironmentFailedError(
+                        f"{_shown(env_py)} failed ({type(exc).__name__}: {exc}), so "
+                        "no revision can be linted: run alembic-toolkit where env.py's imports "
+                        "work (the project's folder and virtual environment), or fix env.py"
+                    ) from exc
                 yield (
                     f"{path}: its upgrade cannot be written as SQL without a database "
                     f"({type(exc).__name__}: {exc}); make it work in offline mode "
@@ -84,11 +99,35 @@ def lint(config: Config, settings_file: Path | None = None) -> Iterator[str]:
             result = subprocess.run(
                 [*command, str(sql_file)], capture_output=True, text=True, check=False
             )
+            sql = sql_file.read_text()
             for line in result.stdout.splitlines():
                 if ": warning: " in line or ": error: " in line:
-                    yield f"{path} (upgrade SQL) {line.removeprefix(str(sql_file))}"
+                    finding = _with_remedy(line.removeprefix(str(sql_file)), sql)
+                    yield f"{path} (upgrade SQL) {finding}"
             if result.returncode != 0 and not result.stdout.strip():
                 yield f"{path}: squawk failed: {result.stderr.strip()}"
+
+
+def _with_remedy(finding: str, sql: str) -> str:
+    """Squawk's `:line:col: warning: rule message`, with the model change when one is known."""
+    match = re.match(r":(\d+):\d+: (?:warning|error): (\S+)", finding)
+    change = match and remedy(match.group(2), sql, int(match.group(1)))
+    return f"{finding} -> {change}" if change else finding
+
+
+def _raised_in_env_py(exc: BaseException, env_py: Path) -> bool:
+    """Whether env.py, not the revision, is the last of the project's files `exc` passed.
+
+    A revision's upgrade() always runs under env.py; a failure in the revision has the
+    revision's file deeper in the traceback, while a failed import in env.py does not.
+    """
+    project = env_py.parent
+    ours = [
+        Path(frame.filename).resolve()
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if Path(frame.filename).resolve().is_relative_to(project)
+    ]
+    return bool(ours) and ours[-1] == env_py
 
 
 def squawk_binary() -> str | None:

@@ -14,6 +14,7 @@ a savepoint. Locks the transaction took before the call stay held between attemp
 call first in its revision, or give the DDL a revision of its own.
 """
 
+import importlib.util
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,8 +23,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from alembic import op
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
 from alembic_toolkit.sqlstate import LOCK_NOT_AVAILABLE, sqlstate
 from alembic_toolkit.zerodowntime.errors import ZeroDowntimeError
@@ -102,6 +104,23 @@ def with_lock_retries(ddl: Callable[[], T], retries: LockRetries | None = None) 
         )
     pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
     previous = connection.execute(text("SELECT current_setting('lock_timeout')")).scalar_one()
+    watcher = _watcher_engine(connection.engine)
+    try:
+        return _attempts(connection, ddl, policy, watcher, pid, previous)
+    finally:
+        if watcher is not None and watcher is not connection.engine:
+            watcher.dispose()
+
+
+def _attempts(
+    connection: Connection,
+    ddl: Callable[[], T],
+    policy: LockRetries,
+    watcher: Engine | None,
+    pid: int,
+    previous: str,
+) -> T:
+    """Run `ddl` in a savepoint per attempt, as `with_lock_retries` describes."""
     started = time.monotonic()
     blockers: list[Blocker] = []
     schedule = policy.schedule()
@@ -109,7 +128,7 @@ def with_lock_retries(ddl: Callable[[], T], retries: LockRetries | None = None) 
         savepoint = connection.begin_nested()
         _set_lock_timeout(connection, seconds_setting(lock_timeout))
         try:
-            with _watching(connection.engine, pid) as blockers:
+            with _watching(watcher, pid) as blockers:
                 result = ddl()
         except DBAPIError as error:
             savepoint.rollback()
@@ -164,15 +183,46 @@ _BLOCKERS = text(
 )
 
 
+# Synchronous drivers the watcher can use when the migration runs on an asyncio driver, whose
+# connections a plain thread cannot open: the first one installed is used.
+SYNC_DRIVERS = (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2"))
+# URL options of SQLAlchemy's asyncpg dialect that libpq would refuse.
+ASYNCPG_ONLY = {"prepared_statement_cache_size", "prepared_statement_name_func"}
+
+
+def _watcher_engine(engine: Engine) -> Engine | None:
+    """An engine the watcher thread can connect with, or None when there is none.
+
+    A migration on asyncpg (`alembic init -t async`) runs in a greenlet; a thread outside it
+    cannot open a connection of the same engine. So the watcher gets its own engine, on the
+    same URL with a synchronous driver, its query in libpq's terms.
+    """
+    if not engine.dialect.is_async:
+        return engine
+    query = {k: v for k, v in engine.url.query.items() if k not in ASYNCPG_ONLY}
+    if "ssl" in query:
+        # asyncpg's ssl takes libpq's sslmode values.
+        query["sslmode"] = query.pop("ssl")
+    for module, driver in SYNC_DRIVERS:
+        if importlib.util.find_spec(module) is not None:
+            url = engine.url.set(drivername=driver, query=query)
+            return create_engine(url, poolclass=NullPool)
+    return None
+
+
 @contextmanager
-def _watching(engine: Engine, pid: int) -> Iterator[list[Blocker]]:
+def _watching(engine: Engine | None, pid: int) -> Iterator[list[Blocker]]:
     """Sample, from a second connection, who blocks session `pid` while the block runs.
 
     The waiting statement cannot ask itself, and once lock_timeout cancels it the lock
     graph no longer shows what it waited for, so the answer is collected while it waits.
-    The list holds the blockers of the latest sample that found any.
+    The list holds the blockers of the latest sample that found any. Without an engine
+    (no synchronous driver beside an asyncio one), nothing is sampled.
     """
     seen: list[Blocker] = []
+    if engine is None:
+        yield seen
+        return
     done = threading.Event()
 
     def watch() -> None:

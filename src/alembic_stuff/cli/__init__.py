@@ -1,0 +1,30 @@
+"""The `alembic-stuff` command: serve the API, migrate and review its schema, run its database.
+
+Each group of commands lives in a module of its own; this one puts them under one command.
+"""
+
+import logging
+
+import click
+
+from alembic_stuff.cli import database, review, revisions, serving, upgrading
+from alembic_stuff.cli.usage import OneLineUsageGroup
+
+
+@click.group(cls=OneLineUsageGroup)
+def main() -> None:
+    """alembic-stuff: the demonstration API and its database."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+
+
+for command in (
+    serving.start,
+    serving.serve_command,
+    upgrading.upgrade,
+    upgrading.expand,
+    upgrading.contract_command,
+    revisions.revision,
+    review.migrations,
+    database.db,
+):
+    main.add_command(command)

@@ -1,0 +1,21 @@
+"""The toolkit's warnings reach the person running Alembic, whatever env.py did to logging.
+
+Alembic's stock env.py calls `fileConfig(config.config_file_name)`, whose default
+`disable_existing_loggers=True` silences every logger that exists by then: the toolkit's, made
+when env.py imported it. Its warnings (another migration holds the lock, so this one waits; a
+new revision depends on a head it did not start from) then never print. `guarded_migration`
+calls `enable` once env.py has configured logging; levels and handlers stay as the project set
+them, and `fileConfig(..., disable_existing_loggers=False)` in env.py does the same for all.
+"""
+
+import logging
+
+# The toolkit's modules that warn, by logger name.
+LOGGERS = ("alembic_toolkit.lock", "alembic_toolkit.autogen.renames")
+
+
+def enable() -> None:
+    """Turn the toolkit's loggers back on after `logging.config.fileConfig` turned them off."""
+    for name in LOGGERS:
+        # `disabled` is the flag fileConfig sets; nothing else in logging undoes it.
+        logging.getLogger(name).disabled = False
