@@ -5,6 +5,8 @@ choice and its reasons are on the front page, index.md). The site must build off
 without a warning (`-W`, tests/docs/test_site.py): nothing here loads from the internet.
 """
 
+import logging
+
 from pygments.lexers.special import TextLexer
 from sphinx.application import Sphinx
 
@@ -25,6 +27,19 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 suppress_warnings = ["misc.highlighting_failure"]
 
 
+def quiet_root_logger(app: Sphinx) -> None:
+    """Undo the `logging.basicConfig(level=INFO)` that accessible-pygments (furo's) runs on import.
+
+    Left in place, every library autodoc imports (Alembic's plugins first) prints its INFO lines
+    into the build's output. Sphinx's own messages go through its own logger, untouched.
+    """
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.setLevel(logging.WARNING)
+
+
 def setup(app: Sphinx) -> None:
-    """Show mermaid diagrams as their source: rendering them would need mermaid.js from a CDN."""
+    """Show mermaid diagrams as their source (mermaid.js would come from a CDN); a quiet build."""
     app.add_lexer("mermaid", TextLexer)
+    app.connect("builder-inited", quiet_root_logger)
