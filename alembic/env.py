@@ -50,7 +50,7 @@ def run_migrations_offline() -> None:
         dialect_opts={"paramstyle": "named"},
         compare_type=True,
         transaction_per_migration=True,
-        on_version_apply=[record_applied(context.script)],
+        on_version_apply=record_applied(context.script),
     )
     # The script bounds its own waits, as online migrations do, and creates what the toolkit
     # records applied revisions in (/ready reads it).
@@ -70,10 +70,9 @@ def migrate(connection: Connection) -> None:
             # Each step records where the database stands, for /ready; a caller that reports
             # what it applied (alembic-latest) counts the steps this process ran: a replica
             # that waited for the lock ran none.
-            on_version_apply=[
-                record_applied(context.script),
-                *config.attributes.get("on_version_apply", ()),
-            ],
+            on_version_apply=record_applied(
+                context.script, *config.attributes.get("on_version_apply", ())
+            ),
             **autogenerate_options(config, target_metadata),
         )
         with context.begin_transaction():
@@ -101,11 +100,11 @@ def run_migrations_online() -> None:
 
 
 def _unreachable(exc: OperationalError) -> str:
-    where = settings.server_url.render_as_string(hide_password=True)
+    where = settings.migration_url.set(drivername="postgresql").render_as_string(hide_password=True)
     hint = (
         "start it with `pipenv run db-up` (or set DATABASE_URL)"
         if settings.uses_embedded_database
-        else "check DATABASE_URL and that the server is running"
+        else f"check {settings.migration_url_variable} and that the server is running"
     )
     return f"cannot connect to {where}: {hint}. ({str(exc.orig).strip().splitlines()[0]})"
 

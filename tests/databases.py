@@ -412,7 +412,7 @@ def served_api(
     """Serve the API as `alembic-stuff serve` does, in its own process; yield its base URL.
 
     `program` is the CLI to run (another install's `alembic-stuff`), started in `cwd`;
-    `environment` adds settings (e.g. REQUEST_HEAD_TIMEOUT_SECONDS="1").
+    `environment` adds settings (e.g. REPLICA_HEARTBEAT_SECONDS="1").
     """
     port = free_port()
     variables = {

@@ -116,11 +116,14 @@ def test_compose_names_ports_and_order() -> None:
 
     assert api["container_name"] == "demo-api"
     assert api["ports"] == ["127.0.0.1:8765:8765"]
-    assert api["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
+    assert api["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
     assert migrate["environment"]["DATABASE_URL"].startswith("postgresql://postgres:")
     assert api["environment"]["DATABASE_URL"].startswith("postgresql://alembic_stuff_app:")
-    for service in (migrate, api):
-        assert service["environment"]["DATABASE_URL"].endswith("@db:5432/alembic-stuff")
+    # The migrations reach PostgreSQL itself; the API goes through PgBouncer.
+    assert migrate["environment"]["DATABASE_URL"].endswith("@db:5432/alembic-stuff")
+    assert api["environment"]["DATABASE_URL"].endswith("@pgbouncer:6432/alembic-stuff")
+    assert api["environment"]["DATABASE_POOLER"] == "transaction"
+    assert services["pgbouncer"]["build"] == "deploy/pgbouncer"
     assert "./docker/initdb:/docker-entrypoint-initdb.d:ro" in db["volumes"]
 
 

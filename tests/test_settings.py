@@ -17,7 +17,14 @@ def make(**values: Any) -> Settings:
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ["DATABASE_URL", "API_PORT", "EMBEDDED_PORT", "EMBEDDED_DATA_DIR"]:
+    for name in [
+        "DATABASE_URL",
+        "DATABASE_POOLER",
+        "MIGRATION_DATABASE_URL",
+        "API_PORT",
+        "EMBEDDED_PORT",
+        "EMBEDDED_DATA_DIR",
+    ]:
         monkeypatch.delenv(name, raising=False)
 
 
@@ -52,6 +59,42 @@ def test_one_url_gives_the_app_and_migration_urls() -> None:
         settings.migration_url.render_as_string()
         == "postgresql+psycopg://app:***@db:5432/alembic-stuff"
     )
+
+
+def test_migrations_use_their_own_url_when_one_is_set() -> None:
+    settings = make(
+        database_url=SecretStr("postgresql://app:s3cret@pgbouncer:6432/alembic-stuff"),
+        migration_database_url=SecretStr("postgresql://owner:0wner@db:5432/alembic-stuff"),
+        database_pooler="transaction",
+    )
+    assert settings.app_url.port == 6432
+    assert settings.migration_url.render_as_string(hide_password=False) == (
+        "postgresql+psycopg://owner:0wner@db:5432/alembic-stuff"
+    )
+    assert settings.database_pooler == "transaction"
+    assert "0wner" not in repr(settings)
+
+
+def test_migrations_use_database_url_by_default() -> None:
+    settings = make(database_url=SecretStr("postgresql://app@db/alembic-stuff"))
+    assert settings.database_pooler == "direct"
+    assert settings.migration_url == settings.server_url.set(drivername="postgresql+psycopg")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"database_pooler": "session"}, "Input should be 'direct' or 'transaction'"),
+        (
+            {"database_url": SecretStr("postgresql://u@h/d"), "migration_database_url": "x y"},
+            "MIGRATION_DATABASE_URL is not a URL",
+        ),
+        ({"migration_database_url": SecretStr("postgresql://u@h/d")}, "needs DATABASE_URL"),
+    ],
+)
+def test_bad_pooler_settings_are_refused(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        make(**values)
 
 
 def test_the_password_is_never_shown() -> None:

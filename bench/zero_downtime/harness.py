@@ -1,34 +1,32 @@
-"""The proof: release N and release N+1 served at once, under load, while the schema changes.
+"""The proof: a rolling deploy of release N+1 over release N, under load, as people deploy.
 
-`prove()` fills the proof's `item` table, serves both releases with uvicorn (two processes,
-one database), drives mixed traffic at the releases a load balancer would send to (reads of
-random keys, creates, renames, deletes), and meanwhile runs the change:
+`prove()` fills the proof's `item` table and deploys as an orchestrator does, with this
+harness as the load balancer (bench/zero_downtime/balancer.py): it probes every replica's
+`/ready` and routes requests only to the replicas whose last answer was 200. Two replicas of
+each release (bench/zero_downtime/replicas.py), mixed traffic throughout
+(bench/zero_downtime/load.py), and the phases:
 
-- expand-contract: `alembic upgrade expand@head` (add `name`, sync triggers, batched
-  backfill) with release N serving; then release N+1 joins it; then release N leaves (the
-  switch); then `alembic upgrade contract@head` (drop the trigger and `label`);
-- naive: `ALTER TABLE item RENAME COLUMN label TO name` with release N serving, then the same
-  switch: the one-step rename, for contrast.
+    N alone -> expand (alembic upgrade expand@head) -> N+1 joins -> N drains (out of the
+    rotation, then SIGTERM) -> contract (alembic upgrade contract@head) -> N+1 alone
 
-A sampler process watches lock waits throughout. The outcome holds every request, the
-phases, the lock waits and the backfill's rate; `Outcome.line()` is the summary line. Used
-by tests/zerodowntime/test_under_load.py (CI-sized) and `pipenv run bench --zero-downtime`.
+In mode `generated` the expand and contract revisions are the toolkit's own, written at run
+time from release N's model to release N+1's (bench/zero_downtime/generated.py); in mode
+`naive`, for contrast, `ALTER TABLE item RENAME COLUMN label TO name` replaces the expand and
+there is no contract. A sampler process watches lock waits throughout. The replicas reach
+the database through PgBouncer in transaction mode (`pooler`, the one switch; off: directly);
+the migrations always connect directly. The outcome holds every
+request, probe and phase; `Outcome.line()` is the summary line. Used by
+tests/bench/test_zero_downtime.py (CI-sized) and `pipenv run bench --zero-downtime`.
 """
 
 import asyncio
-import json
-import os
-import random
-import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -37,24 +35,20 @@ import psycopg
 from sqlalchemy import URL
 
 from alembic_stuff.settings import Settings
-from bench.zero_downtime.consistency import NO_ANSWER, Mismatch, Request, mismatches
-from bench.zero_downtime.revisions import ROOT, alembic, base_revision, environment
-from support.http import answers
-from support.scratch import free_port
+from bench.zero_downtime.balancer import Balancer, Gap, Membership, Probe, gaps
+from bench.zero_downtime.balancer import unready_while_serving as unready
+from bench.zero_downtime.consistency import Mismatch, Request, mismatches
+from bench.zero_downtime.generated import scratch_history, write_pair
+from bench.zero_downtime.load import Load
+from bench.zero_downtime.migrator import migrator
+from bench.zero_downtime.releases import NEW_COLUMN, OLD_COLUMN
+from bench.zero_downtime.replicas import START_SECONDS, Build, Fleet, Replica
+from bench.zero_downtime.revisions import upgrade
+from bench.zero_downtime.sampler import sampling
+from support.pgbouncer import pgbouncer
 
-RELEASES = {
-    "N": "bench.zero_downtime.releases:release_n",
-    "N+1": "bench.zero_downtime.releases:release_n_plus_1",
-}
-Mode = Literal["expand-contract", "naive"]
+Mode = Literal["generated", "naive"]
 NAIVE_RENAME = "ALTER TABLE item RENAME COLUMN label TO name"
-# The share of reads and renames aimed at a few hot keys, so that both releases write and
-# read the same rows often, and the rest at any key.
-HOT_KEYS = 64
-HOT_SHARE = 0.5
-# The last keys created, which some reads go back to (a create through one release, read
-# through the other).
-RECENT_KEYS = 64
 # Load on release N before the measured phases: its connections opened, its statements
 # prepared.
 WARM_UP_SECONDS = 0.5
@@ -69,11 +63,13 @@ class Plan:
     rows: int
     rate: float  # requests per second, in all
     workers: int = 16
+    replicas: int = 2  # of each release
     before: float = 2.0  # release N alone, before the change
-    together: float = 1.0  # both releases serving, after the expand
-    drain: float = 0.5  # release N out of rotation, before the contract
+    together: float = 1.0  # both releases serving, after N+1 joined
+    drain: float = 0.5  # release N out of the rotation, before it is stopped
     after: float = 0.5  # release N+1 alone, after the contract
-    pool_size: int = 4  # each release's connections, for reads and again for writes
+    pool_size: int = 2  # each replica's connections, for reads and again for writes
+    probe_interval: float = 0.05  # seconds between two probes of one replica's /ready
     sample_interval_ms: float = 5.0
     seed: int = 20261126
 
@@ -95,11 +91,16 @@ class Outcome:
     plan: Plan
     requests: list[Request]
     phases: list[Phase]
-    locks: dict[str, object]
-    stale: list[Mismatch]
+    probes: list[Probe]
+    changes: list[Membership]
+    locks: dict[str, object] = field(default_factory=dict)
+    stale: list[Mismatch] = field(default_factory=list)
     backfill_rows_per_second: float | None = None
     single_update_rows_per_second: float | None = None
     migration_output: str = ""
+    generator_output: str = ""
+    builds: dict[str, Build] = field(default_factory=dict)
+    pooler: bool = False
 
     @property
     def failures(self) -> list[Request]:
@@ -110,6 +111,21 @@ class Outcome:
     def failed(self) -> int:
         """Failed requests and stale answers."""
         return len(self.failures) + len(self.stale)
+
+    @property
+    def gaps(self) -> list[Gap]:
+        """The stretches with no ready replica in the rotation."""
+        return gaps(self.probes, self.changes, until=self.phases[-1].end)
+
+    @property
+    def ready_gap_ms(self) -> float:
+        """The longest time with no ready replica in the rotation, in milliseconds."""
+        return max((gap.milliseconds for gap in self.gaps), default=0.0)
+
+    @property
+    def unready(self) -> list[Probe]:
+        """Probes that found a replica unready while it was in the rotation."""
+        return unready(self.probes, self.changes)
 
     def span(self, during: bool) -> tuple[float, float]:
         """When the schema change started and ended, or the stretch of load before it."""
@@ -143,17 +159,20 @@ class Outcome:
             f"max lock wait {self.max_lock_wait_ms:.1f} ms, "
             f"p99 before {self.p99_ms(during=False):.1f} ms "
             f"during {self.p99_ms(during=True):.1f} ms, "
-            f"backfill {rate:.0f} rows/s"
+            f"backfill {rate:.0f} rows/s, ready gaps {self.ready_gap_ms:.0f} ms"
         )
 
     def failures_by_kind(self) -> dict[str, int]:
-        """How many requests failed, by release and answer (0: no answer), and stale answers."""
+        """Failed requests by release and answer (0: none), stale answers, unready probes."""
         kinds: dict[str, int] = {}
         for request in self.failures:
             kind = f"release {request.release}, {request.operation}, status {request.status}"
             kinds[kind] = kinds.get(kind, 0) + 1
         for mismatch in self.stale:
             kind = f"release {mismatch.request.release}, stale {mismatch.request.operation}"
+            kinds[kind] = kinds.get(kind, 0) + 1
+        for probe in self.unready:
+            kind = f"release {probe.release} unready in rotation: {probe.detail or probe.status}"
             kinds[kind] = kinds.get(kind, 0) + 1
         return kinds
 
@@ -163,22 +182,53 @@ def initial_name(key: int) -> str:
     return f"item {key}"
 
 
-def prove(database: URL, plan: Plan, mode: Mode, *, log: bool = False) -> Outcome:
-    """Run the proof on an empty `database` (a driver-less URL); the table is left there."""
-    settings = Settings(_env_file=None, database_url=database.render_as_string(hide_password=False))
+def prove(
+    database: URL, plan: Plan, mode: Mode, *, pooler: bool = True, log: bool = False
+) -> Outcome:
+    """Run the proof on an empty `database` (a driver-less URL); the table is left there.
+
+    With `pooler`, the replicas reach the database through PgBouncer in transaction mode, as
+    production's usual set-up; without, directly. The migrations always connect directly.
+    """
     dsn = database.render_as_string(hide_password=False)
-    alembic(settings, "upgrade", base_revision())
-    fill(dsn, plan.rows)
-    with serving(database, plan) as bases, sampling(dsn, plan.sample_interval_ms) as sampler:
-        outcome = asyncio.run(_run(settings, dsn, bases, plan, mode, log))
-        outcome.locks = sampler.result()
+    settings = Settings(_env_file=None, database_url=dsn)
+    migration_url = settings.migration_url.render_as_string(hide_password=False)
+    with tempfile.TemporaryDirectory(prefix="zero-downtime-") as folder:
+        history = scratch_history(Path(folder, "history"))
+        upgrade(migration_url, history.ini, "heads")
+        builds = {"N": Build("N", OLD_COLUMN, history.release())}
+        generated = write_pair(history, migration_url) if mode == "generated" else ""
+        builds["N+1"] = Build("N+1", NEW_COLUMN, history.release())
+        fill(dsn, plan.rows)
+        with (
+            app_database(database, pooler, Path(folder)) as reached,
+            Fleet(reached, plan.pool_size) as fleet,
+            sampling(dsn, plan.sample_interval_ms) as sampler,
+        ):
+            run = Run(fleet, builds, plan, mode, log, direct=dsn)
+            outcome = asyncio.run(run.deploy(migration_url, history.ini))
+            outcome.locks = sampler.result()
+    outcome.generator_output, outcome.pooler = generated, pooler
     outcome.stale = mismatches(
         outcome.requests, lambda key: initial_name(key) if key <= plan.rows else None
     )
-    if mode == "expand-contract":
+    if mode == "generated":
         outcome.backfill_rows_per_second = backfill_rate(dsn)
         outcome.single_update_rows_per_second = single_update_rate(dsn, plan.rows)
     return outcome
+
+
+@contextmanager
+def app_database(database: URL, pooler: bool, folder: Path) -> Iterator[dict[str, str]]:
+    """The app's database settings: `database` itself, or PgBouncer in transaction mode."""
+    if not pooler:
+        yield {"DATABASE_URL": database.render_as_string(hide_password=False)}
+        return
+    with pgbouncer(database, folder) as running:
+        yield {
+            "DATABASE_URL": running.url(database).render_as_string(hide_password=False),
+            "DATABASE_POOLER": "transaction",
+        }
 
 
 # Preparing the table -------------------------------------------------------------------------
@@ -225,315 +275,119 @@ def single_update_rate(dsn: str, rows: int) -> float:
     return rows / seconds
 
 
-# The releases and the sampler ----------------------------------------------------------------
+# The deploy ----------------------------------------------------------------------------------
 
 
-@contextmanager
-def serving(database: URL, plan: Plan) -> Iterator[dict[str, str]]:
-    """Serve both releases with uvicorn, each in its own process; yield their base URLs."""
-    environment = {
-        **os.environ,
-        "DATABASE_URL": database.render_as_string(hide_password=False),
-        "DATABASE_POOL_SIZE": str(plan.pool_size),
-    }
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    bases: dict[str, str] = {}
-    logs = Path(tempfile.mkdtemp(prefix="zero-downtime-releases-"))
-    try:
-        for release, factory in RELEASES.items():
-            port = free_port()
-            command = [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                factory,
-                "--factory",
-                "--port",
-                str(port),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ]
-            # Their logs (a traceback for each 500 of the one-step rename) go to a file.
-            with (logs / f"release-{release}.log").open("wb") as log:
-                processes[release] = subprocess.Popen(
-                    command,
-                    cwd=ROOT,
-                    env=environment,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    # Like the sampler and the migrator, in a session of its own: Ctrl-C at
-                    # the terminal reaches the harness alone, which stops them in order
-                    # (each would otherwise die at once, with a traceback of its own, and
-                    # fail the run under the harness's feet).
-                    start_new_session=True,
-                )
-            bases[release] = f"http://127.0.0.1:{port}"
-        for release, base in bases.items():
-            _wait_until_up(base, processes[release], logs / f"release-{release}.log")
-        yield bases
-    finally:
-        for process in processes.values():
-            process.send_signal(signal.SIGTERM)
-        for process in processes.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        shutil.rmtree(logs, ignore_errors=True)
+class Run:
+    """One deploy of N+1 over N under load: the phases, each timed and recorded."""
 
+    def __init__(
+        self, fleet: Fleet, builds: dict[str, Build], plan: Plan, mode: Mode, log: bool, direct: str
+    ) -> None:
+        self.fleet, self.builds, self.plan, self.mode, self.log = fleet, builds, plan, mode, log
+        self.direct = direct  # the database's own URL, for the one-step rename
+        self.phases: list[Phase] = []
+        self.balancer = Balancer(plan.probe_interval)
 
-def _wait_until_up(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    if not answers(f"{base}/health", process, seconds=60):
-        raise RuntimeError(f"{log.stem} did not start: {log.read_text()[-2000:]}")
-
-
-class Sampler:
-    """The lock-wait sampler's process."""
-
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        self.process = process
-        self._result: dict[str, object] | None = None
-
-    def stop(self) -> None:
-        """Stop sampling and read what it saw."""
-        if self._result is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        output, errors = self.process.communicate(timeout=30)
-        if self.process.returncode != 0 or not output.strip():
-            raise RuntimeError(f"the lock sampler failed: {errors.strip()}")
-        self._result = json.loads(output)
-
-    def result(self) -> dict[str, object]:
-        """What it saw (it is stopped first)."""
-        self.stop()
-        assert self._result is not None  # noqa: S101 - stop() sets it or raises
-        return self._result
-
-
-@contextmanager
-def sampling(dsn: str, interval_ms: float) -> Iterator[Sampler]:
-    """Sample lock waits on the database in a process of its own while the block runs."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.zero_downtime.sampler", dsn, str(interval_ms)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # see serving()
-    )
-    sampler = Sampler(process)
-    try:
-        assert process.stderr is not None  # noqa: S101 - piped above
-        if process.stderr.readline().strip() != "ready":
-            raise RuntimeError("the lock sampler did not start")
-        yield sampler
-    finally:
-        # Not stopped by the block: the run failed or was interrupted, and what the sampler
-        # saw is not wanted (reading it could wait on a full pipe).
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-
-
-# The load and the change ---------------------------------------------------------------------
-
-
-class Load:
-    """Mixed traffic at the releases in rotation, every request recorded."""
-
-    def __init__(self, clients: dict[str, httpx.AsyncClient], plan: Plan) -> None:
-        self.clients = clients
-        self.plan = plan
-        self.rotation = ["N"]
-        self.requests: list[Request] = []
-        self.keys = list(range(1, plan.rows + 1))
-        # Seeded, for runs that can be compared.
-        seeded = random.Random(plan.seed)  # noqa: S311 - picks load keys, draws nothing secret
-        self.hot = seeded.sample(self.keys, min(HOT_KEYS, plan.rows))
-        hot = set(self.hot)
-        # Deletes go to other keys, so that the hot ones stay hot.
-        self.deletable = [key for key in self.keys if key not in hot]
-        self.recent: list[int] = []
-        self.running = True
-        self.written = 0
-
-    async def worker(self, number: int) -> None:
-        """Send requests at this worker's share of the rate until stopped."""
-        rng = random.Random(self.plan.seed + number)  # noqa: S311 - load, not secrets
-        interval = self.plan.workers / self.plan.rate
-        next_at = time.monotonic() + rng.random() * interval
-        while self.running:
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-            # Late (the machine is busy): send now, without a burst to catch up.
-            next_at = max(next_at + interval, time.monotonic())
-            await self.one(rng, number)
-
-    def _key(self, rng: random.Random) -> int:
-        roll = rng.random()
-        if roll < HOT_SHARE:
-            return rng.choice(self.hot)
-        if roll < HOT_SHARE + 0.1 and self.recent:
-            return rng.choice(self.recent)
-        return rng.choice(self.keys)
-
-    async def one(self, rng: random.Random, number: int) -> None:
-        """One request: a read, create, rename or delete, through a release in rotation."""
-        release = rng.choice(self.rotation)
-        client = self.clients[release]
-        roll = rng.random()
-        self.written += 1
-        name = f"w{number}-{self.written}"
-        key: int | None
-        if roll < 0.55:
-            operation, key, value = "read", self._key(rng), None
-            call = client.get(f"/items/{key}")
-        elif roll < 0.8:
-            operation, key, value = "update", self._key(rng), name
-            call = client.patch(f"/items/{key}", json={"name": name})
-        elif roll < 0.9:
-            operation, key, value = "create", None, name
-            call = client.post("/items", json={"name": name})
-        else:
-            operation, key, value = "delete", rng.choice(self.deletable), None
-            call = client.delete(f"/items/{key}")
-        sent = time.monotonic()
-        try:
-            response = await call
-            status = response.status_code
-        except httpx.HTTPError:
-            status, response = NO_ANSWER, None
-        answered = time.monotonic()
-        if response is not None and status in {200, 201}:
-            body = response.json()
-            if operation == "create":
-                key = int(body["id"])
-                self.keys.append(key)
-                self.deletable.append(key)
-                self.recent = [*self.recent[-(RECENT_KEYS - 1) :], key]
-            if operation == "read":
-                value = str(body["name"])
-        self.requests.append(Request(release, operation, key, sent, answered, status, value))
-
-
-@asynccontextmanager
-async def clients(bases: dict[str, str], plan: Plan) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    """An HTTP client per release, with a connection per worker."""
-    limits = httpx.Limits(max_connections=plan.workers, max_keepalive_connections=plan.workers)
-    opened = {
-        release: httpx.AsyncClient(base_url=base, timeout=5.0, limits=limits)
-        for release, base in bases.items()
-    }
-    try:
-        yield opened
-    finally:
-        for client in opened.values():
-            await client.aclose()
-
-
-async def _run(
-    settings: Settings, dsn: str, bases: dict[str, str], plan: Plan, mode: Mode, log: bool
-) -> Outcome:
-    phases: list[Phase] = []
-
-    async def phase(name: str, step: float | Callable[[], Awaitable[None]]) -> None:
+    async def phase(self, name: str, step: float | Callable[[], Awaitable[None]]) -> None:
+        """Run `step` (a pause, or a change) as the phase `name`."""
         started = time.monotonic()
-        if log:
-            print(f"zero-downtime ({mode}): {name}", file=sys.stderr, flush=True)
+        if self.log:
+            print(f"zero-downtime ({self.mode}): {name}", file=sys.stderr, flush=True)
         if isinstance(step, float):
             await asyncio.sleep(step)
         else:
             await step()
-        phases.append(Phase(name, started, time.monotonic()))
+        self.phases.append(Phase(name, started, time.monotonic()))
 
-    async def rename() -> None:
-        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as connection:
-            await connection.execute(NAIVE_RENAME)
+    async def deploy(self, migration_url: str, ini: Path) -> Outcome:
+        """Serve N, then roll N+1 out over it with the change, under load; what it saw."""
+        plan, balancer = self.plan, self.balancer
+        connections = plan.workers * 2
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        async with (
+            httpx.AsyncClient(limits=limits) as client,
+            httpx.AsyncClient() as prober,
+            migrator(migration_url, ini) as deploy,
+        ):
+            # Both releases' processes start at once; N+1's stay out of the rotation (and
+            # unprobed) until they join, as pods a readiness gate holds back.
+            old, new = await asyncio.gather(
+                self.fleet.start(self.builds["N"], plan.replicas),
+                self.fleet.start(self.builds["N+1"], plan.replicas),
+            )
+            balancer.join(old, prober)
+            await balancer.wait_ready(old, START_SECONDS)
+            await warm_up(client, old, plan)
+            load = Load(balancer, client, plan.rows, plan.rate, plan.seed)
+            workers = [
+                asyncio.create_task(load.worker(number, plan.workers))
+                for number in range(plan.workers)
+            ]
+            try:
+                await self.change(deploy.upgrade, old, new, prober)
+            finally:
+                load.running = False
+                await asyncio.gather(*workers)
+                await balancer.close()
+        return Outcome(
+            self.mode,
+            plan,
+            load.requests,
+            self.phases,
+            balancer.probes,
+            balancer.changes,
+            migration_output=deploy.output,
+            builds=self.builds,
+        )
 
-    async with clients(bases, plan) as opened, migrator(settings) as deploy:
-        await warm_up(opened, plan)
-        load = Load(opened, plan)
-        workers = [asyncio.create_task(load.worker(number)) for number in range(plan.workers)]
-        try:
-            # Not measured: the first requests of each connection of release N.
-            await phase("warm-up", WARM_UP_SECONDS)
-            await phase("before", plan.before)
-            if mode == "expand-contract":
-                await phase("expand", lambda: deploy.upgrade("expand@head"))
-            else:
-                await phase("rename", rename)
-            load.rotation = ["N", "N+1"]
-            await phase("both releases", plan.together)
-            load.rotation = ["N+1"]
-            await phase("switched to N+1", plan.drain)
-            if mode == "expand-contract":
-                await phase("contract", lambda: deploy.upgrade("contract@head"))
-            await phase("after", plan.after)
-        finally:
-            load.running = False
-            await asyncio.gather(*workers)
-    return Outcome(mode, plan, load.requests, phases, {}, [], migration_output=deploy.output)
+    async def change(
+        self,
+        migrate: Callable[[str], Awaitable[None]],
+        old: list[Replica],
+        new: list[Replica],
+        prober: httpx.AsyncClient,
+    ) -> None:
+        """The phases, from N alone to N+1 alone."""
+        plan = self.plan
+
+        async def rename() -> None:
+            async with await psycopg.AsyncConnection.connect(
+                self.direct, autocommit=True
+            ) as connection:
+                await connection.execute(NAIVE_RENAME)
+
+        async def join() -> None:
+            self.balancer.join(new, prober)
+            # A rolling update with no unavailability: the old replicas go only once the new
+            # ones are ready.
+            await self.balancer.wait_ready(new, START_SECONDS)
+
+        async def drain() -> None:
+            await self.balancer.leave(old)
+            # The requests in flight finish; then the orchestrator stops the replicas.
+            await asyncio.sleep(plan.drain)
+            await self.fleet.stop(old)
+
+        # Not measured: the first requests of each connection of release N.
+        await self.phase("warm-up", WARM_UP_SECONDS)
+        await self.phase("before", plan.before)
+        if self.mode == "generated":
+            await self.phase("expand", lambda: migrate("expand@head"))
+        else:
+            await self.phase("rename", rename)
+        await self.phase("N+1 joins", join)
+        await self.phase("both releases", plan.together)
+        await self.phase("N drains", drain)
+        if self.mode == "generated":
+            await self.phase("contract", lambda: migrate("contract@head"))
+        await self.phase("after", plan.after)
 
 
-async def warm_up(opened: dict[str, httpx.AsyncClient], plan: Plan) -> None:
-    """Open every connection the releases' pools and the clients will use, before measuring."""
-    for client in opened.values():
+async def warm_up(client: httpx.AsyncClient, replicas: list[Replica], plan: Plan) -> None:
+    """Open every connection the replicas' pools and the client will use, before measuring."""
+    for replica in replicas:
         for _ in range(3):
-            calls = [client.get("/ready") for _ in range(plan.workers)]
+            calls = [client.get(f"{replica.base}/ready") for _ in range(plan.workers)]
             for response in await asyncio.gather(*calls):
                 response.raise_for_status()
-
-
-class Migrator:
-    """The deploy job's process (bench/zero_downtime/migrator.py), started ahead of the change."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.output = ""  # its stderr (the backfill's progress), once it has stopped
-
-    async def upgrade(self, target: str) -> None:
-        """Upgrade to `target`; fail with the migration's message if it fails."""
-        assert self.process.stdin is not None  # noqa: S101 - piped
-        assert self.process.stdout is not None  # noqa: S101 - piped
-        self.process.stdin.write(f"{target}\n".encode())
-        await self.process.stdin.drain()
-        answer = (await self.process.stdout.readline()).decode().strip()
-        if answer != "ok":
-            raise RuntimeError(f"alembic upgrade {target}: {answer or 'no answer'}")
-
-
-@asynccontextmanager
-async def migrator(settings: Settings) -> AsyncIterator[Migrator]:
-    """Start the deploy job's process, and wait until it has imported everything."""
-    with tempfile.TemporaryDirectory(prefix="zero-downtime-") as folder:
-        log = Path(folder) / "migrator.log"
-        with log.open("wb") as errors:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bench.zero_downtime.migrator",
-                cwd=ROOT,
-                env=environment(settings),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=errors,
-                start_new_session=True,  # see serving()
-            )
-        running = Migrator(process)
-        try:
-            assert process.stdout is not None  # noqa: S101 - piped
-            if (await process.stdout.readline()).strip() != b"ready":
-                raise RuntimeError(f"the migrator did not start: {log.read_text()}")
-            yield running
-        except BaseException:
-            # Failed or interrupted (Ctrl-C cancels the run): the migration it may be running
-            # is not waited for; its scratch database is dropped.
-            process.kill()
-            raise
-        finally:
-            if process.stdin is not None:
-                process.stdin.close()
-            await process.wait()
-            running.output = log.read_text()

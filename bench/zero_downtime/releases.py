@@ -5,22 +5,30 @@ expand revision adds. That column is their only difference: both answer `{"id", 
 a client cannot tell which one served it. They are built as the project's app is: a factory
 with a lifespan that opens the database (`Database`, from DATABASE_URL), the project's error
 handlers (an unavailable database is a 503, anything unexpected a 500), reads in autocommit
-and writes in a transaction.
+and writes in a transaction, `/health` for liveness and `/ready` for readiness, which asks
+`alembic_toolkit.serving.schema_problem` whether the database can serve the release's own
+requirement (`SchemaRelease`), as the app's `/ready` does (src/alembic_stuff/api/health.py).
 
-Serve them with uvicorn's factory mode: `bench.zero_downtime.releases:release_n` and
-`bench.zero_downtime.releases:release_n_plus_1`.
+Serve one with uvicorn's factory mode, `bench.zero_downtime.releases:from_environment`, with
+ZERO_DOWNTIME_COLUMN naming its column and ZERO_DOWNTIME_RELEASE its requirement (`dumps`).
 """
 
+import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
+from alembic_toolkit.compatibility import SchemaRelease
+from alembic_toolkit.serving import schema_problem
 from fastapi import Depends, FastAPI, Request, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    Identity,
     MetaData,
     RowMapping,
     Table,
@@ -31,14 +39,20 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 
-from alembic_stuff.api.errors import install_error_handlers
+from alembic_stuff.api.errors import RETRY_AFTER_SECONDS, install_error_handlers, why_unavailable
+from alembic_stuff.api.limits import finish_within
 from alembic_stuff.db.database import Database
 from alembic_stuff.errors import NotFoundError
 from alembic_stuff.settings import Settings
 
 OLD_COLUMN = "label"
 NEW_COLUMN = "name"
+COLUMN_VARIABLE = "ZERO_DOWNTIME_COLUMN"
+RELEASE_VARIABLE = "ZERO_DOWNTIME_RELEASE"
+# As the app's probe: an answer the load balancer never gets tells it nothing.
+READY_TIMEOUT_SECONDS = 1.5
 
 
 class ItemIn(BaseModel):
@@ -54,13 +68,23 @@ class ItemOut(BaseModel):
     name: str
 
 
+def model(column: str) -> MetaData:
+    """The models of the release keeping names in `column`: the table `item`."""
+    metadata = MetaData()
+    Table(
+        "item",
+        metadata,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column(column, Text, nullable=False),
+    )
+    return metadata
+
+
 class Queries:
     """The statements of one release, on the column it keeps names in."""
 
     def __init__(self, column: str) -> None:
-        table = Table(
-            "item", MetaData(), Column("id", BigInteger, primary_key=True), Column(column, Text)
-        )
+        table = model(column).tables["item"]
         returned = (table.c.id, table.c[column].label("name"))
         by_id = table.c.id == bindparam("item_id")
         self.read = select(*returned).where(by_id)
@@ -95,10 +119,6 @@ def _found(row: RowMapping | None, item_id: int) -> RowMapping:
     return row
 
 
-def _ping(connection: Connection) -> None:
-    connection.execute(select(1))
-
-
 async def _database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
@@ -107,8 +127,22 @@ async def _database(request: Request) -> Database:
 DatabaseDep = Annotated[Database, Depends(_database)]
 
 
-def create_release(column: str, settings: Settings | None = None) -> FastAPI:
-    """The items API keeping names in `column`."""
+async def readiness(database: Database, release: SchemaRelease) -> str | None:
+    """Why the database cannot serve `release` now, or None: the app's /ready, in one call."""
+    try:
+        return await finish_within(
+            READY_TIMEOUT_SECONDS, database.autocommit_read(schema_problem, release)
+        )
+    except TimeoutError:
+        return f"the database did not answer within {READY_TIMEOUT_SECONDS:g} s"
+    except (DBAPIError, OSError) as exc:
+        return why_unavailable(exc)
+
+
+def create_release(
+    column: str, release: SchemaRelease, settings: Settings | None = None
+) -> FastAPI:
+    """The items API keeping names in `column`, built with the schema requirement `release`."""
     queries = Queries(column)
 
     @asynccontextmanager
@@ -142,21 +176,43 @@ def create_release(column: str, settings: Settings | None = None) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok", "column": column}
 
-    @app.get("/ready")
-    async def ready(database: DatabaseDep) -> dict[str, str]:
-        # Both kinds of connection answer: the load balancer may send traffic.
-        await database.autocommit_read(_ping)
-        await database.transaction(_ping)
+    @app.get("/ready", response_model=None)
+    async def ready(database: DatabaseDep) -> dict[str, str] | JSONResponse:
+        problem = await readiness(database, release)
+        if problem is not None:
+            return JSONResponse(
+                {"status": "not ready", "column": column, "detail": problem},
+                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         return {"status": "ready", "column": column}
 
     return app
 
 
-def release_n() -> FastAPI:
-    """Release N: names in `label`."""
-    return create_release(OLD_COLUMN)
+def dumps(release: SchemaRelease) -> str:
+    """`release` as the text of ZERO_DOWNTIME_RELEASE."""
+    return json.dumps(
+        {
+            "expand_head": release.expand_head,
+            "contract_head": release.contract_head,
+            "contract": sorted(release.contract),
+            "older": sorted(release.older),
+        }
+    )
 
 
-def release_n_plus_1() -> FastAPI:
-    """Release N+1: names in `name`."""
-    return create_release(NEW_COLUMN)
+def loads(value: str) -> SchemaRelease:
+    """The requirement `dumps` wrote."""
+    fields = json.loads(value)
+    return SchemaRelease(
+        expand_head=fields["expand_head"],
+        contract_head=fields["contract_head"],
+        contract=frozenset(fields["contract"]),
+        older=frozenset(fields["older"]),
+    )
+
+
+def from_environment() -> FastAPI:
+    """The release ZERO_DOWNTIME_COLUMN and ZERO_DOWNTIME_RELEASE describe (uvicorn's factory)."""
+    return create_release(os.environ[COLUMN_VARIABLE], loads(os.environ[RELEASE_VARIABLE]))

@@ -8,8 +8,6 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from alembic_stuff.settings import Settings
-
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 ALEMBIC_INI = HERE / "alembic.ini"
@@ -18,7 +16,7 @@ URL_VARIABLE = "ZERO_DOWNTIME_DATABASE_URL"
 
 
 def script_directory() -> ScriptDirectory:
-    """The proof's revisions."""
+    """The proof's hand-written revisions (docs/zero-downtime-rename.md)."""
     return ScriptDirectory.from_config(Config(str(ALEMBIC_INI)))
 
 
@@ -28,24 +26,31 @@ def base_revision() -> str:
     return base
 
 
-def environment(settings: Settings) -> dict[str, str]:
-    """The process environment with the proof's env.py pointed at `settings`' database."""
-    url = settings.migration_url.render_as_string(hide_password=False)
-    return {**os.environ, URL_VARIABLE: url}
+def environment(migration_url: str) -> dict[str, str]:
+    """The process environment with the proof's env.py pointed at `migration_url` (direct)."""
+    return {**os.environ, URL_VARIABLE: migration_url}
 
 
-def alembic(settings: Settings, *args: str) -> str:
-    """Run `alembic <args>` on the proof's revisions in a process of its own; its output."""
+def alembic(migration_url: str, command: list[str]) -> str:
+    """Run `command` (an Alembic one) on `migration_url` in a process of its own; its output."""
     done = subprocess.run(
-        [sys.executable, "-m", "alembic", "-c", str(ALEMBIC_INI), *args],
+        command,
         cwd=ROOT,
-        env=environment(settings),
+        env=environment(migration_url),
         capture_output=True,
         text=True,
         check=False,
-        # Ctrl-C reaches the bench alone, which stops this process (see harness.serving).
+        timeout=300,
+        # Ctrl-C reaches the bench alone, which stops this process (see replicas.py).
         start_new_session=True,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"alembic {' '.join(args)} failed: {done.stderr.strip()}")
+        raise RuntimeError(f"{' '.join(command[1:])} failed: {done.stderr.strip()}")
     return done.stdout + done.stderr
+
+
+def upgrade(migration_url: str, ini: Path, target: str) -> str:
+    """`alembic -c ini upgrade target` in a process of its own; its output."""
+    return alembic(
+        migration_url, [sys.executable, "-m", "alembic", "-c", str(ini), "upgrade", target]
+    )

@@ -9,16 +9,22 @@ longest waits seen, and a time series (CLOCK_MONOTONIC seconds, comparable with
 It runs in a process of its own so that polling does not take the load generator's GIL. A
 wait is seen at most one interval before it ends: the figures are lower bounds, short by at
 most the interval, and a wait shorter than the interval may not be seen at all.
+`sampling()` runs it beside the harness and reads what it saw.
 """
 
 import json
 import signal
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from types import FrameType
 
 import psycopg
+
+from bench.zero_downtime.revisions import ROOT
 
 # Ungranted lock requests in this database, other than the sampler's own, with how long each
 # has waited so far; `waitstart` is briefly NULL when a wait begins.
@@ -87,6 +93,55 @@ def sample(dsn: str, interval: float) -> dict[str, object]:
         "longest": [asdict(wait) for wait in longest_waits],
         "series": series,
     }
+
+
+class Sampler:
+    """The lock-wait sampler's process."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self._result: dict[str, object] | None = None
+
+    def stop(self) -> None:
+        """Stop sampling and read what it saw."""
+        if self._result is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        output, errors = self.process.communicate(timeout=30)
+        if self.process.returncode != 0 or not output.strip():
+            raise RuntimeError(f"the lock sampler failed: {errors.strip()}")
+        self._result = json.loads(output)
+
+    def result(self) -> dict[str, object]:
+        """What it saw (it is stopped first)."""
+        self.stop()
+        assert self._result is not None  # noqa: S101 - stop() sets it or raises
+        return self._result
+
+
+@contextmanager
+def sampling(dsn: str, interval_ms: float) -> Iterator[Sampler]:
+    """Sample lock waits on the database in a process of its own while the block runs."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.zero_downtime.sampler", dsn, str(interval_ms)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # see replicas.py
+    )
+    sampler = Sampler(process)
+    try:
+        assert process.stderr is not None  # noqa: S101 - piped above
+        if process.stderr.readline().strip() != "ready":
+            raise RuntimeError("the lock sampler did not start")
+        yield sampler
+    finally:
+        # Not stopped by the block: the run failed or was interrupted, and what the sampler
+        # saw is not wanted (reading it could wait on a full pipe).
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 def main() -> None:

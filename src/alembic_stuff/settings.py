@@ -2,9 +2,9 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -19,6 +19,9 @@ EMBEDDED_OWNER = "postgres"
 APP_ROLE = "alembic_stuff_app"
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+# How the API reaches PostgreSQL: itself (or a pooler that gives each client a session of
+# its own), or a pooler that lends a server session for one transaction at a time.
+Pooler = Literal["direct", "transaction"]
 
 
 class Settings(BaseSettings):
@@ -29,6 +32,18 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(
         default=None,
         description="postgresql://user:password@host:port/db; unset: the embedded server.",
+    )
+    # "transaction" when DATABASE_URL is a pooler in transaction mode (PgBouncer's
+    # pool_mode = transaction): such a pooler refuses the settings "direct" sends when it
+    # connects, and hands each transaction whichever server session is free
+    # (alembic_stuff.db.database says what changes).
+    database_pooler: Pooler = "direct"
+    # The migrations' own URL, which must reach PostgreSQL itself: the migration lock lives
+    # in one database session for the whole run, which a transaction pooler cannot promise.
+    migration_database_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://user:password@host:port/db of PostgreSQL itself; "
+        "unset: DATABASE_URL.",
     )
     # Connections the API keeps to the database in each of its two pools: one for units of
     # work in a transaction (the writes), one for single-statement reads in autocommit, so up
@@ -42,9 +57,6 @@ class Settings(BaseSettings):
     database_connect_timeout_seconds: float = Field(default=2.0, gt=0)
     database_statement_timeout_seconds: float = Field(default=2.0, gt=0)
     request_timeout_seconds: float = Field(default=5.0, gt=0)
-    # How long a client may take to send a request's line and headers (idle connections and
-    # ones that trickle a byte at a time are closed then).
-    request_head_timeout_seconds: float = Field(default=10.0, gt=0)
     api_host: str = "127.0.0.1"
     api_port: Port = 8765
     embedded_port: Port = 5555
@@ -59,19 +71,34 @@ class Settings(BaseSettings):
     # entry expires after three missed renewals (a replica killed with SIGKILL drops out then).
     replica_heartbeat_seconds: float = Field(default=5.0, gt=0, le=600)
 
-    @field_validator("database_url")
+    @field_validator("database_url", "migration_database_url")
     @classmethod
-    def _must_be_postgresql(cls, value: SecretStr | None) -> SecretStr | None:
+    def _must_be_postgresql(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        name = str(info.field_name).upper()
         if value is None or not value.get_secret_value():
             return None
         try:
             url = make_url(value.get_secret_value())
         except ArgumentError as exc:
-            raise ValueError("DATABASE_URL is not a URL like postgresql://user@host/db") from exc
+            raise ValueError(f"{name} is not a URL like postgresql://user@host/db") from exc
         if url.get_backend_name() != "postgresql":
-            raise ValueError(f"DATABASE_URL must be a postgresql:// URL, not {url.drivername}://")
+            raise ValueError(f"{name} must be a postgresql:// URL, not {url.drivername}://")
         if not url.database:
-            raise ValueError("DATABASE_URL must name a database: postgresql://user@host/db")
+            raise ValueError(f"{name} must name a database: postgresql://user@host/db")
+        return value
+
+    @field_validator("migration_database_url")
+    @classmethod
+    def _only_beside_database_url(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        # Without DATABASE_URL the app uses the embedded server, which the migrations must
+        # change too: another database for them alone would be migrated in its place.
+        if value is not None and "database_url" in info.data and info.data["database_url"] is None:
+            raise ValueError(
+                "MIGRATION_DATABASE_URL needs DATABASE_URL: with neither set, both the API and "
+                "the migrations use the embedded server"
+            )
         return value
 
     @field_validator("embedded_data_dir")
@@ -112,8 +139,16 @@ class Settings(BaseSettings):
 
     @property
     def migration_url(self) -> URL:
-        """The URL Alembic connects with (psycopg 3)."""
-        return self.server_url.set(drivername=MIGRATION_DRIVER)
+        """The URL Alembic connects with (psycopg 3): MIGRATION_DATABASE_URL, else the server's."""
+        if self.migration_database_url is None:
+            return self.server_url.set(drivername=MIGRATION_DRIVER)
+        given = make_url(self.migration_database_url.get_secret_value())
+        return given.set(drivername=MIGRATION_DRIVER)
+
+    @property
+    def migration_url_variable(self) -> str:
+        """The variable the migrations' URL comes from, as messages name it."""
+        return "MIGRATION_DATABASE_URL" if self.migration_database_url else "DATABASE_URL"
 
 
 @lru_cache(maxsize=1)

@@ -53,10 +53,10 @@ def test_ctrl_c_stops_the_children_drops_the_database_and_says_so_in_one_line(
         try:
             for line in bench.stdout:
                 output.append(line)
-                if "(expand-contract): before" in line:
+                if "(generated): before" in line:
                     break
             children = psutil.Process(bench.pid).children(recursive=True)
-            # Two releases, the sampler, the migrator.
+            # Two replicas of release N, the sampler, the migrator.
             assert len(children) >= 4, "".join(output)
             os.killpg(bench.pid, signal.SIGINT)
             output.append(bench.stdout.read())

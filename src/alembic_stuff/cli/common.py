@@ -103,13 +103,18 @@ def unknown_revision(revision: str) -> str:
     )
 
 
-def unreachable(settings: Settings, exc: Exception) -> str:
-    """One line for a database that does not answer, with what to do."""
-    where = settings.server_url.render_as_string(hide_password=True)
+def unreachable(settings: Settings, exc: Exception, *, migrating: bool = True) -> str:
+    """One line for a database that does not answer, with what to do.
+
+    `migrating`: the URL was the migrations' (MIGRATION_DATABASE_URL, else DATABASE_URL).
+    """
+    url = settings.migration_url if migrating else settings.server_url
+    where = url.set(drivername="postgresql").render_as_string(hide_password=True)
+    variable = settings.migration_url_variable if migrating else "DATABASE_URL"
     hint = (
         "start it with `pipenv run db-up` (or `pipenv run start`, or set DATABASE_URL)"
         if settings.uses_embedded_database
-        else "check DATABASE_URL and that the server is running"
+        else f"check {variable} and that the server is running"
     )
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return f"cannot connect to {where}: {hint}" + (f" ({detail[0]})" if detail else "")

@@ -85,7 +85,7 @@ def db_psql(psql_args: tuple[str, ...]) -> NoReturn:
             settings.server_url.render_as_string(hide_password=False), connect_timeout=3
         ).close()
     except psycopg.OperationalError as exc:
-        raise click.ClickException(unreachable(settings, exc)) from None
+        raise click.ClickException(unreachable(settings, exc, migrating=False)) from None
     sys.stdout.flush()
     os.execve(arguments[0], arguments, environment)  # noqa: S606 - psql replaces us, as a shell would
 

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
+from alembic_toolkit.autogen.commands import ProjectCommands
 from alembic_toolkit.autogen.hints import Hints
 from alembic_toolkit.autogen.renames import rename_aware
 from alembic_toolkit.environment import terminal_ask
@@ -26,6 +27,14 @@ if TYPE_CHECKING:
     # The embedded server is a development dependency (Pipfile [dev-packages]): a production
     # install has none of it, so it is imported only by the commands that use it.
     pass
+
+
+# What generated text tells people to run: this project's commands, as they type them.
+COMMANDS = ProjectCommands(
+    guard="pipenv run migrations-check",
+    lint="pipenv run migrations-lint",
+    revision="pipenv run alembic-revision",
+)
 
 
 @click.command(cls=OneLineUsageCommand)
@@ -62,7 +71,7 @@ def revision(message: str, x_arguments: tuple[str, ...], expand: bool, contract:
     )
     try:
         # The rename-aware hook, installed as a program calling Alembic installs it.
-        hook = rename_aware(Hints.parse(x_arguments), ask=terminal_ask())
+        hook = rename_aware(Hints.parse(x_arguments), ask=terminal_ask(), commands=COMMANDS)
         written = command.revision(
             config,
             message=message,

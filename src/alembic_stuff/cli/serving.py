@@ -61,8 +61,12 @@ def start(host: str | None, port: int | None, skip_guard: bool, force: bool) -> 
                 announce_root_setup()
                 server.start_owned()
                 prepare_embedded_database(server, settings)
-        where = settings.server_url.render_as_string(hide_password=True)
-        click.echo(f"database: {where}; upgrading to heads (expand and contract)", err=True)
+        where = settings.migration_url.set(drivername="postgresql")
+        click.echo(
+            f"database: {where.render_as_string(hide_password=True)}; upgrading to heads "
+            "(expand and contract)",
+            err=True,
+        )
         guarded_upgrade(settings, skip_guard=skip_guard, force=force, when_blocked=EXPAND_HEAD)
         click.echo(DIRECT_NOTICE, err=True)
         serve(settings, host, port)

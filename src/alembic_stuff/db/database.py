@@ -6,6 +6,10 @@ when it raises: that is the default, for writes and for anything of several stat
 `Database.autocommit_read` is the named exception: a single statement that only reads, run
 without BEGIN and COMMIT on a pool whose sessions PostgreSQL keeps read-only.
 
+Behind a pooler in transaction mode (DATABASE_POOLER=transaction) a server session is lent
+for one transaction only: then reads run in a read-only transaction too, and each
+transaction sets its own limits (see `_engine`, the one place the two ways differ).
+
 Both run the unit of work through `AsyncSession.run_sync`, SQLAlchemy's documented bridge from
 asyncio to its synchronous API: the driver is still asyncpg and the event loop never blocks,
 and the checkout, the statements, the commit and the close all happen inside that one call,
@@ -22,6 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
+from uuid import uuid4
 
 from alembic_toolkit.compatibility import application_name
 from sqlalchemy import Connection, Engine, event
@@ -51,7 +56,7 @@ IDLE_PING_AFTER_SECONDS = 1.0
 
 
 class Engines(NamedTuple):
-    """The app's pools: one for transactions, one for single-statement reads in autocommit."""
+    """The app's pools: one for transactions, one for single-statement reads."""
 
     transactional: AsyncEngine
     autocommit: AsyncEngine
@@ -59,21 +64,7 @@ class Engines(NamedTuple):
     @classmethod
     def create(cls, settings: Settings) -> "Engines":
         """Create both engines for `settings` (connections are opened lazily, on first use)."""
-        transactional = create_async_engine(settings.app_url, **_options(settings))
-        # An autocommit connection never holds a transaction, so there is nothing to roll
-        # back when it goes back to its pool: no reset on return. Its sessions are read-only
-        # on the server, so a write sent down this path by mistake fails instead of being
-        # committed statement by statement.
-        autocommit = create_async_engine(
-            settings.app_url,
-            isolation_level="AUTOCOMMIT",
-            pool_reset_on_return=None,
-            **_options(settings, default_transaction_read_only="on"),
-        )
-        for engine in (transactional, autocommit):
-            _ping_connections_that_sat_idle(engine)
-            _discard_connections_that_lost_a_statement(engine)
-        return cls(transactional, autocommit)
+        return cls(_engine(settings, reads=False), _engine(settings, reads=True))
 
 
 @dataclass(frozen=True)
@@ -131,7 +122,8 @@ class Database:
 
         No BEGIN and COMMIT round trips around it; PostgreSQL runs a lone statement atomically.
         The server refuses writes here; a second statement would see a later snapshot than
-        the first, so work of several statements belongs in `transaction`.
+        the first, so work of several statements belongs in `transaction`. Behind a
+        transaction pooler it runs in a read-only transaction instead, with the same effect.
         """
         async with self.read_slots:
             session = self.read_sessions()
@@ -143,25 +135,101 @@ class Database:
             await engine.dispose()
 
 
-def _options(settings: Settings, **server_settings: str) -> dict[str, Any]:
-    return {
+def _engine(settings: Settings, *, reads: bool) -> AsyncEngine:
+    """One of the app's pools, set up for the way DATABASE_POOLER says PostgreSQL is reached.
+
+    Direct, the statement timeout and read-only mode are settings of each session, sent when
+    it opens, and reads run in autocommit: nothing is sent per request beyond the work.
+    Through a transaction pooler a session is lent for one transaction only, and the pooler
+    refuses settings sent when connecting; so every unit of work runs in a transaction that
+    sets them for itself (`set_config(..., true)`, i.e. SET LOCAL), and statements are
+    prepared under unique names and never cached, as SQLAlchemy's asyncpg documentation says.
+    """
+    session: dict[str, str] = {
+        "statement_timeout": _ms(settings.database_statement_timeout_seconds),
+    }
+    if reads:
+        # A write sent down the read path by mistake fails instead of being committed.
+        session["transaction_read_only"] = "on"
+    connect_args: dict[str, Any] = {
+        # asyncpg's own default waits a minute for a server that accepts the TCP
+        # connection but never answers (a stopped or overloaded one).
+        "timeout": settings.database_connect_timeout_seconds,
+        "server_settings": {
+            # Names the release in pg_stat_activity, for people; alembic-contract reads the
+            # registry of serving replicas instead (api/heartbeat.py). Poolers pass it on.
+            "application_name": application_name("alembic-stuff", RELEASE),
+        },
+    }
+    options: dict[str, Any] = {
         "pool_size": settings.database_pool_size,
         "max_overflow": 0,
         # Errors are logged; the values a request sent are not theirs to print.
         "hide_parameters": True,
-        "connect_args": {
-            # asyncpg's own default waits a minute for a server that accepts the TCP
-            # connection but never answers (a stopped or overloaded one).
-            "timeout": settings.database_connect_timeout_seconds,
-            "server_settings": {
-                "statement_timeout": _ms(settings.database_statement_timeout_seconds),
-                # Names the contract revisions this release survives: alembic-contract
-                # refuses while a session of an older release is connected.
-                "application_name": application_name("alembic-stuff", RELEASE),
-                **server_settings,
-            },
-        },
     }
+    if settings.database_pooler == "direct":
+        connect_args["server_settings"].update(_as_session_defaults(session))
+        if reads:
+            # An autocommit connection never holds a transaction, so there is nothing to
+            # roll back when it goes back to its pool: no reset on return.
+            options.update(isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
+        engine = create_async_engine(settings.app_url, connect_args=connect_args, **options)
+        _explain_refused_startup_settings(engine)
+    else:
+        connect_args.update(TRANSACTION_POOLER_CONNECT_ARGS)
+        engine = create_async_engine(settings.app_url, connect_args=connect_args, **options)
+        _set_in_each_transaction(engine, session)
+    _ping_connections_that_sat_idle(engine)
+    _discard_connections_that_lost_a_statement(engine)
+    return engine
+
+
+# SQLAlchemy's asyncpg recipe for PgBouncer: no statement cache (asyncpg's or SQLAlchemy's),
+# whose statements would be missing from the next transaction's server session, and a unique
+# name for each prepared statement, which another client's may not collide with there.
+TRANSACTION_POOLER_CONNECT_ARGS: dict[str, Any] = {
+    "statement_cache_size": 0,
+    "prepared_statement_cache_size": 0,
+    "prepared_statement_name_func": lambda: f"__asyncpg_{uuid4()}__",
+}
+
+
+def _as_session_defaults(session: dict[str, str]) -> dict[str, str]:
+    """`session` as settings sent on connecting: read-only as every transaction's default."""
+    renamed = {"transaction_read_only": "default_transaction_read_only"}
+    return {renamed.get(name, name): value for name, value in session.items()}
+
+
+def _set_in_each_transaction(engine: AsyncEngine, session: dict[str, str]) -> None:
+    """Make `session` the first statement of every transaction, for that transaction alone."""
+    setters = ", ".join(f"set_config('{name}', '{value}', true)" for name, value in session.items())
+    statement = f"SELECT {setters}"
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _set_locally(connection: Connection) -> None:
+        connection.exec_driver_sql(statement)
+
+
+class StartupSettingRefusedError(ConnectionError):
+    """A pooler refused a setting sent on connecting: a refused connection, so a 503."""
+
+
+def _explain_refused_startup_settings(engine: AsyncEngine) -> None:
+    """Turn a pooler's refusal of a connection's settings into one line naming the fix."""
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _name_the_setting(context: ExceptionContext) -> BaseException | None:
+        refusal = str(context.original_exception).strip().splitlines()
+        if not refusal or not refusal[0].startswith(REFUSED_STARTUP_SETTING):
+            return None
+        return StartupSettingRefusedError(
+            f"the database refused a setting sent on connecting ({refusal[0]}): a pooler in "
+            "transaction mode (PgBouncer) is in between; set DATABASE_POOLER=transaction"
+        )
+
+
+# How PgBouncer refuses a startup parameter it does not pass on.
+REFUSED_STARTUP_SETTING = "unsupported startup parameter"
 
 
 def _ms(seconds: float) -> str:
@@ -184,7 +252,8 @@ def _on_bind(
 def _begun(bind: Engine | Connection) -> Iterator[Connection]:
     """A connection in a transaction: committed if the block returns, else rolled back.
 
-    On the autocommit pool the BEGIN and COMMIT are SQLAlchemy's alone: asyncpg sends none.
+    On the autocommit pool (direct) the BEGIN and COMMIT are SQLAlchemy's alone: asyncpg
+    sends none.
     A `Connection` is a test's (`Database.bound_to`), its transaction begun: a savepoint,
     released or rolled back, so a statement that fails leaves the test's transaction usable.
     """

@@ -32,6 +32,7 @@ def migration_limits(settings: Settings) -> MigrationLimits:
         lock_wait_name="MIGRATION_LOCK_WAIT_SECONDS",
         lock_timeout_name="MIGRATION_LOCK_TIMEOUT_SECONDS",
         statement_timeout_name="MIGRATION_STATEMENT_TIMEOUT_SECONDS",
+        database_url_name="MIGRATION_DATABASE_URL",
     )
 
 

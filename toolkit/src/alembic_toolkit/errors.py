@@ -18,3 +18,7 @@ class MigrationTimeoutError(CommandError):
 
 class DatabaseUnreachableError(CommandError):
     """The migrations could not connect to their database."""
+
+
+class PooledConnectionError(CommandError):
+    """The migrations' connection is not one database session: a pooler is in between."""

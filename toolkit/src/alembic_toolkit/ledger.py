@@ -51,21 +51,24 @@ def applied_with(script: ScriptDirectory, heads: Collection[str]) -> dict[str, s
     }
 
 
-def record_applied(script: ScriptDirectory) -> VersionApplied:
+def record_applied(script: ScriptDirectory, *then: VersionApplied) -> VersionApplied:
     """The `on_version_apply` hook that records each step in the step's own transaction.
 
     An upgrade adds the revisions it applied and everything below them; a downgrade removes
     the revisions it undid. Neither depends on where the command started, so a script written
     offline from any starting revision records the same as the online run; `sync` settles
-    what a stamp moved.
+    what a stamp moved. Hooks of your own in `then` run after it, with the same arguments:
+    Alembic's `on_version_apply` is typed as one callable.
     """
 
-    def record(*, ctx: MigrationContext, step: MigrationInfo, **_: Any) -> None:
+    def record(*, ctx: MigrationContext, step: MigrationInfo, **rest: Any) -> None:
         if step.is_upgrade:
             ctx.execute(_upsert(applied_with(script, step.up_revision_ids)))
         else:
             undone = list(step.up_revision_ids)
             ctx.execute(delete(_applied).where(_applied.c.revision.in_(undone)))
+        for hook in then:
+            hook(ctx=ctx, step=step, **rest)
 
     return record
 

@@ -24,6 +24,8 @@ class MigrationLimits:
     lock_wait_name: str = "lock_wait_seconds"
     lock_timeout_name: str = "lock_timeout"
     statement_timeout_name: str = "statement_timeout"
+    # Where the migrations' URL is set, named when a pooler in between is refused.
+    database_url_name: str = "the migrations' database URL"
 
 
 def milliseconds(seconds: float) -> str:
