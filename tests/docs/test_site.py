@@ -36,9 +36,9 @@ COMMANDS_RUN_BY = {
     # toolkit.md includes toolkit/README.md, whose commands tests/toolkit/test_fresh_project.py
     # runs in a fresh `alembic init` project.
     # Not runnable here (no Docker engine, no cluster): the files they use are checked
-    # statically, and the commands stay the documented ones.
+    # statically, and the commands against them.
     "docker.md": "tests/test_project.py",
-    "deploy.md": "tests/test_project.py",
+    "deploy.md": "tests/deploy/test_runbook.py",
     # The test suite's own command lines.
     "testing.md": "tests/test_project.py",
 }
