@@ -22,10 +22,10 @@ from alembic_toolkit.environment import autogenerate_options, guarded_migration
 from alembic_toolkit.errors import DatabaseUnreachableError
 from alembic_toolkit.ledger import record_applied
 from alembic_toolkit.timeouts import timeout_statements
-from sqlalchemy import Connection, Engine, create_engine, pool
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from alembic_stuff.db.migrations import MIGRATION_LOCK_KEY, migration_limits
+from alembic_stuff.db.migrations import MIGRATION_LOCK_KEY, migration_engine, migration_limits
 from alembic_stuff.models import Base
 from alembic_stuff.settings import Settings
 from alembic_stuff.settings_errors import checked_settings
@@ -86,7 +86,7 @@ def run_migrations_online() -> None:
     if isinstance(given, Connection):
         migrate(given)
         return
-    engine = given or create_engine(settings.migration_url, poolclass=pool.NullPool)
+    engine = given or migration_engine(settings)
     try:
         connection = engine.connect()
     except OperationalError as exc:

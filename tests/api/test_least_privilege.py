@@ -174,3 +174,48 @@ def test_default_privileges_cover_a_table_a_later_migration_creates(
         conn.execute("DELETE FROM later")
         with pytest.raises(errors.InsufficientPrivilege):
             conn.execute("DROP TABLE later")
+
+
+def test_the_app_role_registers_its_replicas_but_reads_no_one_elses(
+    database_with_app_role: URL,
+) -> None:
+    with connect(as_app(database_with_app_role)) as app:
+        app.execute("SELECT zerodowntime.heartbeat('mine', 'x', NULL, NULL, NULL, NULL, 60)")
+        app.commit()
+        # The instance ids are the keys to the entries: not readable, so not someone else's.
+        with pytest.raises(errors.InsufficientPrivilege):
+            app.execute("SELECT instance FROM zerodowntime.serving_replica")
+        app.rollback()
+        with pytest.raises(errors.RaiseException, match="1 to 64 characters"):
+            app.execute(
+                "SELECT zerodowntime.heartbeat(repeat('i', 65), 'x', NULL, NULL, NULL, NULL, 60)"
+            )
+        app.rollback()
+        # Nor can it fill the registry without bound.
+        app.execute(
+            "SELECT zerodowntime.heartbeat(n::text, 'x', NULL, NULL, NULL, NULL, 60)"
+            " FROM generate_series(1, 999) AS n"
+        )
+        app.commit()
+        with pytest.raises(errors.RaiseException, match="1000 live entries"):
+            app.execute(
+                "SELECT zerodowntime.heartbeat('one more', 'x', NULL, NULL, NULL, NULL, 60)"
+            )
+        app.rollback()
+        app.execute("SELECT zerodowntime.heartbeat('mine', 'x', NULL, NULL, NULL, NULL, 60)")
+
+
+def test_an_entry_held_locked_does_not_hold_up_anyone_elses_heartbeat(
+    database_with_app_role: URL,
+) -> None:
+    app_url = as_app(database_with_app_role)
+    with connect(app_url) as frozen, connect(app_url) as other:
+        frozen.execute("SELECT zerodowntime.heartbeat('frozen', 'x', NULL, NULL, NULL, NULL, 1)")
+        frozen.commit()
+        frozen.execute("SELECT pg_sleep(1.2)")  # its entry expires
+        # A replica frozen inside its heartbeat's transaction, holding its expired entry.
+        frozen.execute("SELECT zerodowntime.leave('frozen')")
+        other.execute("SET statement_timeout = '2s'")
+        other.execute("SELECT zerodowntime.heartbeat('other', 'x', NULL, NULL, NULL, NULL, 60)")
+        other.commit()
+        frozen.rollback()

@@ -10,7 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+import alembic_toolkit
 import psycopg
+from alembic_toolkit.log import LOGGERS
 from sqlalchemy import URL
 
 from support.modules import run_module
@@ -76,3 +78,13 @@ def test_waiting_for_the_migration_lock_is_said_in_a_stock_project(
             upgrade.wait()
     assert upgrade.returncode == 0, errors
     assert "another process holds the migration lock" in errors
+
+
+def test_every_toolkit_module_that_logs_is_turned_back_on() -> None:
+    package = Path(alembic_toolkit.__file__).parent
+    logging_modules = {
+        ".".join(("alembic_toolkit", *path.relative_to(package).with_suffix("").parts))
+        for path in package.rglob("*.py")
+        if "getLogger(__name__)" in path.read_text()
+    }
+    assert logging_modules == set(LOGGERS)

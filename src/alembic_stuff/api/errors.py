@@ -99,7 +99,9 @@ async def _database_error(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": "It conflicts with an existing record."}, status_code=409)
     if not is_unavailable(exc):
         raise exc  # a real fault: the server-error handler answers 500 and logs it
-    log.warning("%s: %s", why_unavailable(exc), _one_line(exc))
+    said = _one_line(exc)
+    # A bare timeout says nothing beyond its type, which why_unavailable names already.
+    log.warning("%s", why_unavailable(exc) + (f": {said}" if said != type(exc).__name__ else ""))
     return unavailable_response()
 
 

@@ -12,9 +12,7 @@ from alembic_toolkit import serving
 from alembic_toolkit.review import contract, destructive
 from alembic_toolkit.review.markers import MarkerError
 from alembic_toolkit.zerodowntime.sql import first_line
-from sqlalchemy import create_engine
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.pool import NullPool
 
 from alembic_stuff.cli.common import (
     CONTRACT_HEAD,
@@ -28,7 +26,7 @@ from alembic_stuff.cli.common import (
     unreachable,
 )
 from alembic_stuff.cli.usage import OneLineUsageCommand
-from alembic_stuff.db.migrations import alembic_config, current_revisions
+from alembic_stuff.db.migrations import alembic_config, current_revisions, migration_engine
 from alembic_stuff.settings import Settings
 
 if TYPE_CHECKING:
@@ -175,7 +173,7 @@ def _blocking_replica(
     contracting = [r.revision for r in revisions if destructive.CONTRACT in r.branch_labels]
     if not contracting:
         return None
-    engine = create_engine(settings.migration_url, poolclass=NullPool)
+    engine = migration_engine(settings)
     try:
         with engine.connect() as connection:
             blocking = serving.blocking_replicas(connection, script, contracting)

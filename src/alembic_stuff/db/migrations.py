@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 from alembic import command
@@ -11,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic_toolkit.lock import lock_key
 from alembic_toolkit.timeouts import MigrationLimits, apply_timeouts, timed_out
-from sqlalchemy import Connection, create_engine
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
@@ -60,6 +61,19 @@ def alembic_config(
     return config
 
 
+def migration_engine(settings: Settings) -> Engine:
+    """An engine on the migrations' URL, one connection per use, bounded in how long it connects.
+
+    libpq's own default waits as long as the server does not answer: a database frozen, or its
+    host gone, would hold `alembic-latest` forever.
+    """
+    return create_engine(
+        settings.migration_url,
+        poolclass=NullPool,
+        connect_args={"connect_timeout": math.ceil(settings.database_connect_timeout_seconds)},
+    )
+
+
 def head_revisions(config: Config | None = None) -> tuple[str, ...]:
     """Return the history's heads (the expand and the contract head), sorted."""
     return tuple(sorted(ScriptDirectory.from_config(config or alembic_config()).get_heads()))
@@ -77,7 +91,7 @@ def current_revisions(settings: Settings) -> tuple[str, ...]:
     the version table stays locked for longer than the migrations' lock timeout.
     """
     limits = migration_limits(settings)
-    engine = create_engine(settings.migration_url, poolclass=NullPool)
+    engine = migration_engine(settings)
     # A context logs "Context impl ..." at INFO when configured; reading the version table is
     # not a migration, and those lines printed before the upgrade's own read as a second run.
     migration_log = logging.getLogger("alembic.runtime.migration")

@@ -24,7 +24,7 @@ from alembic_stuff.schemas import CountryCreate, CountryUpdate
 DEMO_COUNTRY_CODE = "GB"
 
 CountryRow = RowMapping
-"""A country as a mapping of column name to value."""
+"""A country as a mapping of attribute name to value."""
 
 # Statements are built once, with bind parameters: building one per request, and SQLAlchemy
 # deriving its cache key from the literal values, cost more than executing it. They are Core
@@ -38,10 +38,13 @@ COLUMNS: tuple[InstrumentedAttribute[Any], ...] = (
     Country.official_name,
 )
 """What every use case returns of a country, in this order."""
+# Each under its attribute's name, which the API publishes: a column renamed in the database
+# alone (`mapped_column("display_name", ...)` on `common_name`) must not rename the row's key.
+_RETURNED = tuple(column.label(column.key) for column in COLUMNS)
 # Not named "code": in an UPDATE that name would stand for the SET value of the column.
 _code_is = Country.code == bindparam("match_code")
-_by_code = select(*COLUMNS).where(_code_is)
-_first_page = select(*COLUMNS).order_by(Country.code).limit(bindparam("limit"))
+_by_code = select(*_RETURNED).where(_code_is)
+_first_page = select(*_RETURNED).order_by(Country.code).limit(bindparam("limit"))
 _page_after = _first_page.where(Country.code > bindparam("after"))
 # ON CONFLICT DO NOTHING: a duplicate (even one racing in from another request) comes back as
 # no row rather than as an error that would poison the transaction. No conflict target, so
@@ -51,7 +54,7 @@ _insert = (
     insert(Country)
     .values({column: bindparam(column.key) for column in COLUMNS})
     .on_conflict_do_nothing()
-    .returning(*COLUMNS)
+    .returning(*_RETURNED)
 )
 _delete = delete(Country).where(_code_is).returning(Country.code)
 
@@ -118,7 +121,7 @@ def update_country(connection: Connection, code: str, changes: CountryUpdate) ->
     if "official_name" in sent:
         values[Country.official_name] = changes.official_name
     statement = (
-        update(Country).where(_code_is).values(values).returning(*COLUMNS) if values else _by_code
+        update(Country).where(_code_is).values(values).returning(*_RETURNED) if values else _by_code
     )
     row = connection.execute(statement, {"match_code": code.upper()}).mappings().one_or_none()
     if row is None:

@@ -9,6 +9,7 @@ the README, "Use the toolkit in your own Alembic project"; this project's alembi
 uses them too.
 """
 
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -18,7 +19,7 @@ from alembic import context
 from alembic.config import Config
 from alembic.util import CommandError
 from sqlalchemy import Connection, MetaData
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from alembic_toolkit import ledger, log, objects
 from alembic_toolkit.autogen import AUTOGENERATE_PLUGINS
@@ -29,6 +30,8 @@ from alembic_toolkit.autogen.schemas import modelled_schemas
 from alembic_toolkit.autogen.trial import RENAME_TRIAL, TRIAL_OUTCOME
 from alembic_toolkit.lock import migration_lock
 from alembic_toolkit.timeouts import MigrationLimits, apply_timeouts, timed_out
+
+logger = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -60,20 +63,41 @@ def guarded_migration(
             if writes:
                 _record_where_it_stands(connection)
         except DBAPIError as exc:
+            if writes:
+                _record_after_a_failure(connection)
             error = timed_out(exc, connection, limits, outcome=outcome, what=what)
             if error is None:
                 raise
             raise error from None
+        except Exception:
+            if writes:
+                _record_after_a_failure(connection)
+            raise
 
 
 def _record_where_it_stands(connection: Connection) -> None:
     """Bring the record of applied revisions in line with where the command left the database.
 
     Each step keeps it in line already (`ledger.record_applied`, passed as `on_version_apply`);
-    this covers a command with nothing to apply, and a database migrated before the record.
+    this covers a command with nothing to apply, a stamp, and a database migrated before the
+    record.
     """
     ledger.sync(connection, context.script, context.get_context().get_current_heads())
     connection.commit()
+
+
+def _record_after_a_failure(connection: Connection) -> None:
+    """Record where a failed command left the database: the steps before it are committed.
+
+    A failure here is logged, never raised: the command's own error is the one to report.
+    """
+    if connection.invalidated:
+        return  # the session is gone; the next migration command records it
+    try:
+        connection.rollback()
+        _record_where_it_stands(connection)
+    except SQLAlchemyError as exc:
+        logger.warning("could not record the applied revisions after the failure: %s", exc)
 
 
 def moves_revisions() -> bool:

@@ -11,7 +11,7 @@ them, and `fileConfig(..., disable_existing_loggers=False)` in env.py does the s
 import logging
 
 # The toolkit's modules that warn, by logger name.
-LOGGERS = ("alembic_toolkit.lock", "alembic_toolkit.autogen.renames")
+LOGGERS = ("alembic_toolkit.lock", "alembic_toolkit.autogen.renames", "alembic_toolkit.environment")
 
 
 def enable() -> None:

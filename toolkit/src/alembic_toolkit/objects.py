@@ -10,8 +10,10 @@
   migration role's rights (SECURITY DEFINER), so the API's role needs no table privilege.
 - `backfill`: a resumable backfill's progress (alembic_toolkit.zerodowntime.backfill).
 
-Everyone may read the first two and call the functions; nothing else is granted. They are
-created, when missing, by the first migration command that holds the migration lock.
+Everyone may read `applied_revision` and call the two functions; only the owner reads
+`serving_replica` (an entry's instance id is what renews or removes it); nothing else is
+granted. They are created, or brought up to date, by the first migration command that holds
+the migration lock.
 """
 
 from collections.abc import Iterable
@@ -19,7 +21,8 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, text
 
 SCHEMA = "zerodowntime"
-APPLIED_TABLE = f"{SCHEMA}.applied_revision"
+# Raised whenever a statement below changes, so that databases made before get the new ones.
+OBJECTS_VERSION = "alembic-toolkit objects 2"
 REPLICA_TABLE = f"{SCHEMA}.serving_replica"
 
 # Written out, not formatted from the names above: they are the reference for what the toolkit
@@ -45,28 +48,50 @@ DDL: tuple[str, ...] = (
         seen_at timestamptz NOT NULL DEFAULT now(),
         expires_at timestamptz NOT NULL
     )""",
-    "GRANT SELECT ON zerodowntime.serving_replica TO PUBLIC",
+    # An entry's instance id is the key to renewing or removing it: nobody but the owner reads
+    # them, so no session can touch another's entry.
+    "REVOKE ALL ON zerodowntime.serving_replica FROM PUBLIC",
+    # No index on expires_at: heartbeat() keeps the table at 1,000 entries at most.
     """CREATE OR REPLACE FUNCTION zerodowntime.heartbeat(
         p_instance text, p_label text, p_survives_contract text, p_needs_expand text,
         p_host text, p_pid bigint, p_ttl_seconds double precision
-    ) RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-        DELETE FROM zerodowntime.serving_replica WHERE expires_at < now();
+    ) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+    BEGIN
+        IF p_instance IS NULL OR length(p_instance) > 64 OR p_label IS NULL THEN
+            RAISE EXCEPTION 'zerodowntime.heartbeat needs an instance of 1 to 64 characters'
+                ' and a label';
+        END IF;
+        -- Housekeeping that never waits: an expired entry another session holds locked
+        -- (a replica frozen in its heartbeat, say) is left for a later beat.
+        DELETE FROM zerodowntime.serving_replica WHERE instance IN (
+            SELECT instance FROM zerodowntime.serving_replica
+            WHERE expires_at < now() FOR UPDATE SKIP LOCKED
+        );
+        IF NOT EXISTS (SELECT FROM zerodowntime.serving_replica WHERE instance = p_instance)
+            AND (SELECT count(*) FROM zerodowntime.serving_replica) >= 1000
+        THEN
+            RAISE EXCEPTION 'zerodowntime.serving_replica holds 1000 live entries already';
+        END IF;
         INSERT INTO zerodowntime.serving_replica AS r
             (instance, label, survives_contract, needs_expand, host, pid, expires_at)
         VALUES (
-            p_instance, left(p_label, 200), p_survives_contract, p_needs_expand,
-            left(p_host, 200), p_pid,
-            now() + make_interval(secs => least(greatest(p_ttl_seconds, 1), 3600))
+            p_instance, left(p_label, 200), left(p_survives_contract, 32),
+            left(p_needs_expand, 32), left(p_host, 200), p_pid,
+            now() + make_interval(secs => least(greatest(coalesce(p_ttl_seconds, 1), 1), 3600))
         )
         ON CONFLICT (instance) DO UPDATE SET
             seen_at = now(), expires_at = excluded.expires_at,
             survives_contract = excluded.survives_contract,
             needs_expand = excluded.needs_expand;
+    END
     $$""",
     """CREATE OR REPLACE FUNCTION zerodowntime.leave(p_instance text)
     RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
         DELETE FROM zerodowntime.serving_replica WHERE instance = p_instance;
     $$""",
+    # Which version of these objects the schema holds: ensure() runs them again on a change.
+    f"COMMENT ON SCHEMA zerodowntime IS '{OBJECTS_VERSION}'",
 )
 
 
@@ -76,19 +101,12 @@ def statements() -> Iterable[str]:
 
 
 def ensure(connection: Connection) -> None:
-    """Create the toolkit's objects where missing, in the connection's current transaction."""
-    present = connection.execute(
-        text(
-            "SELECT to_regclass(:applied) IS NOT NULL AND to_regclass(:replicas) IS NOT NULL"
-            " AND to_regprocedure(:leave) IS NOT NULL"
-        ),
-        {
-            "applied": APPLIED_TABLE,
-            "replicas": REPLICA_TABLE,
-            "leave": f"{SCHEMA}.leave(text)",
-        },
+    """Create or update the toolkit's objects where not current, in the current transaction."""
+    current = connection.execute(
+        text("SELECT obj_description(to_regnamespace(:schema), 'pg_namespace')"),
+        {"schema": SCHEMA},
     ).scalar_one()
-    if present:
+    if current == OBJECTS_VERSION:
         return
     for statement in DDL:
         connection.execute(text(statement))
