@@ -1,12 +1,15 @@
-"""Regenerate the README's diagrams from the code, or check that they are current.
+"""Regenerate the diagrams the documentation embeds from the code, or check that they are current.
 
-    pipenv run diagrams            rewrite them in README.md
+    pipenv run diagrams            rewrite them wherever they are embedded
     pipenv run diagrams --check    exit 1 if they are stale (a qa hook runs this)
     pipenv run diagrams --current  print the revision history with the database's revision marked
 
-The ER diagram comes from the models' metadata (paracelsus); the revision history from the
-revision files (alembic_stuff.db.history_graph). Neither depends on a database or the clock,
-so the same code always gives the same README.
+A diagram is embedded by markers, `<!-- diagram: er -->` or `<!-- diagram: history -->`, then
+a mermaid block, then `<!-- /diagram -->`, in README.md or any page under docs/. Whichever files
+hold markers are kept current; a project with none (a copy whose README was replaced) has
+nothing to check. The ER diagram comes from the models' metadata (paracelsus); the revision
+history from the revision files (alembic_stuff.db.history_graph). Neither depends on a
+database or the clock, so the same code always gives the same files.
 """
 
 import argparse
@@ -51,34 +54,46 @@ def history_diagram(ini: Path, current: tuple[str, ...] = ()) -> str:
 
 
 def diagrams(ini: Path) -> dict[str, str]:
-    """Every diagram the README embeds, by the name in its markers."""
+    """Every diagram a file can embed, by the name in its markers."""
     return {"er": er_diagram(), "history": history_diagram(ini)}
 
 
-def embed(readme: str, blocks: dict[str, str]) -> str:
-    """`readme` with each `<!-- diagram: NAME -->` block replaced by the diagram NAME."""
+def marker(name: str) -> re.Pattern[str]:
+    """The embedded block of the diagram `name`, its markers and mermaid fence included."""
+    return re.compile(
+        rf"(<!-- diagram: {name} -->\n)```mermaid\n.*?```\n(<!-- /diagram -->)", re.DOTALL
+    )
+
+
+def embedding(project: Path) -> list[Path]:
+    """README.md and the docs pages that embed a diagram, in a stable order."""
+    candidates = [project / "README.md", *sorted((project / "docs").glob("**/*.md"))]
+    return [
+        path
+        for path in candidates
+        if path.is_file() and "_build" not in path.parts and "<!-- diagram: " in path.read_text()
+    ]
+
+
+def embed(text: str, blocks: dict[str, str]) -> str:
+    """`text` with each `<!-- diagram: NAME -->` block it holds replaced by the diagram NAME."""
     for name, mermaid in blocks.items():
-        pattern = re.compile(
-            rf"(<!-- diagram: {name} -->\n)```mermaid\n.*?```\n(<!-- /diagram -->)", re.DOTALL
+        text = marker(name).sub(
+            lambda m, mermaid=mermaid: f"{m[1]}```mermaid\n{mermaid}```\n{m[2]}", text
         )
-        if not pattern.search(readme):
-            sys.exit(f"diagrams: README.md has no `<!-- diagram: {name} -->` block")
-        readme = pattern.sub(
-            lambda m, mermaid=mermaid: f"{m[1]}```mermaid\n{mermaid}```\n{m[2]}", readme
-        )
-    return readme
+    return text
 
 
 def main() -> None:
     """Rewrite, check or print the diagrams."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="Exit 1 if README.md is stale.")
+    parser.add_argument("--check", action="store_true", help="Exit 1 if a diagram is stale.")
     parser.add_argument(
         "--current", action="store_true", help="Print the history, the database's revision marked."
     )
     parser.add_argument("--project", type=Path, default=ROOT, help=argparse.SUPPRESS)
     options = parser.parse_args()
-    readme_path, ini = options.project / "README.md", options.project / "alembic.ini"
+    ini = options.project / "alembic.ini"
 
     if options.current:
         try:
@@ -91,19 +106,31 @@ def main() -> None:
         print(history_diagram(ini, current), end="")
         return
 
-    readme = readme_path.read_text()
-    updated = embed(readme, diagrams(ini))
-    if updated == readme:
-        print("diagrams: README.md is current")
+    files = embedding(options.project)
+    if not files:
+        print("diagrams: no file embeds a `<!-- diagram: NAME -->` block; nothing to draw")
         return
-    if options.check:
+    blocks = diagrams(ini)
+    for path in files:
+        redraw(path, options.project, blocks, check=options.check)
+
+
+def redraw(path: Path, project: Path, blocks: dict[str, str], *, check: bool) -> None:
+    """Rewrite the diagrams `path` embeds, or with `check` exit 1 when they are stale."""
+    name = path.relative_to(project).as_posix()
+    text = path.read_text()
+    updated = embed(text, blocks)
+    if updated == text:
+        print(f"diagrams: {name} is current")
+        return
+    if check:
         diff = difflib.unified_diff(
-            readme.splitlines(), updated.splitlines(), "README.md", "generated", lineterm=""
+            text.splitlines(), updated.splitlines(), name, "generated", lineterm=""
         )
         print("\n".join(diff), file=sys.stderr)
-        sys.exit("diagrams: README.md's diagrams are stale: run `pipenv run diagrams`")
-    readme_path.write_text(updated)
-    print("diagrams: README.md updated")
+        sys.exit(f"diagrams: {name}'s diagrams are stale: run `pipenv run diagrams`")
+    path.write_text(updated)
+    print(f"diagrams: {name} updated")
 
 
 if __name__ == "__main__":

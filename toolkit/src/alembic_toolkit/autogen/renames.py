@@ -126,8 +126,9 @@ def rename_aware(
             )
         for head in add_unseen_heads(context, script):
             logger.warning(
-                "the new revision depends on %s: the database has it and the branch written "
-                "onto does not, so a database brought up from empty runs it first",
+                "expected, nothing to do: the new revision names %s in depends_on, because "
+                "the database has it and the branch written onto does not; so a database "
+                "brought up from empty runs it first",
                 head,
             )
         # Only onto the expand branch can a rename be split in two; elsewhere it is in place.
