@@ -10,7 +10,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import URL, Column, MetaData, String
 
 from alembic_stuff.db.base import NAMING_CONVENTION, Base
-from alembic_stuff.db.migrations import alembic_config, head_revisions
+from alembic_stuff.db.migrations import alembic_config
 from alembic_stuff.db.schema_release_file import release_of
 from alembic_stuff.models import Country
 from alembic_stuff.schema_release import RELEASE
@@ -45,8 +45,9 @@ async def test_ready_at_the_heads(client: httpx.AsyncClient) -> None:
 
 
 def test_the_release_module_matches_the_revisions() -> None:
-    assert release_of(ScriptDirectory.from_config(alembic_config())) == RELEASE
-    assert {RELEASE.expand_head, RELEASE.contract_head} == set(head_revisions())
+    script = ScriptDirectory.from_config(alembic_config())
+    assert release_of(script) == RELEASE
+    assert {RELEASE.expand_head, RELEASE.contract_head} == set(script.get_heads())
 
 
 def set_applied(database: URL, applied: dict[str, str | None]) -> None:

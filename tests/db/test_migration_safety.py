@@ -18,7 +18,7 @@ from alembic_toolkit import checks
 from alembic_toolkit.errors import MigrationLockTimeoutError
 from sqlalchemy import URL, Engine, text
 
-from alembic_stuff.db.migrations import MIGRATION_LOCK_KEY, alembic_config, head_revisions
+from alembic_stuff.db.migrations import MIGRATION_LOCK_KEY, alembic_config, rows_at_the_heads
 from tests.databases import ROOT, project_revisions, revision_id, settings_for
 
 REVISIONS = project_revisions()
@@ -108,7 +108,7 @@ def test_replicas_upgrading_at_once(database: URL, engine: Engine) -> None:
         match for output in outputs for match in re.findall(r"Running upgrade \S* -> (\w+)", output)
     )
     assert ran == dict.fromkeys(REVISIONS, 1)  # each revision's DDL ran exactly once
-    assert current(engine) == head_revisions()
+    assert current(engine) == rows_at_the_heads()
     # It claims what it ran, not what was pending before it waited for the lock.
     ran_by_app = len(re.findall(r"Running upgrade", outputs[-1]))
     claimed = re.findall(r"upgraded: (\d+) revision\(s\) applied", outputs[-1])
@@ -138,7 +138,7 @@ def test_the_lock_of_a_killed_holder_is_freed(database: URL, engine: Engine) -> 
     # The wait is bounded: were the dead holder's lock not freed, this would time out.
     settings = settings_for(database, migration_lock_wait_seconds=10)
     command.upgrade(alembic_config(settings, configure_logging=False), "heads")
-    assert current(engine) == head_revisions()
+    assert current(engine) == rows_at_the_heads()
 
 
 def test_the_lock_wait_is_bounded_and_says_why(database: URL, engine: Engine) -> None:
@@ -167,9 +167,9 @@ def test_read_only_commands_answer_while_a_migration_holds_the_lock(
         # Writers still wait their turn.
         with pytest.raises(MigrationLockTimeoutError):
             command.stamp(config, "base")
-    assert all(f"{head} (" in output.getvalue() for head in head_revisions()), output.getvalue()
+    assert all(f"{head} (" in output.getvalue() for head in rows_at_the_heads()), output.getvalue()
     assert "No new upgrade operations detected." in output.getvalue()
-    assert current(engine) == head_revisions()
+    assert current(engine) == rows_at_the_heads()
 
 
 def reference_schemas(database: URL, engine: Engine) -> dict[str | None, object]:
@@ -202,7 +202,7 @@ def test_sigkill_at_random_moments_leaves_a_revision_boundary(
         revision = newest(current(engine))
         assert checks.schema(engine) == schemas[revision], f"half-applied at {revision}"
         command.upgrade(config, "heads")
-        assert current(engine) == head_revisions()
+        assert current(engine) == rows_at_the_heads()
 
 
 def test_sigkill_inside_a_revision_rolls_it_back(database: URL, engine: Engine) -> None:
@@ -236,7 +236,7 @@ def test_sigkill_inside_a_revision_rolls_it_back(database: URL, engine: Engine) 
     assert current(engine) == (REVISIONS[0],)
     assert checks.schema(engine) == before
     command.upgrade(config, "heads")
-    assert current(engine) == head_revisions()
+    assert current(engine) == rows_at_the_heads()
 
 
 def test_a_revision_waiting_too_long_for_a_lock_fails_in_one_line(

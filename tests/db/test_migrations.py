@@ -13,7 +13,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import URL, Engine, inspect
 
-from alembic_stuff.db.migrations import alembic_config, current_revisions, head_revisions
+from alembic_stuff.db.migrations import alembic_config, current_revisions, rows_at_the_heads
 from alembic_stuff.settings import Settings
 from tests.databases import revision_id, settings_for
 
@@ -131,7 +131,7 @@ def test_reading_the_revisions_logs_nothing_that_reads_like_a_migration(
 ) -> None:
     command.upgrade(config, "heads")
     with caplog.at_level(logging.INFO):
-        assert current_revisions(settings) == head_revisions(config)
+        assert current_revisions(settings) == rows_at_the_heads(config)
 
     assert [record.getMessage() for record in caplog.records] == []
     assert logging.getLogger("alembic.runtime.migration").level == logging.NOTSET

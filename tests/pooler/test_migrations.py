@@ -14,7 +14,7 @@ from collections import Counter
 import psycopg
 from sqlalchemy import URL
 
-from alembic_stuff.db.migrations import MIGRATION_LOCK_KEY, current_revisions, head_revisions
+from alembic_stuff.db.migrations import MIGRATION_LOCK_KEY, current_revisions, rows_at_the_heads
 from support.pgbouncer import Pooler
 from tests.databases import ROOT, scratch_database, settings_for
 
@@ -83,7 +83,7 @@ def test_concurrent_migrations_through_a_transaction_pooler_refuse_or_succeed(
                 assert code == 0 or failures[0].startswith(REFUSAL), output
                 outcomes.append("migrated" if code == 0 else reason(failures[0]))
             if any(code == 0 for code, _ in results):
-                assert current_revisions(settings_for(database)) == head_revisions()
+                assert current_revisions(settings_for(database)) == rows_at_the_heads()
             assert advisory_locks_held(server_url, database) == 0, [output for _, output in results]
     print(f"{MIGRATIONS} x {ROUNDS} migrations through the pooler: {Counter(outcomes)}")
 
@@ -102,5 +102,5 @@ def test_concurrent_migrations_beside_the_pooler_use_the_direct_url(
                 process.kill()
         # One migrated, the others waited for the lock and found nothing left to do.
         assert [code for code, _ in results] == [0] * MIGRATIONS, results
-        assert current_revisions(settings_for(database)) == head_revisions()
+        assert current_revisions(settings_for(database)) == rows_at_the_heads()
         assert advisory_locks_held(server_url, database) == 0

@@ -74,9 +74,20 @@ def migration_engine(settings: Settings) -> Engine:
     )
 
 
-def head_revisions(config: Config | None = None) -> tuple[str, ...]:
-    """Return the history's heads (the expand and the contract head), sorted."""
-    return tuple(sorted(ScriptDirectory.from_config(config or alembic_config()).get_heads()))
+def rows_at_the_heads(config: Config | None = None) -> tuple[str, ...]:
+    """What alembic_version holds once the database is at every head, sorted.
+
+    Each head, except one that another head depends on (`depends_on`): Alembic drops the row
+    of a revision that one applied after it implies, as a generated expand revision does to
+    the contract head it was written against.
+    """
+    script = ScriptDirectory.from_config(config or alembic_config())
+    heads = script.get_heads()
+    below = {
+        head: {r.revision for r in script.iterate_revisions(head, "base")} - {head}
+        for head in heads
+    }
+    return tuple(sorted(h for h in heads if not any(h in below[other] for other in heads)))
 
 
 def upgrade_to_head(settings: Settings, *, configure_logging: bool = True) -> None:
