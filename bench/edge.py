@@ -20,7 +20,9 @@ from support.http import answers
 from support.nginx import NGINX, START_SECONDS, configure, scratch_folder, stop
 from support.scratch import free_port
 
-SHIPPED_LIMIT = "limit_conn per_client 20;"
+# Requests in progress the template lets one client address have, and the bench's copy.
+SHIPPED_PER_CLIENT = 20
+SHIPPED_LIMIT = f"limit_conn per_client {SHIPPED_PER_CLIENT};"
 BENCH_LIMIT = f"limit_conn per_client {CONNECTIONS};"
 
 

@@ -20,8 +20,9 @@ from support.http import answers
 from support.scratch import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-# The app the targets are about, served by its own command.
+# The app the targets are about, served by its own command, and what every ratio is to.
 OURS = "alembic-stuff"
+YARDSTICK = "yardstick"
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class App:
 
 
 APPS = {
-    "yardstick": App("bench.yardstick:app", "raw Starlette + asyncpg (yardstick)"),
+    YARDSTICK: App("bench.yardstick:app", "raw Starlette + asyncpg (yardstick)"),
     "alembic-stuff": App(
         "alembic_stuff.api.app:create_app", "alembic-stuff", factory=True, code_only_bodies=True
     ),

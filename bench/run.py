@@ -26,7 +26,7 @@ from pathlib import Path
 from bench.cases import CASES
 from bench.databases import DATA, ROOT, bench_database, load_countries, reset_for
 from bench.edge import behind_nginx
-from bench.harness import APPS, VIAS, drive, ensure_wrk, peak_rss_mb, serve
+from bench.harness import APPS, VIAS, YARDSTICK, drive, ensure_wrk, peak_rss_mb, serve
 from bench.profile import profile
 from bench.report import Measurements, write_report
 from bench.timings import migration_timings, start_to_first_200, test_suite_time
@@ -58,6 +58,14 @@ def main() -> None:
         default=list(CASES),
         help="only these cases, and none of the other timings (default: every case, and them)",
     )
+    parser.add_argument(
+        "--apps",
+        nargs="+",
+        choices=APPS,
+        default=list(APPS),
+        help="only these apps; the yardstick always, every ratio is to it (default: every app)",
+    )
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of load before each run")
     parser.add_argument("--out", type=Path, help="report path (default docs/benchmarks.md)")
     parser.add_argument(
         "--render",
@@ -72,7 +80,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     # --smoke keeps the harness working, not the figures: one short run a case, no warm-up.
-    duration, rounds, warmup = (1, 1, 0) if args.smoke else (args.duration, args.rounds, 3)
+    duration, rounds, warmup = (
+        (1, 1, 0) if args.smoke else (args.duration, args.rounds, args.warmup)
+    )
 
     if args.profile:
         profile(args.profile, duration, args.out or DATA / f"profile-{args.profile}.txt")
@@ -81,16 +91,17 @@ def main() -> None:
 
     if args.render:
         measurements = Measurements.from_json(json.loads(args.render.read_text()))
-        write_report(measurements, out, duration, rounds)
+        write_report(measurements, out, duration, rounds, warmup)
         return
 
     wrk = ensure_wrk()
     every_case = set(args.cases) == set(CASES)
+    apps = [app for app in APPS if app in args.apps or app == YARDSTICK]
     measurements = Measurements()
     with bench_database() as url:
         load_countries(url)
         for round_number in range(1, rounds + 1):
-            for app in APPS:
+            for app in apps:
                 print(f"round {round_number}/{rounds}: {APPS[app].label}", flush=True)
                 with serve(app, url) as (direct, pid), behind_nginx(direct) as edge:
                     for case in args.cases:
@@ -117,7 +128,7 @@ def main() -> None:
 
     DATA.mkdir(parents=True, exist_ok=True)
     (DATA / "last-run.json").write_text(json.dumps(measurements.to_json(), indent=1))
-    write_report(measurements, out, duration, rounds)
+    write_report(measurements, out, duration, rounds, warmup)
 
 
 def interrupted() -> None:

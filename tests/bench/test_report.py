@@ -36,7 +36,7 @@ def test_each_target_is_met_or_missed_on_each_path_with_its_figures() -> None:
 
 
 def test_the_report_shows_both_paths_side_by_side_and_names_the_cpu() -> None:
-    report = render(measurements(), duration=10, rounds=3)
+    report = render(measurements(), duration=10, rounds=3, warmup=3)
     assert "on 2 cores (Test CPU)" in report
     assert "| direct: requests/s |" in report
     assert "| through nginx: requests/s |" in report
@@ -57,3 +57,11 @@ def test_a_run_from_before_nginx_was_measured_renders_direct_only() -> None:
     renders = Measurements.from_json(old)
     assert renders.vias() == ["direct"]
     assert "through nginx" not in summary(renders)
+
+
+def test_a_target_whose_apps_were_not_measured_says_so() -> None:
+    partial = measurements()
+    partial.runs = {key: runs for key, runs in partial.runs.items() if key[0] != "peer"}
+    lines = summary(partial).splitlines()
+    assert "  -      GET /country/{code}: ≥ 2.5 times the peer: not measured in this run" in lines
+    assert not any("2.5 times the peer" in line and "MET" in line for line in lines)
