@@ -1,4 +1,4 @@
-"""Serving an app with uvicorn on one core and driving it with wrk on the other."""
+"""Serving an app as shipped on one core and driving it with wrk on the other."""
 
 import json
 import os
@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import URL
 
@@ -19,6 +20,9 @@ from support.http import answers
 from support.scratch import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+# The app the targets are about, served by its own command, and what every ratio is to.
+OURS = "alembic-stuff"
+YARDSTICK = "yardstick"
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ class App:
 
 
 APPS = {
-    "yardstick": App("bench.yardstick:app", "raw Starlette + asyncpg (yardstick)"),
+    YARDSTICK: App("bench.yardstick:app", "raw Starlette + asyncpg (yardstick)"),
     "alembic-stuff": App(
         "alembic_stuff.api.app:create_app", "alembic-stuff", factory=True, code_only_bodies=True
     ),
@@ -45,6 +49,9 @@ APPS = {
     ),
     "peer": App("bench.peer:app", "usual FastAPI + SQLAlchemy ORM (peer)"),
 }
+
+# How wrk reaches each app: on uvicorn's own port, and through nginx (bench/edge.py).
+VIAS = {"direct": "direct", "nginx": "through nginx"}
 
 
 @dataclass
@@ -66,35 +73,41 @@ def pinned(core: int, command: list[str]) -> list[str]:
 
 @contextmanager
 def serve(app: str, url: URL) -> Iterator[tuple[str, int]]:
-    """Serve `app` with uvicorn on core 0; yield its base URL and pid."""
+    """Serve `app` as shipped (bench/shipped.py) on core 0; yield its base URL and pid.
+
+    Its log, an access-log line a request included, goes to a file, as a container's goes to
+    the log collector; the run stops if no request was logged, since the apps are compared
+    only as logging alike.
+    """
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        APPS[app].target,
-        "--port",
-        str(port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    if APPS[app].factory:
-        command.append("--factory")
+    if app == OURS:
+        command = [sys.executable, "-m", "alembic_stuff", "serve", "--port", str(port)]
+    else:
+        command = [sys.executable, "-m", "bench.shipped", APPS[app].target, "--port", str(port)]
+        if APPS[app].factory:
+            command.append("--factory")
     environment = {**os.environ, "DATABASE_URL": url.render_as_string(hide_password=False)}
-    with subprocess.Popen(pinned(0, command), cwd=ROOT, env=environment) as process:
-        base = f"http://127.0.0.1:{port}"
-        try:
-            if not answers(f"{base}/country/GB", process, seconds=30):
-                raise SystemExit(f"bench: {app} did not start")
-            yield base, process.pid
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
+    with tempfile.TemporaryFile() as log:
+        with subprocess.Popen(
+            pinned(0, command), cwd=ROOT, env=environment, stdout=log, stderr=log
+        ) as process:
+            base = f"http://127.0.0.1:{port}"
+            try:
+                if not answers(f"{base}/country/GB", process, seconds=30):
+                    raise SystemExit(f"bench: {app} did not start: {tail(log)}")
+                yield base, process.pid
+            finally:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=30)
+        if ' HTTP/1.1" ' not in tail(log):
+            raise SystemExit(f"bench: {app} logged no request: {tail(log)}")
+
+
+def tail(log: IO[bytes], size: int = 2000) -> str:
+    """The last `size` bytes of a server's log, as text."""
+    log.seek(0, os.SEEK_END)
+    log.seek(max(0, log.tell() - size))
+    return log.read().decode(errors="replace")
 
 
 def drive(wrk: str, base: str, app: str, case: str, seconds: int) -> Result:

@@ -5,8 +5,9 @@ database hangs. Sizes and slow clients are bounded at the edge, by nginx (deploy
 """
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from starlette.responses import JSONResponse
@@ -53,6 +54,55 @@ def _forget(task: asyncio.Task[Any]) -> None:
         log.debug("cancelled work ended with %r", task.exception())
 
 
+class _Expiry:
+    """A timer that cancels the current task at a deadline, and again until it ends.
+
+    Cheaper than running the request in a task of its own: one timer a request. The first
+    cancellation interrupts whatever the request waits for; its cleanup may wait too (on a
+    hung server, SQLAlchemy closes a cancelled connection gracefully, for up to 2 s, unless
+    cancelled again, when it drops it at once), so the task is cancelled again every
+    RECANCEL_SECONDS until the request returns.
+    """
+
+    RECANCEL_SECONDS = 0.05
+
+    def __init__(self, seconds: float, on_expiry: Callable[[], None]) -> None:
+        self.task = asyncio.current_task()
+        if self.task is None:
+            raise RuntimeError("RequestDeadline runs inside a task")
+        self.on_expiry = on_expiry
+        self.cancels = 0
+        self.loop = asyncio.get_running_loop()
+        self.timer = self.loop.call_later(seconds, self._cancel)
+
+    def _cancel(self) -> None:
+        if not self.cancels:
+            self.on_expiry()
+        self.cancels += 1
+        assert self.task is not None  # noqa: S101 (checked in __init__)
+        self.task.cancel()
+        self.timer = self.loop.call_later(self.RECANCEL_SECONDS, self._cancel)
+
+    async def stop(self) -> bool:
+        """Stop the timer; True if it expired (its cancellations taken back), else False.
+
+        Raises CancelledError if someone else cancelled the task meanwhile.
+        """
+        self.timer.cancel()
+        if not self.cancels:
+            return False
+        assert self.task is not None  # noqa: S101 (checked in __init__)
+        # A cancellation requested while the task was about to run, not waiting, is delivered
+        # at its next await: here, rather than in the server after the request.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(0)
+        for _ in range(self.cancels):
+            self.task.uncancel()
+        if self.task.cancelling():
+            raise asyncio.CancelledError
+        return True
+
+
 class RequestDeadline:
     """Answer 503 with Retry-After to a request not answered within `seconds`.
 
@@ -85,28 +135,41 @@ class RequestDeadline:
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
-            if abandoned:  # answered already: the cancelled request must not answer too
+            if abandoned:  # the deadline answers: the cancelled request must not answer too
                 return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await finish_within(self.seconds, self.app(scope, watched_receive, guarded_send))
-        except DeadlineExceededError:
+        def abandon() -> None:
+            nonlocal abandoned
             abandoned = True
-            if started:  # too late for another status: the client sees the response cut
+
+        expiry = _Expiry(self.seconds, abandon)
+        try:
+            await self.app(scope, watched_receive, guarded_send)
+        except asyncio.CancelledError:
+            if not await expiry.stop():
                 raise
-            if not body_arrived:
-                late = JSONResponse(
-                    {"detail": f"The request body did not arrive within {self.seconds:g} s."},
-                    status_code=408,
-                    headers={"Connection": "close"},
-                )
-                await late(scope, receive, send)
+        except Exception as exc:
+            if not await expiry.stop():
+                raise
+            log.debug("cancelled request ended with %r", exc)
+        else:
+            if not await expiry.stop():
                 return
-            response = JSONResponse(
-                {"detail": f"No answer within {self.seconds:g} s; try again shortly."},
-                status_code=503,
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        if started:  # too late for another status: the client sees the response cut
+            raise DeadlineExceededError(f"no answer within {self.seconds:g} s")
+        if not body_arrived:
+            late = JSONResponse(
+                {"detail": f"The request body did not arrive within {self.seconds:g} s."},
+                status_code=408,
+                headers={"Connection": "close"},
             )
-            await response(scope, receive, send)
+            await late(scope, receive, send)
+            return
+        response = JSONResponse(
+            {"detail": f"No answer within {self.seconds:g} s; try again shortly."},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+        await response(scope, receive, send)
