@@ -67,9 +67,10 @@ class _Expiry:
     RECANCEL_SECONDS = 0.05
 
     def __init__(self, seconds: float, on_expiry: Callable[[], None]) -> None:
-        self.task = asyncio.current_task()
-        if self.task is None:
+        task = asyncio.current_task()
+        if task is None:
             raise RuntimeError("RequestDeadline runs inside a task")
+        self.task: asyncio.Task[Any] = task
         self.on_expiry = on_expiry
         self.cancels = 0
         self.loop = asyncio.get_running_loop()
@@ -79,7 +80,6 @@ class _Expiry:
         if not self.cancels:
             self.on_expiry()
         self.cancels += 1
-        assert self.task is not None  # noqa: S101 (checked in __init__)
         self.task.cancel()
         self.timer = self.loop.call_later(self.RECANCEL_SECONDS, self._cancel)
 
@@ -91,7 +91,6 @@ class _Expiry:
         self.timer.cancel()
         if not self.cancels:
             return False
-        assert self.task is not None  # noqa: S101 (checked in __init__)
         # A cancellation requested while the task was about to run, not waiting, is delivered
         # at its next await: here, rather than in the server after the request.
         with contextlib.suppress(asyncio.CancelledError):
