@@ -1,6 +1,5 @@
 """The interactive documentation renders in a real browser with no internet: headless Chromium."""
 
-import subprocess
 import tempfile
 import threading
 import time
@@ -11,13 +10,8 @@ import uvicorn
 
 from alembic_stuff.api.app import create_app
 from alembic_stuff.settings import Settings
-from support.programs import required
+from support.browser import offline_chromium
 from tests.databases import free_port
-
-
-def chromium() -> str:
-    """The Chromium binary; CI must have it (.ci/run installs it), elsewhere the test skips."""
-    return required("chromium", "chromium-browser", package="chromium")
 
 
 @pytest.fixture(scope="module")
@@ -41,29 +35,7 @@ def served(settings: Settings) -> Iterator[str]:
 def rendered_dom(url: str) -> str:
     """The page's DOM once its scripts have run, with every host but loopback unreachable."""
     with tempfile.TemporaryDirectory() as profile:
-        result = subprocess.run(
-            [
-                chromium(),
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                # A CDN would not resolve: the page must load everything from the app.
-                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-                f"--user-data-dir={profile}",
-                "--virtual-time-budget=15000",
-                "--dump-dom",
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        result = offline_chromium(url, "--dump-dom", profile=profile)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from PIL import Image
 
-from support.programs import required
+from support.browser import offline_chromium
 from support.scratch import free_port
 from tests.databases import ROOT
 
@@ -142,11 +142,6 @@ def test_the_rename_page_shows_the_commands_the_readme_runs() -> None:
     assert renames in readme
 
 
-def chromium() -> str:
-    """The Chromium binary; CI must have it (.ci/run installs it), elsewhere the test skips."""
-    return required("chromium", "chromium-browser", package="chromium")
-
-
 @pytest.fixture
 def served(site: Path) -> Iterator[str]:
     """The built site over HTTP on a free loopback port; yields its front page's URL."""
@@ -169,38 +164,12 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def headless(*options: str, url: str, profile: str) -> subprocess.CompletedProcess[str]:
-    """Run headless Chromium on `url` with every host but loopback unresolvable."""
-    return subprocess.run(
-        [
-            chromium(),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            # A CDN would not resolve: the page must load everything from the site itself.
-            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-            f"--user-data-dir={profile}",
-            "--virtual-time-budget=10000",
-            *options,
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_the_front_page_renders_offline_in_a_browser(served: str, tmp_path: Path) -> None:
     screenshot = tmp_path / "front-page.png"
     with tempfile.TemporaryDirectory() as profile:
-        dom = headless("--dump-dom", url=served, profile=profile)
-        shot = headless(
-            f"--screenshot={screenshot}", "--window-size=1280,900", url=served, profile=profile
+        dom = offline_chromium(served, "--dump-dom", profile=profile)
+        shot = offline_chromium(
+            served, f"--screenshot={screenshot}", "--window-size=1280,900", profile=profile
         )
     assert dom.returncode == 0, dom.stderr
     assert shot.returncode == 0, shot.stderr
