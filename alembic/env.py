@@ -67,12 +67,8 @@ def migrate(connection: Connection) -> None:
             connection=connection,
             target_metadata=target_metadata,
             transaction_per_migration=True,
-            # Each step records where the database stands, for /ready; a caller that reports
-            # what it applied (alembic-latest) counts the steps this process ran: a replica
-            # that waited for the lock ran none.
-            on_version_apply=record_applied(
-                context.script, *config.attributes.get("on_version_apply", ())
-            ),
+            # Each step records where the database stands, for /ready.
+            on_version_apply=record_applied(context.script),
             **autogenerate_options(config, target_metadata),
         )
         with context.begin_transaction():

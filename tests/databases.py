@@ -1,6 +1,7 @@
 """Test support: scratch databases (on TEST_DATABASE_URL or a throwaway embedded server),
 and scratch copies of the migration environment to generate revisions in."""
 
+import io
 import os
 import shutil
 import stat
@@ -8,7 +9,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from alembic.script import ScriptDirectory
 from alembic_toolkit import serving
 from alembic_toolkit.autogen.hints import Hints
 from alembic_toolkit.autogen.renames import rename_aware
+from alembic_toolkit.cli import main as toolkit_main
 from alembic_toolkit.compatibility import SchemaRelease
 from pydantic import SecretStr
 from sqlalchemy import URL, Connection, Engine, MetaData, create_engine, make_url
@@ -441,3 +443,29 @@ def insert_country_twice(connection: Connection, name: str) -> None:
             ),
             {"name": name},
         )
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What a command run in this process printed, and how it ended."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        """Both streams, standard error first (its notes come before the result)."""
+        return self.stderr + self.stdout
+
+
+def run_toolkit(arguments: Sequence[str]) -> Ran:
+    """Run `alembic-toolkit` in this process, as the Pipfile's migration scripts run it."""
+    out, err = io.StringIO(), io.StringIO()
+    code: int | str | None = 0
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            toolkit_main(list(arguments))
+        except SystemExit as exc:
+            code = exc.code
+    return Ran(code if isinstance(code, int) else 1, out.getvalue(), err.getvalue())

@@ -36,12 +36,14 @@ from support.terminal import as_foreground_job
 from tests.databases import (
     ROOT,
     SCRATCH_DIR,
+    Ran,
     copy_migration_environment,
     database_environment,
     free_port,
     processes_using,
     registered_replica,
     run_sql_script,
+    run_toolkit,
     server_processes,
     sync_engine,
     throwaway_server,
@@ -235,7 +237,7 @@ def rename_revision() -> tuple[str, str]:
 
 def test_alembic_sql_previews_a_range_with_no_database() -> None:
     before, rename = rename_revision()
-    result = CliRunner().invoke(main, ["migrations", "sql", f"{before}:{rename}"])
+    result = run_toolkit(["sql", f"{before}:{rename}"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("SET lock_timeout = '10000ms';")
     assert "ALTER TABLE country RENAME name TO common_name;" in result.output
@@ -243,13 +245,13 @@ def test_alembic_sql_previews_a_range_with_no_database() -> None:
 
 def test_alembic_sql_of_a_downgrade() -> None:
     before, rename = rename_revision()
-    result = CliRunner().invoke(main, ["migrations", "sql", "--downgrade", f"{rename}:{before}"])
+    result = run_toolkit(["sql", "--downgrade", f"{rename}:{before}"])
     assert result.exit_code == 0, result.output
     assert "ALTER TABLE country RENAME common_name TO name;" in result.output
 
 
 def test_alembic_sql_defaults_to_everything_when_the_database_is_unreachable() -> None:
-    result = CliRunner().invoke(main, ["migrations", "sql"])
+    result = run_toolkit(["sql"])
     assert result.exit_code == 0, result.output
     assert "the database is unreachable: showing base:heads" in result.output
     assert "CREATE TABLE country" in result.output
@@ -257,25 +259,35 @@ def test_alembic_sql_defaults_to_everything_when_the_database_is_unreachable() -
 
 @pytest.mark.parametrize("revisions", ["::", "a:b:c", "head"])
 def test_alembic_sql_refuses_a_malformed_range_in_one_line(revisions: str) -> None:
-    result = CliRunner().invoke(main, ["migrations", "sql", revisions])
+    result = run_toolkit(["sql", revisions])
     assert result.exit_code == 1
     assert result.output == (
-        f"Error: {revisions}: write the range as FROM:TO, e.g. base:heads "
+        f"FAILED: {revisions}: write the range as FROM:TO, e.g. base:heads "
         "(or expand@head:-1 --downgrade)\n"
     )
 
 
 def test_alembic_sql_downgrade_with_the_database_unreachable_asks_for_a_range() -> None:
-    result = CliRunner().invoke(main, ["migrations", "sql", "--downgrade"])
+    result = run_toolkit(["sql", "--downgrade"])
     assert result.exit_code == 1
-    assert "the database is unreachable, so what is pending is unknown" in result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("FAILED: cannot connect to"), line
+    assert "what is pending is unknown: give the range" in line
     assert "DROP TABLE" not in result.output
 
 
 def test_alembic_sql_refuses_an_unknown_revision() -> None:
-    result = CliRunner().invoke(main, ["migrations", "sql", "base:nosuchrev"])
+    result = run_toolkit(["sql", "base:nosuchrev"])
     assert result.exit_code == 1
     assert "nosuchrev" in result.output
+
+
+def app_or_toolkit(command: list[str]) -> Ran:
+    """`start` through click's runner, a migration command through the toolkit's."""
+    if command[0] != "start":
+        return run_toolkit(command)
+    result = CliRunner().invoke(main, command)
+    return Ran(result.exit_code, result.stdout, result.stderr)
 
 
 @pytest.fixture
@@ -305,13 +317,13 @@ def test_a_database_at_a_revision_the_checkout_lacks_is_one_line_with_the_ways_o
         )
         connection.execute(text("INSERT INTO alembic_version VALUES (:rev)"), {"rev": missing})
     database_environment(monkeypatch, database)
-    result = CliRunner().invoke(main, command)
+    result = app_or_toolkit(command)
     assert result.exit_code == 1
     assert "Traceback" not in result.output
-    error = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    error = [line for line in result.output.splitlines() if line.startswith(("Error:", "FAILED:"))]
     assert len(error) == 1, result.output
     assert f"at revision {missing}, which this checkout does not have" in error[0]
-    for way_out in ("check out the branch", "alembic stamp", "db-down --volumes"):
+    for way_out in ("check out the branch", "alembic stamp"):
         assert way_out in error[0]
 
 
@@ -349,7 +361,7 @@ def test_upgrade_and_start_refuse_a_pending_revision_the_guard_fails(
     monkeypatch.chdir(project)
     database_environment(monkeypatch, database)
 
-    refused = CliRunner().invoke(main, command)
+    refused = app_or_toolkit(command)
     assert refused.exit_code == 1
     assert f"{bad}:" in refused.output
     assert "drops column country.official_name and its values" in refused.output
@@ -366,10 +378,10 @@ def test_skip_guard_applies_them_anyway(
     monkeypatch.chdir(project)
     database_environment(monkeypatch, database)
 
-    applied = CliRunner().invoke(main, ["upgrade", "--skip-guard"])
+    applied = run_toolkit(["upgrade", "--skip-guard"])
     assert applied.exit_code == 0, applied.output
     assert database_revision(database) == ("0badd0000001",)  # it stands for its expand too
-    again = CliRunner().invoke(main, ["upgrade"])  # nothing pending: nothing for the guard
+    again = run_toolkit(["upgrade"])  # nothing pending: nothing for the guard
     assert again.exit_code == 0, again.output
     assert "the database is at every head" in again.output
 
@@ -378,14 +390,14 @@ def test_upgrade_applies_what_the_guard_passes(
     monkeypatch: pytest.MonkeyPatch, database: URL
 ) -> None:
     database_environment(monkeypatch, database)
-    result = CliRunner().invoke(main, ["upgrade"])
+    result = run_toolkit(["upgrade"])
     assert result.exit_code == 0, result.output
     assert f"upgraded: {len(list(SCRIPT.walk_revisions()))} revision(s) applied" in result.output
     assert database_revision(database) == HEAD_ROWS
 
 
 def test_upgrade_with_no_database_is_one_line(embedded_env: EmbeddedPostgres) -> None:
-    result = CliRunner().invoke(main, ["upgrade"])
+    result = run_toolkit(["upgrade"])
     assert result.exit_code == 1
     [line] = result.output.strip().splitlines()
     assert "cannot connect to" in line
@@ -397,10 +409,10 @@ def test_upgrade_waits_for_a_locked_version_table_within_the_bound(
 ) -> None:
     monkeypatch.setenv("MIGRATION_LOCK_TIMEOUT_SECONDS", "0.5")
     database_environment(monkeypatch, database)
-    assert CliRunner().invoke(main, ["upgrade"]).exit_code == 0
+    assert run_toolkit(["upgrade"]).exit_code == 0
     with psycopg.connect(database.render_as_string(hide_password=False)) as holder:
         holder.execute("LOCK TABLE alembic_version")  # a session left in its transaction
-        result = CliRunner().invoke(main, ["upgrade"])
+        result = run_toolkit(["upgrade"])
     assert result.exit_code == 1
     [line] = result.output.strip().splitlines()
     assert "waited longer than 0.5 s (MIGRATION_LOCK_TIMEOUT_SECONDS) for a table lock" in line
@@ -411,15 +423,15 @@ def test_a_revision_failing_in_sql_is_one_line_and_rolled_back(
     monkeypatch: pytest.MonkeyPatch, database: URL
 ) -> None:
     database_environment(monkeypatch, database)
-    assert CliRunner().invoke(main, ["upgrade"]).exit_code == 0
+    assert run_toolkit(["upgrade"]).exit_code == 0
     # alembic_version says base while the tables are there: the first revision's CREATE TABLE
     # fails, as a revision meeting a schema it did not expect does.
     with psycopg.connect(database.render_as_string(hide_password=False)) as connection:
         connection.execute("DELETE FROM alembic_version")
-    result = CliRunner().invoke(main, ["upgrade"])
+    result = run_toolkit(["upgrade"])
     assert result.exit_code == 1
     line = result.output.strip().splitlines()[-1]
-    assert line.startswith("Error: the upgrade failed in the revision it was running (")
+    assert line.startswith("FAILED: the upgrade failed in the revision it was running (")
     assert "already exists" in line
     assert "Traceback" not in result.output
     assert database_revision(database) == ()
@@ -441,7 +453,7 @@ def test_alembic_sql_downgrade_shows_the_way_back_from_the_pending_revision(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: URL
 ) -> None:
     database_environment(monkeypatch, database)
-    assert CliRunner().invoke(main, ["upgrade"]).exit_code == 0
+    assert run_toolkit(["upgrade"]).exit_code == 0
     # As the schema-change loop leaves it: a new expand revision, not applied yet.
     project = copy_migration_environment(tmp_path)
     (project / "alembic" / "versions" / "2099_01_01_0000-0add00000001_add_capital.py").write_text(
@@ -449,7 +461,7 @@ def test_alembic_sql_downgrade_shows_the_way_back_from_the_pending_revision(
     )
     monkeypatch.chdir(project)
 
-    result = CliRunner().invoke(main, ["migrations", "sql", "--downgrade"])
+    result = run_toolkit(["sql", "--downgrade"])
     assert result.exit_code == 0, result.output
     config = alembic_config(configure_logging=False)
     assert result.output == offline_sql(config, f"expand@head:{EXPAND_HEAD}", downgrade=True)
@@ -459,7 +471,7 @@ def test_alembic_sql_downgrade_shows_the_way_back_from_the_pending_revision(
         in result.output
     )
 
-    forward = CliRunner().invoke(main, ["migrations", "sql"])
+    forward = run_toolkit(["sql"])
     assert forward.output == offline_sql(config, f"{EXPAND_HEAD}:expand@head")
     assert "ALTER TABLE country ADD COLUMN capital VARCHAR(100);" in forward.output
 
@@ -468,7 +480,7 @@ def test_alembic_sql_shows_only_what_is_pending_from_the_databases_heads(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: URL
 ) -> None:
     database_environment(monkeypatch, database)
-    assert CliRunner().invoke(main, ["upgrade"]).exit_code == 0
+    assert run_toolkit(["upgrade"]).exit_code == 0
     # A rolling release half done: its expand revision applied, its contract revision, which
     # depends on it, not yet.
     project = copy_migration_environment(tmp_path)
@@ -484,9 +496,9 @@ def test_alembic_sql_shows_only_what_is_pending_from_the_databases_heads(
         '    op.drop_index("ix_country_capital", table_name="country")\n'
     )
     monkeypatch.chdir(project)
-    assert CliRunner().invoke(main, ["expand"]).exit_code == 0
+    assert run_toolkit(["expand"]).exit_code == 0
 
-    result = CliRunner().invoke(main, ["migrations", "sql"])
+    result = run_toolkit(["sql"])
     assert result.exit_code == 0, result.output
     assert "ADD COLUMN capital" not in result.stdout
     assert "CREATE INDEX ix_country_capital ON country (capital);" in result.stdout
@@ -495,7 +507,7 @@ def test_alembic_sql_shows_only_what_is_pending_from_the_databases_heads(
     with sync_engine(database) as engine:
         indexes = {index["name"] for index in inspect(engine).get_indexes("country")}
         assert "ix_country_capital" in indexes
-    again = CliRunner().invoke(main, ["migrations", "sql"])
+    again = run_toolkit(["sql"])
     assert again.exit_code == 0, again.output
     assert again.output.startswith("-- nothing pending"), again.output
 
@@ -630,7 +642,7 @@ def test_start_leaves_the_contract_to_alembic_contract_while_an_older_release_se
     monkeypatch: pytest.MonkeyPatch, database: URL
 ) -> None:
     database_environment(monkeypatch, database)
-    assert CliRunner().invoke(main, ["expand"]).exit_code == 0
+    assert run_toolkit(["expand"]).exit_code == 0
     contract_root = SCRIPT.get_revision(CONTRACT_HEAD)
     assert contract_root is not None
     # An older release, serving but idle: it survives the trunk only.
@@ -693,7 +705,7 @@ def test_a_frozen_database_is_one_line_not_a_hang(command: list[str]) -> None:
         try:
             # It accepts the connection (the kernel does) and never answers.
             result = subprocess.run(
-                [sys.executable, "-m", "alembic_stuff", *command],
+                [str(Path(sys.executable).with_name("alembic-toolkit")), *command],
                 cwd=ROOT,
                 env={**os.environ, "DATABASE_URL": url, "DATABASE_CONNECT_TIMEOUT_SECONDS": "2"},
                 capture_output=True,
@@ -707,6 +719,7 @@ def test_a_frozen_database_is_one_line_not_a_hang(command: list[str]) -> None:
                     os.kill(pid, signal.SIGCONT)
     finally:
         server.destroy()
-    assert result.returncode == 1, result.stderr
-    [line] = result.stderr.strip().splitlines()
-    assert line.startswith("Error: cannot connect to postgresql://"), line
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr == ""
+    [line] = result.stdout.strip().splitlines()
+    assert line.startswith("FAILED: cannot connect to postgresql://"), line

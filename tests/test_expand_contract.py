@@ -5,22 +5,28 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 from alembic_toolkit.compatibility import SchemaRelease
-from click.testing import CliRunner
+from alembic_toolkit.project import release_module_path
+from alembic_toolkit.release_module import release_of
 from sqlalchemy import URL, text
 
-from alembic_stuff.cli import main
 from alembic_stuff.db.migrations import alembic_config
-from alembic_stuff.db.schema_release_file import RELATIVE_PATH, release_of
 from tests.databases import (
     ROOT,
     copy_migration_environment,
     database_environment,
     registered_replica,
+    run_toolkit,
     sync_engine,
 )
 
 EXPAND_ID, CONTRACT_ID = "e0e0e0e0e0e1", "c0c0c0c0c0c1"
-SCHEMA_RELEASE = ROOT / RELATIVE_PATH
+
+
+def project_release_module() -> Path:
+    """The project's schema_release.py, as alembic.ini names it."""
+    path = release_module_path(alembic_config())
+    assert path is not None
+    return path
 
 
 def revision(
@@ -67,23 +73,22 @@ def test_contract_waits_for_its_expand_and_for_older_replicas(
     )
     monkeypatch.chdir(project)
     database_environment(monkeypatch, database)
-    runner = CliRunner()
 
-    early = runner.invoke(main, ["contract"])
+    early = run_toolkit(["contract"])
     assert early.exit_code == 1
     [line] = early.output.strip().splitlines()
     assert f"{CONTRACT_ID} needs {EXPAND_ID}" in line
     assert "pipenv run alembic-expand" in line
     assert rows(database) == []  # nothing applied, not even the expand it would have pulled in
 
-    expanded = runner.invoke(main, ["expand"])
+    expanded = run_toolkit(["expand"])
     assert expanded.exit_code == 0, expanded.output
     assert rows(database) == [EXPAND_ID]
 
     # Both releases serve, idle: registered, with no connection open.
     with registered_replica(database, new_release):
         with registered_replica(database, old_release) as old:
-            refused = runner.invoke(main, ["contract"])
+            refused = run_toolkit(["contract"])
             assert refused.exit_code == 1
             [line] = refused.output.strip().splitlines()
             assert "a replica of an older release still serves" in line
@@ -95,14 +100,14 @@ def test_contract_waits_for_its_expand_and_for_older_replicas(
             assert CONTRACT_ID not in rows(database)
             # alembic-latest would contract too: the same refusal, not a way around it.
             for command in (["upgrade"], ["upgrade", "--skip-guard"]):
-                latest = runner.invoke(main, command)
+                latest = run_toolkit(command)
                 assert latest.exit_code == 1
                 [line] = latest.output.strip().splitlines()
                 assert "a replica of an older release still serves" in line
                 assert "`pipenv run alembic-expand` applies only the additive part" in line
                 assert CONTRACT_ID not in rows(database)
         # The old release is gone; the new one serves on.
-        contracted = runner.invoke(main, ["contract"])
+        contracted = run_toolkit(["contract"])
         assert contracted.exit_code == 0, contracted.output
         assert rows(database) == [CONTRACT_ID]  # it stands for its expand too
 
@@ -117,7 +122,7 @@ def test_contract_before_the_trunk_names_the_trunk_revisions_as_such(
     expand = [r.revision for r in script.walk_revisions() if "expand" in r.branch_labels]
     assert trunk, "the history has no trunk: this test proves nothing"
 
-    refused = CliRunner().invoke(main, ["contract"])
+    refused = run_toolkit(["contract"])
     assert refused.exit_code == 1
     [line] = refused.output.strip().splitlines()
     assert f"trunk revisions, on neither branch: {', '.join(reversed(trunk))}" in line
@@ -131,8 +136,7 @@ def test_force_contracts_while_an_older_replica_serves(
     monkeypatch: pytest.MonkeyPatch, database: URL
 ) -> None:
     database_environment(monkeypatch, database)
-    runner = CliRunner()
-    assert runner.invoke(main, ["expand"]).exit_code == 0
+    assert run_toolkit(["expand"]).exit_code == 0
     script = ScriptDirectory.from_config(alembic_config())
     release = release_of(script)
     contract_root = script.get_revision(release.contract_head)
@@ -140,9 +144,9 @@ def test_force_contracts_while_an_older_replica_serves(
     # A release from before the contract branch: it survives the trunk only.
     older = SchemaRelease("", str(contract_root.down_revision), frozenset(), frozenset())
     with registered_replica(database, older):
-        refused = runner.invoke(main, ["contract"])
+        refused = run_toolkit(["contract"])
         assert refused.exit_code == 1, refused.output
-        forced = runner.invoke(main, ["contract", "--force"])
+        forced = run_toolkit(["contract", "--force"])
         assert forced.exit_code == 0, forced.output
     assert release.contract_head in rows(database)
 
@@ -151,9 +155,9 @@ def test_a_stale_schema_release_fails_the_check_until_rewritten(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     project = copy_migration_environment(tmp_path)
-    module = project / RELATIVE_PATH
+    module = project / project_release_module().relative_to(ROOT)
     module.parent.mkdir(parents=True)
-    module.write_text(SCHEMA_RELEASE.read_text())
+    module.write_text(project_release_module().read_text())
     release = release_of(ScriptDirectory.from_config(alembic_config()))
     revision(
         project,
@@ -164,12 +168,11 @@ def test_a_stale_schema_release_fails_the_check_until_rewritten(
         "",
     )
     monkeypatch.chdir(project)
-    runner = CliRunner()
 
-    stale = runner.invoke(main, ["migrations", "check"])
+    stale = run_toolkit(["guard"])
     assert stale.exit_code == 1
     assert "does not match the revisions: run `pipenv run migrations-release`" in stale.output
 
-    assert runner.invoke(main, ["migrations", "release"]).exit_code == 0
+    assert run_toolkit(["release"]).exit_code == 0
     assert f'expand_head="{EXPAND_ID}"' in module.read_text()
-    assert runner.invoke(main, ["migrations", "check"]).exit_code == 0
+    assert run_toolkit(["guard"]).exit_code == 0

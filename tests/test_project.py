@@ -28,8 +28,20 @@ def test_every_script_the_readme_names_exists() -> None:
 def test_the_promised_scripts() -> None:
     scripts = pipfile_scripts()
     assert scripts["alembic-revision"] == "alembic-stuff revision"  # autogenerate, rename-aware
-    # `alembic upgrade heads`, once the destructive-change guard has read what is pending.
-    assert scripts["alembic-latest"] == "alembic-stuff upgrade"
+    # The migration policy is the toolkit's, with this project's alembic.ini from any folder:
+    # `alembic upgrade heads`, once the guard and the registry of replicas have allowed it.
+    toolkit = "alembic-toolkit -c ${PIPENV_PROJECT_DIR}/alembic.ini"
+    assert scripts["alembic-latest"] == f"{toolkit} upgrade"
+    for script, command in {
+        "alembic-expand": "expand",
+        "alembic-contract": "contract",
+        "alembic-sql": "sql",
+        "migrations-check": "guard",
+        "migrations-lint": "lint",
+        "migrations-release": "release",
+        "migrations-ready": "check",
+    }.items():
+        assert scripts[script] == f"{toolkit} {command}"
     assert {"setup", "start", "db-up", "db-down", "test", "qa"} <= set(scripts)
 
 

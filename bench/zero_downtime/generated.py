@@ -28,8 +28,8 @@ from alembic.script import ScriptDirectory
 from alembic_toolkit.autogen.hints import Hints
 from alembic_toolkit.autogen.renames import rename_aware
 from alembic_toolkit.compatibility import SchemaRelease
+from alembic_toolkit.release_module import release_of
 
-from alembic_stuff.db.schema_release_file import release_of
 from bench.zero_downtime.releases import NEW_COLUMN, OLD_COLUMN, model
 from bench.zero_downtime.revisions import HERE, alembic, base_revision
 

@@ -6,8 +6,7 @@ moment: Ctrl-C in that moment ends in one line here instead of a traceback of th
 
 import sys
 
-# What a shell reports for a program ended by Ctrl-C (128 + SIGINT).
-INTERRUPTED = 130
+from alembic_stuff.interrupts import INTERRUPTED
 
 
 def run() -> None:

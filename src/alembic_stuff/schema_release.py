@@ -1,7 +1,7 @@
 """The schema revisions this release works with (see alembic_toolkit.compatibility).
 
-Generated from alembic/versions by `pipenv run migrations-release`, which `alembic-revision`
-runs; `migrations-check` fails when it is stale. Do not edit.
+Written from the revision history by `pipenv run migrations-release`;
+`pipenv run migrations-check` fails when it is stale. Do not edit.
 """
 
 from alembic_toolkit.compatibility import SchemaRelease

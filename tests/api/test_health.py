@@ -7,11 +7,11 @@ import psycopg
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
+from alembic_toolkit.release_module import release_of
 from sqlalchemy import URL, Column, MetaData, String
 
 from alembic_stuff.db.base import NAMING_CONVENTION, Base
 from alembic_stuff.db.migrations import alembic_config
-from alembic_stuff.db.schema_release_file import release_of
 from alembic_stuff.models import Country
 from alembic_stuff.schema_release import RELEASE
 from tests.databases import (

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.util import CommandError
-from alembic_toolkit.autogen.commands import TODO_REASON, ProjectCommands
 from alembic_toolkit.autogen.hints import Hints
 from alembic_toolkit.autogen.renames import contract_markers, rename_aware
+from alembic_toolkit.project import ProjectCommands
 from alembic_toolkit.review.destructive import problems
-from alembic_toolkit.review.markers import DESTROYS_DATA, SQUAWK_ACCEPTS, read_marker
+from alembic_toolkit.review.markers import DESTROYS_DATA, SQUAWK_ACCEPTS, TODO_REASON, read_marker
 from sqlalchemy import Engine, text
 
 from alembic_stuff.db.base import Base

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -72,10 +73,10 @@ def said_it_waits(replica: subprocess.Popen[str]) -> str:
     pytest.fail(f"the replica ended without waiting for the lock:\n{read}")
 
 
-def app_cli_process(database: URL, *args: str) -> subprocess.Popen[str]:
-    """`alembic-stuff <args>` (what `pipenv run alembic-latest` runs) in its own process."""
+def toolkit_process(database: URL, *args: str) -> subprocess.Popen[str]:
+    """`alembic-toolkit <args>` (what `pipenv run alembic-latest` runs) in its own process."""
     return subprocess.Popen(
-        [sys.executable, "-m", "alembic_stuff", *args],
+        [str(Path(sys.executable).with_name("alembic-toolkit")), *args],
         cwd=ROOT,
         env={**os.environ, "DATABASE_URL": dsn(database)},
         stdout=subprocess.PIPE,
@@ -89,7 +90,7 @@ def test_replicas_upgrading_at_once(database: URL, engine: Engine) -> None:
         holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
         # Plain Alembic, and alembic-latest, which reports how many revisions it applied.
         replicas = [alembic_process(database, "upgrade", "heads") for _ in range(REPLICAS - 1)]
-        replicas.append(app_cli_process(database, "upgrade"))
+        replicas.append(toolkit_process(database, "upgrade"))
         said = [said_it_waits(replica) for replica in replicas]
         # What the holder's migration may do while they wait: a concurrent index build waits
         # for every older snapshot to end, so a replica that held one while it waited would

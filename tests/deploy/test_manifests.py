@@ -14,11 +14,12 @@ from typing import Any
 
 import kubernetes_validate  # type: ignore[import-untyped]  # ships no type hints
 import pytest
+from alembic_toolkit.cli import TOOLKIT_COMMANDS
 from sqlalchemy import make_url
 
 from alembic_stuff.api.health import READY_TIMEOUT_SECONDS
 from alembic_stuff.api.server import server_options
-from alembic_stuff.cli import main
+from alembic_stuff.cli import main as app_cli
 from alembic_stuff.settings import Settings
 from support.kustomize import Resource, load_documents, parse_documents, pod_spec, render
 from tests.databases import ROOT
@@ -97,11 +98,13 @@ def workloads() -> list[Resource]:
 
 
 def app_workloads() -> list[Resource]:
-    """The workloads that run the app's command (the API and the Jobs)."""
+    """The workloads that run the app's image (the API and the Jobs)."""
     return [
         r
         for r in workloads()
-        if any(c.get("command", [""])[0] == "alembic-stuff" for c in containers(r))
+        if any(
+            c.get("command", [""])[0] in {"alembic-stuff", "alembic-toolkit"} for c in containers(r)
+        )
     ]
 
 
@@ -169,12 +172,12 @@ def test_a_stopping_replica_finishes_its_requests_before_it_is_killed() -> None:
 
 
 @pytest.mark.parametrize("step", ["expand", "contract"])
-def test_each_job_runs_its_own_alembic_stuff_subcommand(step: str) -> None:
+def test_each_job_runs_its_own_alembic_toolkit_command(step: str) -> None:
     (job,) = rendered(step)
     assert job["kind"] == "Job"
     command = container(job, "migrate")["command"]
-    assert command == ["alembic-stuff", step]
-    assert command[1] in main.commands, f"`alembic-stuff {command[1]}` is no subcommand"
+    assert command == ["alembic-toolkit", step]
+    assert command[1] in TOOLKIT_COMMANDS, f"`alembic-toolkit {command[1]}` is no command"
     spec = job["spec"]
     assert spec["backoffLimit"] >= 0
     assert spec["activeDeadlineSeconds"] > Settings().migration_lock_wait_seconds
@@ -265,7 +268,7 @@ def test_the_ports_agree_with_the_app_and_the_edge() -> None:
     port = api["ports"][0]["containerPort"]
     assert port == Settings.model_fields["api_port"].default
     assert api["command"][:2] == ["alembic-stuff", "serve"]
-    assert api["command"][1] in main.commands
+    assert api["command"][1] in app_cli.commands
     assert api["command"][api["command"].index("--port") + 1] == str(port)
     assert f"EXPOSE {port}\n" in (ROOT / "Dockerfile").read_text()
     service = named(resources, "Service", "alembic-stuff-api")

@@ -3,6 +3,8 @@ of nginx limits says what the shipped nginx files say."""
 
 import re
 
+from alembic_toolkit.cli import TOOLKIT_COMMANDS
+
 from alembic_stuff.cli import main
 from support.kustomize import render
 from tests.databases import ROOT
@@ -28,10 +30,12 @@ def test_the_kubernetes_commands_name_resources_the_manifests_define() -> None:
     assert named <= defined, sorted(named - defined)
 
 
-def test_the_alembic_stuff_commands_are_subcommands() -> None:
-    given = set(re.findall(r"alembic-stuff ([a-z][a-z-]*)", runbook()))
-    assert {"expand", "contract"} <= given
-    assert given <= set(main.commands), sorted(given - set(main.commands))
+def test_the_commands_named_are_commands() -> None:
+    app = set(re.findall(r"alembic-stuff ([a-z][a-z-]*)", runbook()))
+    assert app <= set(main.commands), sorted(app - set(main.commands))
+    toolkit = set(re.findall(r"alembic-toolkit ([a-z][a-z-]*)", runbook()))
+    assert {"expand", "contract"} <= toolkit
+    assert toolkit <= TOOLKIT_COMMANDS, sorted(toolkit - TOOLKIT_COMMANDS)
 
 
 def test_the_limits_table_quotes_the_nginx_files() -> None:

@@ -6,12 +6,10 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 from alembic_toolkit.review.destructive import findings, placements, problems
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alembic_stuff.cli import main
-from tests.databases import ROOT
+from tests.databases import ROOT, run_toolkit
 
 VERSIONS = ROOT / "alembic" / "versions"
 
@@ -150,13 +148,12 @@ def test_downgrades_batches_and_raw_sql_are_read(tmp_path: Path) -> None:
 
 
 def test_the_command_passes_the_project_and_fails_a_bad_revision(tmp_path: Path) -> None:
-    runner = CliRunner()
-    ok = runner.invoke(main, ["migrations", "check"])
+    ok = run_toolkit(["guard"])
     assert ok.exit_code == 0, ok.output
     assert "no unacknowledged data loss" in ok.output
 
     bad = revision(tmp_path, 'op.drop_table("legacy")')
-    failed = runner.invoke(main, ["migrations", "check", str(bad)])
+    failed = run_toolkit(["guard", str(bad)])
     assert failed.exit_code == 1
     assert "upgrade() drops table legacy and every row in it" in failed.output
     assert "1 destructive change(s) without a reason" in failed.output

@@ -6,12 +6,15 @@ import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic_toolkit.review.squawk import lint
-from click.testing import CliRunner
 from sqlalchemy import URL
 
-from alembic_stuff.cli import main
 from alembic_stuff.db.migrations import alembic_config
-from tests.databases import broken_history, copy_migration_environment, settings_for
+from tests.databases import (
+    broken_history,
+    copy_migration_environment,
+    run_toolkit,
+    settings_for,
+)
 
 # The rules the histories here break.
 RULES = ("ban-drop-column", "prefer-bigint-over-int", "require-concurrent-index-creation")
@@ -42,7 +45,7 @@ def downgrade() -> None:
 
 
 def test_the_project_history_passes_with_no_database() -> None:
-    result = CliRunner().invoke(main, ["migrations", "lint"])
+    result = run_toolkit(["lint"])
     assert result.exit_code == 0, result.output
     assert "squawk finds nothing" in result.output
 

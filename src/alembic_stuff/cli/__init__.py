@@ -7,24 +7,20 @@ import logging
 
 import click
 
-from alembic_stuff.cli import database, review, revisions, serving, upgrading
+from alembic_stuff.cli import database, revisions, serving
 from alembic_stuff.cli.usage import OneLineUsageGroup
 
 
 @click.group(cls=OneLineUsageGroup)
 def main() -> None:
-    """alembic-stuff: the demonstration API and its database."""
+    """alembic-stuff: the demonstration API and its database (migrations: alembic-toolkit)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
 
 
 for command in (
     serving.start,
     serving.serve_command,
-    upgrading.upgrade,
-    upgrading.expand,
-    upgrading.contract_command,
     revisions.revision,
-    review.migrations,
     database.db,
 ):
     main.add_command(command)

@@ -19,9 +19,6 @@ if TYPE_CHECKING:
     from alembic_stuff.db.embedded import EmbeddedPostgres
 
 
-# This project's way to write a contract revision, for the guard's lines that name plain
-# Alembic's: it also refuses removals on expand and updates schema_release.py.
-CONTRACT_REVISION = '`pipenv run alembic-revision --contract -m "..."`'
 EMBEDDED_MISSING = (
     "the embedded PostgreSQL is a development dependency, not installed here: set "
     "DATABASE_URL to your database, or install the development dependencies "
@@ -89,18 +86,6 @@ FORCE = click.option(
     is_flag=True,
     help="Contract even while a replica of a release that does not survive it serves.",
 )
-# Alembic's targets: everything, the additive branch, the removals.
-EVERY_HEAD, EXPAND_HEAD, CONTRACT_HEAD = "heads", "expand@head", "contract@head"
-
-
-def unknown_revision(revision: str) -> str:
-    """One line for a database at a revision the checkout lacks, with the ways out."""
-    return (
-        f"the database is at revision {revision}, which this checkout does not have: check out "
-        "the branch that has it; or, if you know the schema matches a revision here, "
-        "`pipenv run alembic stamp REVISION`; or, for the embedded development database, "
-        "`pipenv run db-down --volumes` to start again from empty"
-    )
 
 
 def unreachable(settings: Settings, exc: Exception, *, migrating: bool = True) -> str:

@@ -1,40 +1,24 @@
 """`revision`: rename-aware autogenerate onto the expand or the contract branch."""
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from alembic_toolkit.autogen.commands import ProjectCommands
+from alembic_toolkit import release_module
 from alembic_toolkit.autogen.hints import Hints
 from alembic_toolkit.autogen.renames import rename_aware
 from alembic_toolkit.environment import terminal_ask
+from alembic_toolkit.project import ProjectCommands, release_module_path
 from alembic_toolkit.review import destructive
 from alembic_toolkit.review.markers import MarkerError
+from alembic_toolkit.upgrades import EXPAND_HEAD
 
-from alembic_stuff.cli.common import (
-    EXPAND_HEAD,
-    load_settings,
-)
+from alembic_stuff.cli.common import load_settings
 from alembic_stuff.cli.usage import OneLineUsageCommand, UsageProblem
-from alembic_stuff.db import schema_release_file
 from alembic_stuff.db.migrations import alembic_config
-
-if TYPE_CHECKING:
-    # The embedded server is a development dependency (Pipfile [dev-packages]): a production
-    # install has none of it, so it is imported only by the commands that use it.
-    pass
-
-
-# What generated text tells people to run: this project's commands, as they type them.
-COMMANDS = ProjectCommands(
-    guard="pipenv run migrations-check",
-    lint="pipenv run migrations-lint",
-    revision="pipenv run alembic-revision",
-)
 
 
 @click.command(cls=OneLineUsageCommand)
@@ -71,7 +55,11 @@ def revision(message: str, x_arguments: tuple[str, ...], expand: bool, contract:
     )
     try:
         # The rename-aware hook, installed as a program calling Alembic installs it.
-        hook = rename_aware(Hints.parse(x_arguments), ask=terminal_ask(), commands=COMMANDS)
+        hook = rename_aware(
+            Hints.parse(x_arguments),
+            ask=terminal_ask(),
+            commands=ProjectCommands.from_config(config),
+        )
         written = command.revision(
             config,
             message=message,
@@ -116,6 +104,7 @@ def _refuse_removals_on_expand(paths: list[Path], config: Config) -> None:
 
 
 def _write_schema_release(config: Config) -> None:
-    path = schema_release_file.module_path(config)
-    if path is not None and schema_release_file.write(ScriptDirectory.from_config(config), path):
+    path = release_module_path(config)
+    script = ScriptDirectory.from_config(config)
+    if path is not None and release_module.write(script, path, ProjectCommands.from_config(config)):
         click.echo(f"updated {path}: the schema revisions this release works with", err=True)

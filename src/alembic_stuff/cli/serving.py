@@ -7,6 +7,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
+from alembic_toolkit.upgrades import EXPAND_HEAD
 
 from alembic_stuff.api.server import (
     DIRECT_NOTICE,
@@ -16,7 +17,6 @@ from alembic_stuff.api.server import (
     serve,
 )
 from alembic_stuff.cli.common import (
-    EXPAND_HEAD,
     FORCE,
     SKIP_GUARD,
     announce_root_setup,
@@ -25,8 +25,9 @@ from alembic_stuff.cli.common import (
     load_settings,
     prepare_embedded_database,
 )
-from alembic_stuff.cli.upgrading import guarded_upgrade
+from alembic_stuff.cli.upgrading import upgrade_before_serving
 from alembic_stuff.cli.usage import OneLineUsageCommand
+from alembic_stuff.interrupts import INTERRUPTED
 from alembic_stuff.settings import Settings
 
 if TYPE_CHECKING:
@@ -46,9 +47,14 @@ def start(host: str | None, port: int | None, skip_guard: bool, force: bool) -> 
     While a replica of an older release serves, only the expand branch is applied: the
     contract waits for `alembic-contract` once that release is gone (or --force).
     """
-    settings = load_settings()
-    port_free_or_exit(settings, host, port)
-    server = embedded_server(settings) if settings.uses_embedded_database else None
+    try:
+        settings = load_settings()
+        port_free_or_exit(settings, host, port)
+        server = embedded_server(settings) if settings.uses_embedded_database else None
+    except KeyboardInterrupt:
+        # Ctrl-C before anything started: one line, as while the command loads (entry.py).
+        click.echo("interrupted before anything started: nothing was done", err=True)
+        raise SystemExit(INTERRUPTED) from None
     stopped = False
     # SIGTERM must unwind through `finally` like Ctrl-C does, so the database is stopped.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
@@ -67,7 +73,9 @@ def start(host: str | None, port: int | None, skip_guard: bool, force: bool) -> 
             "(expand and contract)",
             err=True,
         )
-        guarded_upgrade(settings, skip_guard=skip_guard, force=force, when_blocked=EXPAND_HEAD)
+        upgrade_before_serving(
+            settings, skip_guard=skip_guard, force=force, when_blocked=EXPAND_HEAD
+        )
         click.echo(DIRECT_NOTICE, err=True)
         serve(settings, host, port)
     except KeyboardInterrupt:

@@ -5,8 +5,10 @@
 - `review`: the destructive-change guard and the squawk lint of each revision's SQL;
 - `preview`: the SQL a range of revisions runs, without a database;
 - `zerodowntime`: the building blocks of expand/contract (backfill, lock retries, online DDL);
-- `cli`: the `alembic-toolkit` command: Alembic's own (whose `upgrade --sql` previews), plus
-  `guard` and `lint`.
+- `upgrades`, `release_module`, `serving`: the migration policy (the guarded upgrade, the
+  release a running app reads, readiness and the registry of serving replicas);
+- `cli`, `commands`: the `alembic-toolkit` command (upgrade, expand, contract, sql, guard,
+  lint, release, check), handing Alembic's own commands to Alembic.
 
 It imports nothing from the project that uses it.
 """

@@ -1,114 +1,59 @@
-"""The `alembic-toolkit` command: Alembic's own command line, plus `guard` and `lint`.
+"""The `alembic-toolkit` command: the toolkit's commands, and Alembic's own for the rest.
 
-Alembic's `CommandLine.register_command` adds them, so every Alembic option (`-c`, `-n`,
-`-x`) and command works as it does with `alembic`; `--version` names the toolkit's version
-and Alembic's.
+`upgrade`, `expand`, `contract`, `sql`, `guard`, `lint`, `release` and `check` are the
+toolkit's (alembic_toolkit.commands). Any other command (`current`, `history`, `downgrade`,
+`stamp`, `revision`, ...) is handed to Alembic's own command line, so `alembic-toolkit` can
+stand in for `alembic`. The options before the command (`-c`, `-n`, `-x`) mean what they mean
+to `alembic`; `--version` names the toolkit's version and Alembic's.
 """
 
-import logging
 import os
-from argparse import ArgumentParser, RawDescriptionHelpFormatter
-from collections.abc import Sequence
+import sys
+from argparse import ArgumentParser, Namespace, RawDescriptionHelpFormatter
+from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import NoReturn
 
 from alembic.config import CommandLine, Config
-from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 
-from alembic_toolkit import __version__
-from alembic_toolkit.review import destructive, kinds, squawk
-from alembic_toolkit.review.markers import SQUAWK_ACCEPTS, MarkerError
+from alembic_toolkit import __version__, commands
+from alembic_toolkit.review.markers import MarkerError
+from alembic_toolkit.upgrades import UpgradeRefusedError
 
+# What a shell reports for a program ended by Ctrl-C (128 + SIGINT).
+INTERRUPTED = 130
 
-def _fail(message: str) -> NoReturn:
-    """End `guard` or `lint` as Alembic ends a failed command, but with exit code 1.
+EPILOG = """Any other command is Alembic's own, run as `alembic` runs it (current, history,
+downgrade, stamp, revision, ...): `alembic --help` lists them.
+Exit codes: 0 done, 1 refused or found problems (one line says what to do), 2 bad usage."""
 
-    Alembic's command line turns a CommandError into exit code 255 (`sys.exit(-1)`); a check
-    that finds problems exits 1, as linters and test runners do.
-    """
-    print(f"FAILED: {message}")
-    raise SystemExit(1)
-
-
-def _require_file(config: Config) -> None:
-    """End the command in one line when its configuration file is not there."""
-    name = config.config_file_name
-    if name is not None and not Path(name).is_file():
-        _fail(
-            f"{name} not found: run alembic-toolkit in the folder that holds it, or name it "
-            "with -c PATH"
-        )
-
-
-def guard(config: Config) -> None:
-    """Fail on any revision that destroys data without saying why."""
-    _require_file(config)
-    script = ScriptDirectory.from_config(config)
-    revisions = list(script.walk_revisions())
-    # Relative to where the command was started, as people and editors expect them.
-    paths = [Path(os.path.relpath(revision.path)) for revision in revisions]
-    # In a history split into expand and contract branches, where a revision sits decides
-    # what it may do: an expand revision may not drop or rename what the previous release uses.
-    branches = {destructive.EXPAND, destructive.CONTRACT}
-    branched = any(revision.branch_labels & branches for revision in revisions)
-    placed = destructive.placements(script) if branched else None
-    try:
-        found = list(destructive.labelled_problems(sorted(paths), placed))
-    except MarkerError as exc:
-        _fail(str(exc))
-    for _, problem in found:
-        print(problem)
-    if found:
-        _fail(
-            f"{kinds.summary(kind for kind, _ in found)}: do as each line above says, "
-            "then run the guard again"
-        )
-    print(f"guard: {len(paths)} revision(s), no unacknowledged data loss")
-
-
-def lint(config: Config) -> None:
-    """Lint every revision's upgrade SQL with squawk (rules excluded in .squawk.toml)."""
-    _require_file(config)
-    # env.py's logging configuration announces each offline run at INFO, dozens of lines
-    # around the findings; warnings and errors still print.
-    logging.disable(logging.INFO)
-    try:
-        found = list(squawk.lint(config))
-    except (squawk.SquawkNotFoundError, squawk.EnvironmentFailedError, MarkerError) as exc:
-        _fail(str(exc))
-    finally:
-        logging.disable(logging.NOTSET)
-    for problem in found:
-        print(problem)
-    if found:
-        _fail(
-            f"squawk: {len(found)} finding(s): change each revision as its line says, or accept "
-            f'the rule in that revision with a reason: {SQUAWK_ACCEPTS} = {{"rule": "why"}}'
-        )
-    print("lint: squawk finds nothing")
-
-
-# What `alembic-toolkit guard --help` and `lint --help` say beyond the one-line summary.
-DESCRIPTIONS = {
-    "guard": """Read every revision's source (nothing runs, no database needed) and fail on any
+GUARD = """Read every revision's source (nothing runs, no database needed) and fail on any
 drop, narrowing type change or destructive SQL that the revision does not acknowledge with a
 reason:
 
     destroys_data = {"upgrade: drop_column users.email": "why losing it is fine"}
 
 On a history with expand and contract branches, also fail on an expand revision that drops,
-narrows or renames, and on a contract revision naming no expand revision in depends_on.
-Exit 0 when nothing is found, 1 with one line per problem otherwise.""",
-    "lint": """Write each revision's upgrade SQL offline (Alembic's --sql mode, no database
+narrows or renames, and on a contract revision naming no expand revision in depends_on; and
+when alembic.ini names a release module, on one that does not match the revisions.
+Exit 0 when nothing is found, 1 with one line per problem otherwise."""
+
+LINT = """Write each revision's upgrade SQL offline (Alembic's --sql mode, no database
 needed) and lint it with squawk (the squawk-cli package: pip install 'alembic-toolkit[lint]').
 Rules excluded for every revision, each with its reason, go in .squawk.toml beside
 alembic.ini; a revision accepts a rule for itself with a reason:
 
     squawk_accepts = {"prefer-bigint-over-int": "why int is enough"}
 
-Run it where env.py's imports work. Exit 0 when squawk finds nothing, 1 otherwise.""",
-}
+Run it where env.py's imports work. Exit 0 when squawk finds nothing, 1 otherwise."""
+
+TOOLKIT_COMMANDS = frozenset(
+    {"upgrade", "expand", "contract", "sql", "guard", "lint", "release", "check"}
+)
+SKIP_GUARD = "Apply pending revisions even when the destructive-change guard refuses them."
+FORCE = "Contract even while a replica of a release that does not survive it serves."
 
 
 def distribution_version(name: str) -> str:
@@ -124,19 +69,109 @@ def versions() -> str:
     return f"alembic-toolkit {__version__} (Alembic {distribution_version('alembic')})"
 
 
+def parser() -> ArgumentParser:
+    """The command line of the toolkit's own commands."""
+    top = ArgumentParser(
+        prog="alembic-toolkit",
+        description="Safer PostgreSQL schema changes for an Alembic project.",
+        epilog=EPILOG,
+        formatter_class=RawDescriptionHelpFormatter,
+    )
+    top.add_argument("--version", action="version", version=versions())
+    top.add_argument("-c", "--config", help="Alembic's configuration file (default alembic.ini).")
+    top.add_argument("-n", "--name", default="alembic", help="Its section (default alembic).")
+    top.add_argument("-x", action="append", help="Arguments for env.py, as for `alembic`.")
+    top.add_argument("--raiseerr", action="store_true", help="Raise a full traceback on error.")
+    sub = top.add_subparsers(title="commands", metavar="COMMAND")
+
+    def add(name: str, run: Callable[..., None], description: str | None = None) -> ArgumentParser:
+        summary = (run.__doc__ or "").splitlines()[0]
+        each = sub.add_parser(
+            name,
+            help=summary,
+            description=description or summary,
+            formatter_class=RawDescriptionHelpFormatter,
+        )
+        each.set_defaults(run=run)
+        return each
+
+    upgrade = add("upgrade", commands.upgrade)
+    upgrade.add_argument("target", nargs="?", default="heads", help="Default: heads.")
+    for each in (upgrade, add("expand", commands.expand), add("contract", commands.contract)):
+        each.add_argument("--skip-guard", action="store_true", help=SKIP_GUARD)
+        if each.prog.split()[-1] != "expand":
+            each.add_argument("--force", action="store_true", help=FORCE)
+    sql = add("sql", commands.sql)
+    sql.add_argument(
+        "revisions", nargs="?", help="FROM:TO, e.g. base:heads; default: what is pending."
+    )
+    sql.add_argument("--downgrade", action="store_true", help="The downgrade's SQL instead.")
+    guard = add("guard", commands.guard, GUARD)
+    guard.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        help="Revision files to read (what pre-commit passes); default: every revision.",
+    )
+    add("lint", commands.lint, LINT)
+    add("release", commands.release)
+    add("check", commands.check)
+    return top
+
+
+def _fail(message: str, problems: Sequence[str] = ()) -> NoReturn:
+    for problem in problems:
+        print(problem)
+    print(f"FAILED: {message}")
+    raise SystemExit(1)
+
+
+def _run(options: Namespace) -> None:
+    name = options.config or os.environ.get("ALEMBIC_CONFIG", "alembic.ini")
+    config = Config(file_=name, ini_section=options.name, cmd_opts=options)
+    arguments = {
+        key: value
+        for key, value in vars(options).items()
+        if key not in {"config", "name", "x", "raiseerr", "run"}
+    }
+    target = arguments.pop("target", None) or arguments.pop("revisions", None)
+    positional = [target] if target is not None else []
+    try:
+        options.run(config, *positional, **arguments)
+    except (UpgradeRefusedError, commands.FindingsError) as exc:
+        if options.raiseerr:
+            raise
+        _fail(str(exc), exc.problems)
+    except (CommandError, MarkerError) as exc:
+        if options.raiseerr:
+            raise
+        _fail(str(exc))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the command line."""
-    # Alembic's own parser answers --version with Alembic's version alone; this one answers
-    # first, and leaves every other argument to Alembic.
-    toolkit = ArgumentParser(prog="alembic-toolkit", add_help=False)
-    toolkit.add_argument("--version", action="version", version=versions())
-    toolkit.parse_known_args(argv)
-    command_line = CommandLine(prog="alembic-toolkit")
-    for command in (guard, lint):
-        command_line.register_command(command)
-        # register_command gives the subcommand only its one-line summary, shown in the
-        # list of commands; its own --help shows the description.
-        parser = command_line.subparsers.choices[command.__name__]
-        parser.description = DESCRIPTIONS[command.__name__]
-        parser.formatter_class = RawDescriptionHelpFormatter
-    command_line.main(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        word = _command_word(arguments)
+        if word is not None and word not in TOOLKIT_COMMANDS:
+            CommandLine(prog="alembic-toolkit").main(arguments)
+            return
+        options = parser().parse_args(arguments)
+        if getattr(options, "run", None) is None:
+            parser().error("name a command")
+        _run(options)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(INTERRUPTED) from None
+
+
+def _command_word(arguments: list[str]) -> str | None:
+    """The command named in `arguments`: the first word that is not an option or its value."""
+    takes_value = {"-c", "--config", "-n", "--name", "-x"}
+    words = iter(arguments)
+    for word in words:
+        if word in takes_value:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None

@@ -28,6 +28,7 @@ from alembic_toolkit.autogen.hints import Hints
 from alembic_toolkit.autogen.renames import rename_aware
 from alembic_toolkit.autogen.schemas import modelled_schemas
 from alembic_toolkit.autogen.trial import RENAME_TRIAL, TRIAL_OUTCOME
+from alembic_toolkit.inspection import READING
 from alembic_toolkit.lock import migration_lock
 from alembic_toolkit.timeouts import MigrationLimits, apply_timeouts, timed_out
 
@@ -53,6 +54,8 @@ def guarded_migration(
     # autogenerate), in a savepoint it rolled back.
     outcome = "the revision was rolled back" if writes else TRIAL_OUTCOME
     what = "a migration statement" if writes else RENAME_TRIAL
+    if context.config.attributes.get(READING):
+        outcome, what = "nothing was run", "reading where the database stands"
     with lock:
         apply_timeouts(connection, limits)
         if writes:

@@ -30,6 +30,10 @@ _applied = table(
     "applied_revision", column("revision", String), column("branch", String), schema=SCHEMA
 )
 VersionApplied = Callable[..., None]
+# Where a program running an upgrade puts `on_version_apply` hooks of its own, in the
+# Config's attributes: `record_applied` runs them after each step (alembic_toolkit.upgrades
+# counts what ran), whatever env.py passed it.
+STEP_HOOKS = "alembic_toolkit.step_hooks"
 
 
 def branch_of(labels: Collection[str]) -> str | None:
@@ -67,7 +71,8 @@ def record_applied(script: ScriptDirectory, *then: VersionApplied) -> VersionApp
         else:
             undone = list(step.up_revision_ids)
             ctx.execute(delete(_applied).where(_applied.c.revision.in_(undone)))
-        for hook in then:
+        given = ctx.config.attributes.get(STEP_HOOKS, ()) if ctx.config is not None else ()
+        for hook in (*then, *given):
             hook(ctx=ctx, step=step, **rest)
 
     return record

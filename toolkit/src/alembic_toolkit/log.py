@@ -9,6 +9,8 @@ them, and `fileConfig(..., disable_existing_loggers=False)` in env.py does the s
 """
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 # The toolkit's modules that warn, by logger name.
 LOGGERS = ("alembic_toolkit.lock", "alembic_toolkit.autogen.renames", "alembic_toolkit.environment")
@@ -19,3 +21,20 @@ def enable() -> None:
     for name in LOGGERS:
         # `disabled` is the flag fileConfig sets; nothing else in logging undoes it.
         logging.getLogger(name).disabled = False
+
+
+_quiet_depth = 0
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Hold back INFO logs (env.py's configuration narrates each run); warnings still print."""
+    global _quiet_depth
+    _quiet_depth += 1
+    logging.disable(logging.INFO)
+    try:
+        yield
+    finally:
+        _quiet_depth -= 1
+        if _quiet_depth == 0:
+            logging.disable(logging.NOTSET)

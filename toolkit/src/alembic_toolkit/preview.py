@@ -19,6 +19,8 @@ from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 
+from alembic_toolkit.review.destructive import CONTRACT, EXPAND
+
 
 class InseparableSQLError(CommandError):
     """Offline, the SQL asked for cannot be told apart from what other revisions run."""
@@ -56,6 +58,22 @@ def pending_sql(config: Config, current: Sequence[str]) -> str:
         return _upgrade_from(config, ScriptDirectory.from_config(config), list(current), "heads")
     except RevisionError as exc:
         raise CommandError(str(exc)) from exc
+
+
+def pending_downgrade_sql(config: Config, current: Sequence[str]) -> str:
+    """The way back from what `pending_sql` runs: from every head down to `current`."""
+    script = ScriptDirectory.from_config(config)
+    ranges: list[str] = []
+    for revision in current or ("base",):
+        found = script.get_revision(revision) if revision != "base" else None
+        branches = found.branch_labels & {EXPAND, CONTRACT} if found else set()
+        # A downgrade starts from one revision: each branch's head down to where it is, or,
+        # from the trunk, everything.
+        target = f"{next(iter(branches))}@head" if branches else "heads"
+        head = script.get_revisions(target)
+        if target == "heads" or [r.revision for r in head if r] != [revision]:
+            ranges.append(f"{target}:{revision}")
+    return "".join(offline_sql(config, each, downgrade=True) for each in ranges)
 
 
 def _upgrade_from(config: Config, script: ScriptDirectory, starts: list[str], target: str) -> str:

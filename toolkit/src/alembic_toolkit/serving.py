@@ -87,6 +87,12 @@ class Entry:
     pid: int | None
     survives_contract: str | None
     seen_at: datetime
+    expires_at: datetime
+
+    @property
+    def lifetime_seconds(self) -> float:
+        """How long after its last heartbeat the entry expires."""
+        return (self.expires_at - self.seen_at).total_seconds()
 
     def describe(self) -> str:
         """The replica in a few words, as an operator finds it."""
@@ -102,7 +108,8 @@ def live_entries(connection: Connection) -> list[Entry]:
         return []
     rows = connection.execute(
         text(
-            "SELECT label, host, pid, survives_contract, seen_at FROM zerodowntime.serving_replica"
+            "SELECT label, host, pid, survives_contract, seen_at, expires_at"
+            " FROM zerodowntime.serving_replica"
             " WHERE expires_at > now() ORDER BY started_at, instance"
         )
     )

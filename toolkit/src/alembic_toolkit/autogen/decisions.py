@@ -19,8 +19,8 @@ from sqlalchemy import Column, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
-from alembic_toolkit.autogen.commands import ProjectCommands
 from alembic_toolkit.autogen.hints import EXPAND, ONE_STEP, Hints
+from alembic_toolkit.project import ProjectCommands
 
 Ask = Callable[[str], bool]
 """Ask the person at the terminal a yes/no question; True for yes."""

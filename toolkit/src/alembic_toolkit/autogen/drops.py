@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from alembic.operations.ops import DropColumnOp, DropTableOp, UpgradeOps
 from sqlalchemy import Dialect
 
-from alembic_toolkit.autogen.commands import TODO_REASON
 from alembic_toolkit.autogen.decisions import Candidate, Decisions, type_name
 from alembic_toolkit.autogen.trial import qualified, table_ops
+from alembic_toolkit.review.markers import TODO_REASON
 
 
 def decide_drops(

@@ -44,7 +44,6 @@ from alembic.util import CommandError
 
 from alembic_toolkit.autogen import names
 from alembic_toolkit.autogen.columns import rename_columns
-from alembic_toolkit.autogen.commands import ProjectCommands
 from alembic_toolkit.autogen.decisions import Ask, Decisions
 from alembic_toolkit.autogen.dependencies import add_unseen_heads
 from alembic_toolkit.autogen.drops import decide_drops, drop_markers
@@ -61,6 +60,7 @@ from alembic_toolkit.autogen.operations import (
 )
 from alembic_toolkit.autogen.tables import rename_tables
 from alembic_toolkit.autogen.trial import Trial
+from alembic_toolkit.project import ProjectCommands
 
 logger = logging.getLogger(__name__)
 
