@@ -579,14 +579,13 @@ def test_a_usage_error_is_one_line_naming_the_help(
 
 
 def test_revision_onto_both_branches_is_refused_in_one_line() -> None:
-    result = CliRunner().invoke(
-        main, ["revision", "-m", "both", "--expand", "--contract"], prog_name="alembic-stuff"
-    )
+    result = run_toolkit(["generate", "-m", "both", "--expand", "--contract"])
     assert result.exit_code == 2, result.output
     [line] = result.output.strip().splitlines()
-    assert line.startswith(
-        "Error: alembic-stuff revision: --expand and --contract name two branches: give one"
-    ), line
+    assert line == (
+        "alembic-toolkit generate: argument --contract: not allowed with argument --expand; "
+        "`alembic-toolkit generate --help` says what it takes"
+    )
 
 
 @dataclass

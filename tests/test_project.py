@@ -27,12 +27,12 @@ def test_every_script_the_readme_names_exists() -> None:
 
 def test_the_promised_scripts() -> None:
     scripts = pipfile_scripts()
-    assert scripts["alembic-revision"] == "alembic-stuff revision"  # autogenerate, rename-aware
     # The migration policy is the toolkit's, with this project's alembic.ini from any folder:
     # `alembic upgrade heads`, once the guard and the registry of replicas have allowed it.
     toolkit = "alembic-toolkit -c ${PIPENV_PROJECT_DIR}/alembic.ini"
     assert scripts["alembic-latest"] == f"{toolkit} upgrade"
     for script, command in {
+        "alembic-revision": "generate",  # autogenerate, rename-aware, onto a branch
         "alembic-expand": "expand",
         "alembic-contract": "contract",
         "alembic-sql": "sql",

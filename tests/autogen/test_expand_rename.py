@@ -335,7 +335,9 @@ def environment(project: Path, database: URL) -> dict[str, str]:
 
 
 def revision(project: Path, database: URL, *arguments: str) -> subprocess.CompletedProcess[str]:
-    return python_module(project, database, "alembic_stuff", "revision", "-m", "rename", *arguments)
+    return python_module(
+        project, database, "alembic_toolkit", "generate", "-m", "rename", *arguments
+    )
 
 
 def python_module(project: Path, database: URL, *command: str) -> subprocess.CompletedProcess[str]:
@@ -371,7 +373,7 @@ def test_the_command_writes_the_pair_with_a_hint(placed_project: tuple[Path, URL
     assert len(sources) == 2
     [contract] = [s for s in sources if "destroys_data" in s]
     assert 'op.drop_column("country", "common_name", if_exists=True)' in contract
-    assert "updated" in result.stderr  # schema_release.py, as for any revision
+    assert "updated: src/alembic_stuff/schema_release.py" in result.stdout  # as for any revision
 
 
 @pytest.mark.parametrize(
@@ -379,11 +381,11 @@ def test_the_command_writes_the_pair_with_a_hint(placed_project: tuple[Path, URL
     [
         (
             ("-x", "rename_mode=sideways"),
-            "Error: -x rename_mode=sideways: write -x rename_mode=expand",
+            "FAILED: -x rename_mode=sideways: write -x rename_mode=expand",
         ),
         (
             ("--contract", "-x", "rename_mode=expand"),
-            "Error: -x rename_mode=expand: writes the expand revision onto expand@head",
+            "FAILED: -x rename_mode=expand: writes the expand revision onto expand@head",
         ),
     ],
 )
@@ -396,7 +398,8 @@ def test_a_mode_it_cannot_write_is_one_line_and_no_file(
     )
     assert result.returncode == 1
     # Alembic's own progress lines (INFO) may come first; the error is one line, the last.
-    [line] = [line for line in result.stderr.splitlines() if not line.startswith("INFO")]
+    output = result.stdout + result.stderr
+    [line] = [line for line in output.splitlines() if not line.startswith("INFO")]
     assert line.startswith(message), line
     assert written(project) == []
 
@@ -405,9 +408,9 @@ def test_a_mode_it_cannot_write_is_one_line_and_no_file(
     ("command", "status", "message"),
     [
         (
-            ("alembic_stuff", "revision", "-x", "rename_mode=expand"),
+            ("alembic_toolkit", "generate", "-x", "rename_mode=expand"),
             1,
-            "Error: -x rename_mode=expand: there is no column rename",
+            "FAILED: -x rename_mode=expand: there is no column rename",
         ),
         (
             # Plain Alembic takes -x before the command, and the expand head by name.
@@ -457,8 +460,8 @@ def test_a_drop_onto_the_expand_branch_is_refused_at_revision_time(
     )
     result = revision(project, database, "-x", "allow_drop=country.official_name")
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == (
-        "Error: no revision written: the expand branch only adds, while the previous release "
+    assert result.stdout.strip().splitlines()[-1] == (
+        "FAILED: no revision written: the expand branch only adds, while the previous release "
         "still uses what this drops or renames; run the same command with --contract"
     )
     assert written(project) == []
@@ -475,7 +478,7 @@ def test_the_terminal_offers_the_expand_and_contract_pair(
     placed_project: tuple[Path, URL], answer: str, files: int
 ) -> None:
     project, database = placed_project
-    command = [sys.executable, "-m", "alembic_stuff", "revision", "-m", "rename"]
+    command = [sys.executable, "-m", "alembic_toolkit", "generate", "-m", "rename"]
     status, transcript = terminal.converse(
         command,
         project,

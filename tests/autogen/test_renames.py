@@ -311,14 +311,14 @@ def renamed_project(project: Path) -> Path:
 
 
 def converse(project: Path, seeded_database: URL, answers: dict[str, str]) -> tuple[int, str]:
-    """Run `alembic-stuff revision --contract` in a pseudo-terminal, answering each prompt."""
+    """Run `alembic-revision --contract` in a pseudo-terminal, answering each prompt."""
     environment = {
         **os.environ,
         "PYTHONPATH": str(project / "src"),
         "DATABASE_URL": seeded_database.render_as_string(hide_password=False),
     }
     # On the contract branch: a rename, or a drop, is refused on the expand branch.
-    command = [sys.executable, "-m", "alembic_stuff", "revision", "--contract", "-m", "rename"]
+    command = [sys.executable, "-m", "alembic_toolkit", "generate", "--contract", "-m", "rename"]
     return terminal.converse(command, project, environment, answers)
 
 
@@ -381,7 +381,7 @@ def test_without_a_terminal_the_command_refuses_and_writes_nothing(
     renamed_project: Path, seeded_database: URL
 ) -> None:
     status, output = without_a_terminal(
-        renamed_project, seeded_database, "alembic_stuff", "revision", "-m", "rename"
+        renamed_project, seeded_database, "alembic_toolkit", "generate", "-m", "rename"
     )
     assert status == 1
     assert (

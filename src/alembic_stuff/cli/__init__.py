@@ -7,7 +7,7 @@ import logging
 
 import click
 
-from alembic_stuff.cli import database, revisions, serving
+from alembic_stuff.cli import database, serving
 from alembic_stuff.cli.usage import OneLineUsageGroup
 
 
@@ -20,7 +20,6 @@ def main() -> None:
 for command in (
     serving.start,
     serving.serve_command,
-    revisions.revision,
     database.db,
 ):
     main.add_command(command)

@@ -1,26 +1,28 @@
 """The `alembic-toolkit` command: the toolkit's commands, and Alembic's own for the rest.
 
-`upgrade`, `expand`, `contract`, `sql`, `guard`, `lint`, `release` and `check` are the
-toolkit's (alembic_toolkit.commands). Any other command (`current`, `history`, `downgrade`,
+`generate`, `upgrade`, `expand`, `contract`, `sql`, `guard`, `lint`, `release` and `check`
+are the toolkit's (alembic_toolkit.commands). Any other command (`current`, `history`, `downgrade`,
 `stamp`, `revision`, ...) is handed to Alembic's own command line, so `alembic-toolkit` can
 stand in for `alembic`. The options before the command (`-c`, `-n`, `-x`) mean what they mean
 to `alembic`; `--version` names the toolkit's version and Alembic's.
 """
 
+import inspect
 import os
 import sys
-from argparse import ArgumentParser, Namespace, RawDescriptionHelpFormatter
+from argparse import SUPPRESS, ArgumentParser, Namespace, RawDescriptionHelpFormatter
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import NoReturn
 
+import alembic.command
 from alembic.config import CommandLine, Config
 from alembic.util import CommandError
 
 from alembic_toolkit import __version__, commands
+from alembic_toolkit.errors import FindingsError
 from alembic_toolkit.review.markers import MarkerError
-from alembic_toolkit.upgrades import UpgradeRefusedError
 
 # What a shell reports for a program ended by Ctrl-C (128 + SIGINT).
 INTERRUPTED = 130
@@ -50,7 +52,7 @@ alembic.ini; a revision accepts a rule for itself with a reason:
 Run it where env.py's imports work. Exit 0 when squawk finds nothing, 1 otherwise."""
 
 TOOLKIT_COMMANDS = frozenset(
-    {"upgrade", "expand", "contract", "sql", "guard", "lint", "release", "check"}
+    {"generate", "upgrade", "expand", "contract", "sql", "guard", "lint", "release", "check"}
 )
 SKIP_GUARD = "Apply pending revisions even when the destructive-change guard refuses them."
 FORCE = "Contract even while a replica of a release that does not survive it serves."
@@ -69,9 +71,17 @@ def versions() -> str:
     return f"alembic-toolkit {__version__} (Alembic {distribution_version('alembic')})"
 
 
+class OneLineParser(ArgumentParser):
+    """A parser whose usage errors are one line naming the help, not the usage and the error."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print one line saying what is wrong and where the help is; exit 2."""
+        self.exit(2, f"{self.prog}: {message}; `{self.prog} --help` says what it takes\n")
+
+
 def parser() -> ArgumentParser:
     """The command line of the toolkit's own commands."""
-    top = ArgumentParser(
+    top = OneLineParser(
         prog="alembic-toolkit",
         description="Safer PostgreSQL schema changes for an Alembic project.",
         epilog=EPILOG,
@@ -93,8 +103,19 @@ def parser() -> ArgumentParser:
             formatter_class=RawDescriptionHelpFormatter,
         )
         each.set_defaults(run=run)
+        # As after Alembic's own commands: `pipenv run alembic-revision -m "..." -x rename=...`.
+        each.add_argument("-x", action="append", default=SUPPRESS, help="As before the command.")
         return each
 
+    generate = add("generate", commands.generate)
+    generate.add_argument("-m", "--message", required=True, help="What the revision does.")
+    branch = generate.add_mutually_exclusive_group()
+    branch.add_argument("--expand", action="store_true", help="Onto the expand branch (default).")
+    branch.add_argument(
+        "--contract",
+        action="store_true",
+        help="Onto the contract branch: removals, depending on the expand head.",
+    )
     upgrade = add("upgrade", commands.upgrade)
     upgrade.add_argument("target", nargs="?", default="heads", help="Default: heads.")
     for each in (upgrade, add("expand", commands.expand), add("contract", commands.contract)):
@@ -132,13 +153,13 @@ def _run(options: Namespace) -> None:
     arguments = {
         key: value
         for key, value in vars(options).items()
-        if key not in {"config", "name", "x", "raiseerr", "run"}
+        if key not in {"config", "name", "x", "raiseerr", "run", "expand"}
     }
     target = arguments.pop("target", None) or arguments.pop("revisions", None)
     positional = [target] if target is not None else []
     try:
         options.run(config, *positional, **arguments)
-    except (UpgradeRefusedError, commands.FindingsError) as exc:
+    except FindingsError as exc:
         if options.raiseerr:
             raise
         _fail(str(exc), exc.problems)
@@ -154,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         word = _command_word(arguments)
         if word is not None and word not in TOOLKIT_COMMANDS:
+            if word not in alembic_commands():
+                parser().error(f"no command {word!r}")
             CommandLine(prog="alembic-toolkit").main(arguments)
             return
         options = parser().parse_args(arguments)
@@ -163,6 +186,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         raise SystemExit(INTERRUPTED) from None
+
+
+def alembic_commands() -> set[str]:
+    """The commands of Alembic's own command line: the functions of `alembic.command`."""
+    return {
+        name
+        for name, function in inspect.getmembers(alembic.command, inspect.isfunction)
+        if function.__module__ == alembic.command.__name__ and not name.startswith("_")
+    }
 
 
 def _command_word(arguments: list[str]) -> str | None:

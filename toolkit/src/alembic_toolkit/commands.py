@@ -16,12 +16,15 @@ from alembic.util import CommandError
 from sqlalchemy.exc import OperationalError
 
 from alembic_toolkit import log, release_module, serving, upgrades
-from alembic_toolkit.errors import DatabaseUnreachableError
+from alembic_toolkit.autogen.hints import Hints
+from alembic_toolkit.environment import terminal_ask
+from alembic_toolkit.errors import DatabaseUnreachableError, FindingsError
 from alembic_toolkit.inspection import read_database
 from alembic_toolkit.preview import offline_sql, pending_downgrade_sql, pending_sql
 from alembic_toolkit.project import ProjectCommands, release_module_path
 from alembic_toolkit.review import destructive, kinds, squawk
 from alembic_toolkit.review.markers import SQUAWK_ACCEPTS
+from alembic_toolkit.revisions import write_revision
 
 # The targets of `upgrade`, `expand` and `contract`, as a person says them.
 TARGETS = {
@@ -29,14 +32,6 @@ TARGETS = {
     upgrades.EXPAND_HEAD: "the expand head",
     upgrades.CONTRACT_HEAD: "the contract head",
 }
-
-
-class FindingsError(CommandError):
-    """A check found problems: one line each in `problems`, the way out in the message."""
-
-    def __init__(self, message: str, problems: list[str]) -> None:
-        super().__init__(message)
-        self.problems = problems
 
 
 def require_file(config: Config) -> None:
@@ -47,6 +42,17 @@ def require_file(config: Config) -> None:
             f"{name} not found: run alembic-toolkit in the folder that holds it, or name it "
             "with -c PATH"
         )
+
+
+def generate(config: Config, *, message: str, contract: bool = False) -> None:
+    """Autogenerate a revision onto the expand branch (removals: contract), rename-aware."""
+    require_file(config)
+    given = getattr(config.cmd_opts, "x", None) or []
+    written = write_revision(
+        config, message, contract=contract, hints=Hints.parse(given), ask=terminal_ask()
+    )
+    if written.release_module is not None:
+        print(f"updated: {os.path.relpath(written.release_module)}, the revisions of this release")
 
 
 def upgrade(
@@ -147,7 +153,12 @@ def guard(config: Config, paths: Sequence[Path] = ()) -> None:
         )
     commands = ProjectCommands.from_config(config)
     module = release_module_path(config)
-    if module is not None and not release_module.is_current(script, module, commands):
+    # A copy of the migrations without the app's package has no module to keep in step.
+    if (
+        module is not None
+        and module.parent.is_dir()
+        and not release_module.is_current(script, module, commands)
+    ):
         raise CommandError(
             f"{os.path.relpath(module)} does not match the revisions: run `{commands.release}`"
         )

@@ -5,6 +5,8 @@ line ("FAILED: ...") and exits non-zero, while a program calling `alembic.comman
 kind it cares about.
 """
 
+from collections.abc import Sequence
+
 from alembic.util import CommandError
 
 
@@ -22,3 +24,11 @@ class DatabaseUnreachableError(CommandError):
 
 class PooledConnectionError(CommandError):
     """The migrations' connection is not one database session: a pooler is in between."""
+
+
+class FindingsError(CommandError):
+    """A command refused, or a check failed, on findings: one line each in `problems`."""
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)

@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from alembic_toolkit import ledger, serving
+from alembic_toolkit.errors import FindingsError
 from alembic_toolkit.inspection import read_database
 from alembic_toolkit.project import ProjectCommands
 from alembic_toolkit.review import contract, destructive
@@ -35,13 +36,8 @@ EXPAND_HEAD = f"{destructive.EXPAND}@head"
 CONTRACT_HEAD = f"{destructive.CONTRACT}@head"
 
 
-class UpgradeRefusedError(CommandError):
+class UpgradeRefusedError(FindingsError):
     """Nothing was applied: the pending revisions, or the replicas serving, do not allow it."""
-
-    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.problems = list(problems)
-        """One line per finding of the guard, when it is the guard that refused."""
 
 
 @dataclass(frozen=True)
