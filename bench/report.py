@@ -11,8 +11,8 @@ from bench.cases import CASES, CONNECTIONS
 from bench.edge import SHIPPED_PER_CLIENT
 from bench.harness import APPS, OURS, VIAS, YARDSTICK, Result
 from bench.machine import cpu
-from bench.zero_downtime.report import END as ZERO_DOWNTIME_END
-from bench.zero_downtime.report import START as ZERO_DOWNTIME_START
+from bench.zerodowntime.report import END as ZERO_DOWNTIME_END
+from bench.zerodowntime.report import START as ZERO_DOWNTIME_START
 
 # The variant of the app measured beside it.
 VARIANT = "greenlet"
@@ -90,14 +90,14 @@ def write_report(
     print("\n" + report)
     out.parent.mkdir(parents=True, exist_ok=True)
     # `bench --zero-downtime` owns a section of the same file: keep it as that run left it.
-    kept = zero_downtime_section(out.read_text()) if out.is_file() else None
+    kept = zerodowntime_section(out.read_text()) if out.is_file() else None
     out.write_text(report if kept is None else f"{report.rstrip()}\n\n{kept}\n")
     chart(measurements, out.with_suffix(".png"))
     print(f"wrote {out} and {out.with_suffix('.png')}")
     print(summary(measurements))
 
 
-def zero_downtime_section(text: str) -> str | None:
+def zerodowntime_section(text: str) -> str | None:
     """The section `bench --zero-downtime` wrote into `text`, markers included, or None."""
     start, end = text.find(ZERO_DOWNTIME_START), text.find(ZERO_DOWNTIME_END)
     if start < 0 or end < start:

@@ -38,9 +38,9 @@ INTERRUPTED = 130
 def main() -> None:
     """Run the benchmark and write its report."""
     if "--zero-downtime" in sys.argv[1:]:
-        from bench.zero_downtime.report import main as zero_downtime
+        from bench.zerodowntime.report import main as run_zerodowntime
 
-        zero_downtime([arg for arg in sys.argv[1:] if arg != "--zero-downtime"])
+        run_zerodowntime([arg for arg in sys.argv[1:] if arg != "--zero-downtime"])
         return
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument(

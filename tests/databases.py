@@ -230,7 +230,7 @@ def migration_operations(connection: Connection) -> Iterator[MigrationContext]:
 
 # The zero-downtime proof's environment is the minimal one these scratch projects need too:
 # a URL from the environment, one transaction per revision. One file serves both.
-MINIMAL_ENV = ROOT / "bench" / "zero_downtime" / "migrations" / "env.py"
+MINIMAL_ENV = ROOT / "bench" / "zerodowntime" / "migrations" / "env.py"
 
 _SCRATCH_REVISION = '''"""A revision written by a test."""
 

@@ -4,7 +4,7 @@ The proof's assertions rest on these two readings of the probes, so each is chec
 timelines small enough to follow by hand.
 """
 
-from bench.zero_downtime.balancer import Gap, Membership, Probe, gaps, unready_while_serving
+from bench.zerodowntime.balancer import Gap, Membership, Probe, gaps, unready_while_serving
 
 
 def probe(replica: str, at: float, status: int = 200) -> Probe:

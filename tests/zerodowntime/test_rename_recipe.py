@@ -15,7 +15,7 @@ from alembic.config import Config
 from alembic_toolkit.review.destructive import problems
 from sqlalchemy import URL, Connection, Engine, text
 
-from bench.zero_downtime.revisions import ALEMBIC_INI, URL_VARIABLE, script_directory
+from bench.zerodowntime.revisions import ALEMBIC_INI, URL_VARIABLE, script_directory
 from tests.databases import ROOT, settings_for
 
 ROWS = 2_000

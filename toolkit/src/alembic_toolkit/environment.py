@@ -23,10 +23,10 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from alembic_toolkit import ledger, log, objects
 from alembic_toolkit.autogen import AUTOGENERATE_PLUGINS
+from alembic_toolkit.autogen.compared_schemas import modelled_schemas
 from alembic_toolkit.autogen.decisions import Ask
 from alembic_toolkit.autogen.hints import Hints
 from alembic_toolkit.autogen.renames import rename_aware
-from alembic_toolkit.autogen.schemas import modelled_schemas
 from alembic_toolkit.autogen.trial import RENAME_TRIAL, TRIAL_OUTCOME
 from alembic_toolkit.inspection import READING
 from alembic_toolkit.lock import migration_lock

@@ -28,9 +28,9 @@ from alembic_toolkit.zerodowntime.indexes import (
     drop_index_concurrently,
     index_state,
 )
-from alembic_toolkit.zerodowntime.locks import LockRetries, with_lock_retries
+from alembic_toolkit.zerodowntime.lock_retries import LockRetries, with_lock_retries
+from alembic_toolkit.zerodowntime.object_renames import rename_constraint, rename_index
 from alembic_toolkit.zerodowntime.progress import Progress, StreamProgress
-from alembic_toolkit.zerodowntime.renames import rename_constraint, rename_index
 from alembic_toolkit.zerodowntime.sync import create_sync_triggers, drop_sync_triggers, sync_names
 
 __all__ = [

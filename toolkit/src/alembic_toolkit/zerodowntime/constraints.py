@@ -21,7 +21,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from alembic_toolkit.zerodowntime.errors import ZeroDowntimeError
-from alembic_toolkit.zerodowntime.locks import LockRetries, with_lock_retries
+from alembic_toolkit.zerodowntime.lock_retries import LockRetries, with_lock_retries
 from alembic_toolkit.zerodowntime.sql import (
     catalog_state,
     first_line,

@@ -28,7 +28,7 @@ from alembic import op
 from sqlalchemy import Connection, Dialect, text
 
 from alembic_toolkit.zerodowntime.errors import ZeroDowntimeError
-from alembic_toolkit.zerodowntime.locks import LockRetries, with_lock_retries
+from alembic_toolkit.zerodowntime.lock_retries import LockRetries, with_lock_retries
 from alembic_toolkit.zerodowntime.sql import generated_name, qualified, quote, quote_always
 
 

@@ -1,8 +1,8 @@
 """The proof's traffic: mixed reads and writes, sent where the load balancer routes them.
 
 Workers send reads of random keys, creates, renames and deletes at a steady rate, each to
-the replica the balancer picks (bench/zero_downtime/balancer.py), and record every request
-as the client saw it (bench/zero_downtime/consistency.py checks the answers afterwards).
+the replica the balancer picks (bench/zerodowntime/balancer.py), and record every request
+as the client saw it (bench/zerodowntime/consistency.py checks the answers afterwards).
 Half of the reads and renames go to a few hot keys, so that both releases write and read
 the same rows often, and some reads go back to the keys created last (a create through one
 release, read through the other). A request the balancer has no ready replica for gets its
@@ -15,8 +15,8 @@ import time
 
 import httpx
 
-from bench.zero_downtime.balancer import Balancer
-from bench.zero_downtime.consistency import NO_ANSWER, Request
+from bench.zerodowntime.balancer import Balancer
+from bench.zerodowntime.consistency import NO_ANSWER, Request
 
 HOT_KEYS = 64
 HOT_SHARE = 0.5

@@ -1,6 +1,6 @@
 """The deploy job of the proof: runs `alembic upgrade <target>` for each target it is sent.
 
-`python -m bench.zero_downtime.migrator INI` reads one target a line on stdin (`expand@head`,
+`python -m bench.zerodowntime.migrator INI` reads one target a line on stdin (`expand@head`,
 `contract@head`), upgrades the database named by ZERO_DOWNTIME_DATABASE_URL (always a direct
 URL: a migration's advisory lock cannot live behind a transaction pooler) to it with the
 revisions of INI, and answers `ok` or `failed: <message>` on one line of stdout. It is
@@ -19,7 +19,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from bench.zero_downtime.revisions import ROOT, environment
+from bench.zerodowntime.revisions import ROOT, environment
 
 # A migration still running after this long has hung (its lock retries give up well before).
 MIGRATION_SECONDS = 300.0
@@ -53,7 +53,7 @@ async def migrator(migration_url: str, ini: Path) -> AsyncIterator[Migrator]:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "bench.zero_downtime.migrator",
+                "bench.zerodowntime.migrator",
                 str(ini),
                 cwd=ROOT,
                 env=environment(migration_url),

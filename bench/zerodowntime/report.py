@@ -2,7 +2,7 @@
 
 Deploys release N+1 over release N with the generator's expand/contract pair renaming a
 column of a 1,000,000-row table (`--rows`), under load, two replicas of each release behind
-the harness's readiness-following load balancer (bench/zero_downtime/harness.py), the
+the harness's readiness-following load balancer (bench/zerodowntime/harness.py), the
 replicas through PgBouncer in transaction mode (`--direct`: without it), then the one-step
 rename under the same load for contrast; writes the figures into its own section of
 docs/benchmarks.md (between markers, leaving the rest of the file alone) with a chart over
@@ -23,8 +23,8 @@ from pathlib import Path
 
 from bench.databases import empty_database
 from bench.machine import cpu
-from bench.zero_downtime.harness import UNCHANGING, Outcome, Plan, prove
-from bench.zero_downtime.revisions import ROOT
+from bench.zerodowntime.harness import UNCHANGING, Outcome, Plan, prove
+from bench.zerodowntime.revisions import ROOT
 
 DATA = ROOT / ".data" / "bench"
 START = "<!-- zero-downtime: written by `pipenv run bench --zero-downtime` -->"

@@ -1,6 +1,6 @@
 """The lock-wait sampler: how long any session of one database waited for a lock, sampled.
 
-`python -m bench.zero_downtime.sampler DSN [INTERVAL_MS]` asks `pg_locks` every few
+`python -m bench.zerodowntime.sampler DSN [INTERVAL_MS]` asks `pg_locks` every few
 milliseconds which lock requests are not granted yet, and since when (`waitstart`, PostgreSQL
 14 and later), until it receives SIGTERM; then it prints one JSON object to stdout: the
 longest waits seen, and a time series (CLOCK_MONOTONIC seconds, comparable with
@@ -24,7 +24,7 @@ from types import FrameType
 
 import psycopg
 
-from bench.zero_downtime.revisions import ROOT
+from bench.zerodowntime.revisions import ROOT
 
 # Ungranted lock requests in this database, other than the sampler's own, with how long each
 # has waited so far; `waitstart` is briefly NULL when a wait begins.
@@ -123,7 +123,7 @@ class Sampler:
 def sampling(dsn: str, interval_ms: float) -> Iterator[Sampler]:
     """Sample lock waits on the database in a process of its own while the block runs."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.zero_downtime.sampler", dsn, str(interval_ms)],
+        [sys.executable, "-m", "bench.zerodowntime.sampler", dsn, str(interval_ms)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

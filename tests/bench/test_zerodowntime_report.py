@@ -6,7 +6,7 @@ from tempfile import TemporaryDirectory
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.zero_downtime.report import END, START, write_section
+from bench.zerodowntime.report import END, START, write_section
 
 prose = st.text(st.sampled_from("ab \n#|"), max_size=40).filter(lambda text: "<" not in text)
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bench.zero_downtime.consistency import NO_ANSWER
-from bench.zero_downtime.replicas import Replica
+from bench.zerodowntime.consistency import NO_ANSWER
+from bench.zerodowntime.replicas import Replica
 
 # A probe's own limit: a replica that does not answer by then is not ready.
 PROBE_TIMEOUT_SECONDS = 1.0

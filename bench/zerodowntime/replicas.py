@@ -1,10 +1,10 @@
 """The replicas of each release: uvicorn processes, started and stopped as a rollout does.
 
-A replica is one uvicorn process serving one release (bench/zero_downtime/releases.py) on a
+A replica is one uvicorn process serving one release (bench/zerodowntime/releases.py) on a
 free port, with the database settings the app is given (DATABASE_URL, direct or the
 pooler's, and DATABASE_POOLER). `Fleet`
 starts them, waits until each process answers `/health` (alive; whether it is ready is the
-load balancer's business, bench/zero_downtime/balancer.py), stops one with SIGTERM as an
+load balancer's business, bench/zerodowntime/balancer.py), stops one with SIGTERM as an
 orchestrator does (uvicorn finishes the requests in flight, then exits), and stops whatever
 is left when the run ends, however it ends.
 """
@@ -22,12 +22,12 @@ from types import TracebackType
 
 from alembic_toolkit.compatibility import SchemaRelease
 
-from bench.zero_downtime.releases import COLUMN_VARIABLE, RELEASE_VARIABLE, dumps
-from bench.zero_downtime.revisions import ROOT
+from bench.zerodowntime.releases import COLUMN_VARIABLE, RELEASE_VARIABLE, dumps
+from bench.zerodowntime.revisions import ROOT
 from support.http import answers
 from support.scratch import free_port
 
-FACTORY = "bench.zero_downtime.releases:from_environment"
+FACTORY = "bench.zerodowntime.releases:from_environment"
 # Bounds: a replica that does not answer /health by then failed to start; one still running
 # after SIGTERM and the grace period is killed.
 START_SECONDS = 60.0

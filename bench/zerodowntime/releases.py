@@ -9,7 +9,7 @@ and writes in a transaction, `/health` for liveness and `/ready` for readiness, 
 `alembic_toolkit.serving.schema_problem` whether the database can serve the release's own
 requirement (`SchemaRelease`), as the app's `/ready` does (src/alembic_stuff/api/health.py).
 
-Serve one with uvicorn's factory mode, `bench.zero_downtime.releases:from_environment`, with
+Serve one with uvicorn's factory mode, `bench.zerodowntime.releases:from_environment`, with
 ZERO_DOWNTIME_COLUMN naming its column and ZERO_DOWNTIME_RELEASE its requirement (`dumps`).
 """
 

@@ -9,10 +9,10 @@ them (release N); then the toolkit's rename-aware autogenerate compares release 
 with that database and writes the pair, onto `expand@head` and `contract@head`, exactly as
 src/alembic_stuff/cli.py `revision` calls it. Each release's schema requirement is read from
 the history it was built with, as the app's `schema_release.py` is. The copy's env.py and
-template are a toolkit user's (bench/zero_downtime/project/), not the hand-written recipe's
+template are a toolkit user's (bench/zerodowntime/project/), not the hand-written recipe's
 minimal environment.
 
-`python -m bench.zero_downtime.generated INI` writes the pair in the copy at INI, against the
+`python -m bench.zerodowntime.generated INI` writes the pair in the copy at INI, against the
 database named by ZERO_DOWNTIME_DATABASE_URL: in a process of its own, as the command is.
 """
 
@@ -30,8 +30,8 @@ from alembic_toolkit.autogen.renames import rename_aware
 from alembic_toolkit.compatibility import SchemaRelease
 from alembic_toolkit.release_module import release_of
 
-from bench.zero_downtime.releases import NEW_COLUMN, OLD_COLUMN, model
-from bench.zero_downtime.revisions import HERE, alembic, base_revision
+from bench.zerodowntime.releases import NEW_COLUMN, OLD_COLUMN, model
+from bench.zerodowntime.revisions import HERE, alembic, base_revision
 
 # The hints a developer gives `alembic-revision` for this rename, in a terminal or not.
 RENAME_HINTS = (f"rename=item.{OLD_COLUMN}:{NEW_COLUMN}", "rename_mode=expand")
@@ -79,7 +79,7 @@ def write_pair(history: History, migration_url: str) -> str:
     """Write release N+1's pair against the database (at release N); the command's output."""
     return alembic(
         migration_url,
-        [sys.executable, "-m", "bench.zero_downtime.generated", str(history.ini)],
+        [sys.executable, "-m", "bench.zerodowntime.generated", str(history.ini)],
     )
 
 

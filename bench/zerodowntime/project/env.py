@@ -1,6 +1,6 @@
 """The migration environment of the proof's generated history: a project using the toolkit.
 
-bench/zero_downtime/generated.py copies this file, with script.py.mako beside it, into the
+bench/zerodowntime/generated.py copies this file, with script.py.mako beside it, into the
 scratch history it generates the expand/contract pair in: an env.py as the README's "Use the
 toolkit in your own Alembic project" makes `alembic init`'s, so that the proof deploys what a
 project of its readers would. Its database comes from ZERO_DOWNTIME_DATABASE_URL (a psycopg

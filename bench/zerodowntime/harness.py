@@ -1,22 +1,22 @@
 """The proof: a rolling deploy of release N+1 over release N, under load, as people deploy.
 
 `prove()` fills the proof's `item` table and deploys as an orchestrator does, with this
-harness as the load balancer (bench/zero_downtime/balancer.py): it probes every replica's
+harness as the load balancer (bench/zerodowntime/balancer.py): it probes every replica's
 `/ready` and routes requests only to the replicas whose last answer was 200. Two replicas of
-each release (bench/zero_downtime/replicas.py), mixed traffic throughout
-(bench/zero_downtime/load.py), and the phases:
+each release (bench/zerodowntime/replicas.py), mixed traffic throughout
+(bench/zerodowntime/load.py), and the phases:
 
     N alone -> expand (alembic upgrade expand@head) -> N+1 joins -> N drains (out of the
     rotation, then SIGTERM) -> contract (alembic upgrade contract@head) -> N+1 alone
 
 In mode `generated` the expand and contract revisions are the toolkit's own, written at run
-time from release N's model to release N+1's (bench/zero_downtime/generated.py); in mode
+time from release N's model to release N+1's (bench/zerodowntime/generated.py); in mode
 `naive`, for contrast, `ALTER TABLE item RENAME COLUMN label TO name` replaces the expand and
 there is no contract. A sampler process watches lock waits throughout. The replicas reach
 the database through PgBouncer in transaction mode (`pooler`, the one switch; off: directly);
 the migrations always connect directly. The outcome holds every
 request, probe and phase; `Outcome.line()` is the summary line. Used by
-tests/bench/test_zero_downtime.py (CI-sized) and `pipenv run bench --zero-downtime`.
+tests/bench/test_zerodowntime.py (CI-sized) and `pipenv run bench --zero-downtime`.
 """
 
 import asyncio
@@ -35,16 +35,16 @@ import psycopg
 from sqlalchemy import URL
 
 from alembic_stuff.settings import Settings
-from bench.zero_downtime.balancer import Balancer, Gap, Membership, Probe, gaps
-from bench.zero_downtime.balancer import unready_while_serving as unready
-from bench.zero_downtime.consistency import Mismatch, Request, mismatches
-from bench.zero_downtime.generated import scratch_history, write_pair
-from bench.zero_downtime.load import Load
-from bench.zero_downtime.migrator import migrator
-from bench.zero_downtime.releases import NEW_COLUMN, OLD_COLUMN
-from bench.zero_downtime.replicas import START_SECONDS, Build, Fleet, Replica
-from bench.zero_downtime.revisions import upgrade
-from bench.zero_downtime.sampler import sampling
+from bench.zerodowntime.balancer import Balancer, Gap, Membership, Probe, gaps
+from bench.zerodowntime.balancer import unready_while_serving as unready
+from bench.zerodowntime.consistency import Mismatch, Request, mismatches
+from bench.zerodowntime.generated import scratch_history, write_pair
+from bench.zerodowntime.load import Load
+from bench.zerodowntime.migrator import migrator
+from bench.zerodowntime.releases import NEW_COLUMN, OLD_COLUMN
+from bench.zerodowntime.replicas import START_SECONDS, Build, Fleet, Replica
+from bench.zerodowntime.revisions import upgrade
+from bench.zerodowntime.sampler import sampling
 from support.pgbouncer import pgbouncer
 
 Mode = Literal["generated", "naive"]

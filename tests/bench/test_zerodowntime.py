@@ -1,6 +1,6 @@
 """The proof, CI-sized: the generator's expand/contract pair deployed under load, as people deploy.
 
-The harness (bench/zero_downtime/harness.py, also `pipenv run bench --zero-downtime`) writes
+The harness (bench/zerodowntime/harness.py, also `pipenv run bench --zero-downtime`) writes
 the rename item.label -> item.name with the toolkit's generator, serves two replicas of
 release N through PgBouncer in transaction mode (the migrations connect directly), and is
 the load balancer: it probes every replica's /ready every 50 ms and routes
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from alembic_toolkit import ledger
 from sqlalchemy import URL, Engine, text
 
-from bench.zero_downtime.consistency import NO_ANSWER
-from bench.zero_downtime.harness import Outcome, Plan, prove
+from bench.zerodowntime.consistency import NO_ANSWER
+from bench.zerodowntime.harness import Outcome, Plan, prove
 from support.programs import required
 
 ROWS = 20_000

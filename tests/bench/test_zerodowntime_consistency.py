@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.zero_downtime.consistency import Request, mismatches
+from bench.zerodowntime.consistency import Request, mismatches
 
 
 def initial(key: int) -> str:
