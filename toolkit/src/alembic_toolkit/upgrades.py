@@ -19,6 +19,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationInfo
 from alembic.script import Script, ScriptDirectory
+from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
@@ -68,7 +69,11 @@ def pending_revisions(script: ScriptDirectory, heads: Sequence[str], target: str
             raise CommandError(unknown_revision(head))
     # Not a range from `heads`: that would refuse a target on the other branch.
     applied = {r.revision for each in heads for r in script.iterate_revisions(each, "base")}
-    return [r for r in script.iterate_revisions(target, "base") if r.revision not in applied]
+    try:
+        wanted = list(script.iterate_revisions(target, "base"))
+    except RevisionError as exc:  # as `alembic upgrade` itself reports an unknown target
+        raise CommandError(f"{target}: {exc}") from None
+    return [r for r in wanted if r.revision not in applied]
 
 
 @dataclass(frozen=True)
