@@ -120,19 +120,22 @@ class Project:
 
     def run(self, command: str, expect_success: bool = True, stdout_only: bool = False) -> str:
         """Run one README command line in the copy; return what it printed."""
+        # Both streams in one pipe, unbuffered: in the order a terminal shows them.
         result = subprocess.run(
             ["bash", "-c", command],
             cwd=self.path,
-            env=self.environment,
-            capture_output=True,
+            env={**self.environment, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL if stdout_only else subprocess.STDOUT,
             text=True,
             timeout=180,
             check=False,
         )
-        output = result.stdout + result.stderr
         succeeded = result.returncode == 0
-        assert succeeded == expect_success, f"$ {command}\nexit {result.returncode}\n{output}"
-        return result.stdout if stdout_only else output
+        assert succeeded == expect_success, (
+            f"$ {command}\nexit {result.returncode}\n{result.stdout}"
+        )
+        return result.stdout
 
     def server(self, role: str, database: str) -> str:
         """A URL of the copy's embedded server, its password in the server's password file."""
