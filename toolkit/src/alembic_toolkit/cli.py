@@ -10,25 +10,32 @@ to `alembic`; `--version` names the toolkit's version and Alembic's.
 import inspect
 import os
 import sys
+import traceback
 from argparse import SUPPRESS, ArgumentParser, Namespace, RawDescriptionHelpFormatter
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
+from itertools import pairwise
 from pathlib import Path
 from typing import NoReturn
 
 import alembic.command
 from alembic.config import CommandLine, Config
 from alembic.util import CommandError
+from sqlalchemy.exc import DBAPIError
 
 from alembic_toolkit import __version__, commands
 from alembic_toolkit.errors import FindingsError
 from alembic_toolkit.review.markers import MarkerError
+from alembic_toolkit.zerodowntime.sql import first_line
 
 # What a shell reports for a program ended by Ctrl-C (128 + SIGINT).
 INTERRUPTED = 130
+# What Alembic's own command line exits with on an error (`sys.exit(-1)`).
+ALEMBIC_FAILED = 255
 
 EPILOG = """Any other command is Alembic's own, run as `alembic` runs it (current, history,
-downgrade, stamp, revision, ...): `alembic --help` lists them.
+downgrade, stamp, revision, ...): `alembic --help` lists them. `check` here is readiness;
+Alembic's own `check` (has autogenerate anything to write?) is `alembic check`.
 Exit codes: 0 done, 1 refused or found problems (one line says what to do), 2 bad usage."""
 
 GUARD = """Read every revision's source (nothing runs, no database needed) and fail on any
@@ -172,11 +179,14 @@ def _run(options: Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the command line."""
     arguments = list(sys.argv[1:] if argv is None else argv)
+    word = _command_word(arguments)
+    alembics = word is not None and word not in TOOLKIT_COMMANDS
     try:
-        word = _command_word(arguments)
-        if word is not None and word not in TOOLKIT_COMMANDS:
+        if alembics:
             if word not in alembic_commands():
                 parser().error(f"no command {word!r}")
+            if word not in {"init", "list_templates"}:
+                _config_file_or_exit(arguments)
             CommandLine(prog="alembic-toolkit").main(arguments)
             return
         options = parser().parse_args(arguments)
@@ -186,6 +196,54 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         raise SystemExit(INTERRUPTED) from None
+    except (ImportError, SyntaxError, OSError, DBAPIError) as exc:
+        # What env.py or a revision raises on the way, which Alembic leaves as a traceback:
+        # one line, with Alembic's exit code for its own commands.
+        if "--raiseerr" in arguments:
+            raise
+        print(f"FAILED: {_describe(exc)}")
+        raise SystemExit(ALEMBIC_FAILED if alembics else 1) from None
+
+
+def _config_file_or_exit(arguments: list[str]) -> None:
+    """End Alembic's command in one line, as the toolkit's, when its alembic.ini is missing."""
+    given = [value for option, value in pairwise(arguments) if option in {"-c", "--config"}]
+    given += [word.partition("=")[2] for word in arguments if word.startswith("--config=")]
+    name = given[-1] if given else os.environ.get("ALEMBIC_CONFIG", "alembic.ini")
+    if not Path(name).is_file():
+        print(
+            f"FAILED: {name} not found: run alembic-toolkit in the folder that holds it, or name "
+            "it with -c PATH"
+        )
+        raise SystemExit(ALEMBIC_FAILED)
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for an error env.py or a revision raised: what, where, and what to do."""
+    if isinstance(exc, DBAPIError):
+        return (
+            f"database error: {first_line(exc)} (if it could not connect: check the URL env.py "
+            "connects to, and that the server is running)"
+        )
+    detail = (str(exc).strip().splitlines() or [""])[0]
+    if isinstance(exc, (ImportError, SyntaxError)):
+        return (
+            f"{type(exc).__name__}: {detail} ({_where(exc)}): env.py or a revision does not "
+            "load; fix it and run this again"
+        )
+    return f"{type(exc).__name__}: {detail} ({_where(exc)})"
+
+
+def _where(exc: BaseException) -> str:
+    """The file and line of the project's that raised `exc` (a path relative to here)."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{os.path.relpath(exc.filename)}:{exc.lineno}"
+    here = Path.cwd()
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        path = Path(frame.filename)
+        if path.is_absolute() and path.is_relative_to(here) and "site-packages" not in path.parts:
+            return f"{path.relative_to(here)}:{frame.lineno}"
+    return "outside this folder"
 
 
 def alembic_commands() -> set[str]:
