@@ -634,9 +634,9 @@ def test_start_loads_the_app_before_it_migrates(
 def test_start_leaves_the_contract_to_alembic_contract_while_an_older_release_serves(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: URL
 ) -> None:
-    # The next release's contract revision, onto the project's expand head (which an expand
-    # applies with the contract head once an expand revision depends on it, as after the
-    # README's first schema change).
+    # The next release's contract revision, pending after an expand. Not the contract root:
+    # an expand applies that too once an expand revision depends on it, as after README's
+    # first schema change.
     project = copy_migration_environment(tmp_path)
     (project / "alembic" / "versions" / "2099_01_01_0000-0c0000000001_next.py").write_text(
         f'revision = "0c0000000001"\ndown_revision = {CONTRACT_HEAD!r}\n'

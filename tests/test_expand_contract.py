@@ -131,9 +131,9 @@ def test_force_contracts_while_an_older_replica_serves(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: URL
 ) -> None:
     project = copy_migration_environment(tmp_path)
-    # The release serving: the project's. The next adds a contract revision, which it does
-    # not survive, onto its expand head (an expand applies it already once a revision on the
-    # expand branch depends on the contract head, as after a first schema change).
+    # The release serving: the project's. The next adds a contract revision it does not
+    # survive. Not the contract root: an expand applies that too once an expand revision
+    # depends on it, as after README's first schema change.
     older = release_of(ScriptDirectory.from_config(alembic_config()))
     revision(project, CONTRACT_ID, older.contract_head, older.expand_head, "pass", "")
     monkeypatch.chdir(project)
