@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
+from itertools import chain, count
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,10 @@ from sqlalchemy import URL, Connection, Engine, MetaData, create_engine, make_ur
 from sqlalchemy import text as sa_text
 
 from alembic_stuff.api.app import create_app
+from alembic_stuff.db.base import Base
 from alembic_stuff.db.embedded import THROWAWAY_SETTINGS, EmbeddedPostgres
 from alembic_stuff.db.migrations import alembic_config, upgrade_to_head
+from alembic_stuff.models import Country
 from alembic_stuff.settings import Settings, get_settings
 from support import scratch
 from support.http import answers
@@ -182,6 +185,17 @@ def project_revisions() -> list[str]:
     """The project's revision ids, oldest first."""
     script = ScriptDirectory.from_config(alembic_config())
     return [r.revision for r in reversed(list(script.walk_revisions("base", "heads")))]
+
+
+def unused_column(stem: str, table: str = Country.__tablename__) -> str:
+    """A name the project's model gives no column of `table`: `stem`, else `stem_2`, `stem_3`...
+
+    For the column a test adds of its own: the model may have one of that name already, as
+    after README.md's first schema change (country.capital) or a copier's own.
+    """
+    taken = {column.name for column in Base.metadata.tables[table].columns}
+    numbered = (f"{stem}_{n}" for n in count(2))
+    return next(name for name in chain([stem], numbered) if name not in taken)
 
 
 def settings_for(database: URL, **overrides: Any) -> Settings:

@@ -18,8 +18,8 @@ import httpx
 import psycopg
 import pytest
 from alembic.script import ScriptDirectory
-from alembic_toolkit.compatibility import SchemaRelease
 from alembic_toolkit.preview import offline_sql
+from alembic_toolkit.release_module import release_of
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -47,6 +47,7 @@ from tests.databases import (
     server_processes,
     sync_engine,
     throwaway_server,
+    unused_column,
 )
 
 SCRIPT = ScriptDirectory.from_config(alembic_config())
@@ -485,28 +486,32 @@ def test_alembic_sql_shows_only_what_is_pending_from_the_databases_heads(
     # depends on it, not yet.
     project = copy_migration_environment(tmp_path)
     versions = project / "alembic" / "versions"
-    (versions / "2099_01_01_0000-0add00000001_add_capital.py").write_text(ADD_CAPITAL)
+    # Not "capital" when the model has one already, as after the README's first schema change.
+    column = unused_column("capital")
+    (versions / "2099_01_01_0000-0add00000001_add_capital.py").write_text(
+        ADD_CAPITAL.replace('"capital"', f'"{column}"')
+    )
     (versions / "2099_01_01_0001-0dd000000002_index_capitals.py").write_text(
         "from alembic import op\n\n"
         f'revision = "0dd000000002"\ndown_revision = {CONTRACT_HEAD!r}\n'
         'branch_labels = None\ndepends_on = "0add00000001"\n\n\n'
         "def upgrade() -> None:\n"
-        '    op.create_index("ix_country_capital", "country", ["capital"])\n\n\n'
+        f'    op.create_index("ix_country_{column}", "country", ["{column}"])\n\n\n'
         "def downgrade() -> None:\n"
-        '    op.drop_index("ix_country_capital", table_name="country")\n'
+        f'    op.drop_index("ix_country_{column}", table_name="country")\n'
     )
     monkeypatch.chdir(project)
     assert run_toolkit(["expand"]).exit_code == 0
 
     result = run_toolkit(["sql"])
     assert result.exit_code == 0, result.output
-    assert "ADD COLUMN capital" not in result.stdout
-    assert "CREATE INDEX ix_country_capital ON country (capital);" in result.stdout
+    assert f"ADD COLUMN {column}" not in result.stdout
+    assert f"CREATE INDEX ix_country_{column} ON country ({column});" in result.stdout
     # Run by hand, it runs nothing twice (the column exists) and leaves nothing pending.
     run_sql_script(database, result.stdout)
     with sync_engine(database) as engine:
         indexes = {index["name"] for index in inspect(engine).get_indexes("country")}
-        assert "ix_country_capital" in indexes
+        assert f"ix_country_{column}" in indexes
     again = run_toolkit(["sql"])
     assert again.exit_code == 0, again.output
     assert again.output.startswith("-- nothing pending"), again.output
@@ -598,12 +603,12 @@ class Started:
 
 
 @contextmanager
-def running_start() -> Iterator[Started]:
-    """Run `start` (settings from the environment), ready; stop it with SIGTERM afterwards."""
+def running_start(cwd: Path = ROOT) -> Iterator[Started]:
+    """Run `start` (settings from the environment) in `cwd`, ready; stop it with SIGTERM after."""
     port = free_port()
     with subprocess.Popen(
         [sys.executable, "-m", "alembic_stuff", "start"],
-        cwd=ROOT,
+        cwd=cwd,
         env={**os.environ, "API_PORT": str(port)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -638,17 +643,26 @@ def test_start_loads_the_app_before_it_migrates(
 
 
 def test_start_leaves_the_contract_to_alembic_contract_while_an_older_release_serves(
-    monkeypatch: pytest.MonkeyPatch, database: URL
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: URL
 ) -> None:
+    # The next release's contract revision, pending after an expand. Not the contract root:
+    # an expand applies that too once an expand revision depends on it, as after README's
+    # first schema change.
+    project = copy_migration_environment(tmp_path)
+    (project / "alembic" / "versions" / "2099_01_01_0000-0c0000000001_next.py").write_text(
+        f'revision = "0c0000000001"\ndown_revision = {CONTRACT_HEAD!r}\n'
+        f"branch_labels = None\ndepends_on = {EXPAND_HEAD!r}\n\n\n"
+        "def upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n"
+    )
+    monkeypatch.chdir(project)
     database_environment(monkeypatch, database)
     assert run_toolkit(["expand"]).exit_code == 0
-    contract_root = SCRIPT.get_revision(CONTRACT_HEAD)
-    assert contract_root is not None
-    # An older release, serving but idle: it survives the trunk only.
-    older = SchemaRelease("", str(contract_root.down_revision), frozenset(), frozenset())
-    with registered_replica(database, older) as replica, running_start() as started:
+    # The project's release, serving but idle: it survives its own contract revisions only.
+    older = release_of(SCRIPT)
+    with registered_replica(database, older) as replica, running_start(project) as started:
         pass
     assert f"pid {replica.pid} on {replica.host}" in started.output
+    assert "does not survive contract revision 0c0000000001" in started.output
     assert "applying expand@head only" in started.output
     assert database_revision(database) == (EXPAND_HEAD,)
 

@@ -22,6 +22,7 @@ from tests.databases import (
     scratch_database,
     serve,
     settings_for,
+    unused_column,
 )
 
 FIRST_REVISION = project_revisions()[0]
@@ -125,26 +126,31 @@ async def test_an_unreachable_database_is_503_not_a_crash() -> None:
     assert health.status_code == 200
 
 
-def country_with_a_motto() -> MetaData:
+def country_with(column: str) -> MetaData:
     """The project's model with one nullable column added: an expand revision's change."""
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     Base.metadata.tables[Country.__tablename__].to_metadata(metadata)
-    metadata.tables[Country.__tablename__].append_column(Column("motto", String(100)))
+    metadata.tables[Country.__tablename__].append_column(Column(column, String(100)))
     return metadata
 
 
-CONTRACT = '''"""drop the motto"""
+def builds_on(script: ScriptDirectory, revision: str) -> set[str]:
+    """The revisions applying `revision` applies: it, its ancestors and what they depend on."""
+    return {r.revision for r in script.iterate_revisions(revision, "base")}
+
+
+CONTRACT = '''"""drop the {column}"""
 from alembic import op
 
 revision = "c0ffee000001"
 down_revision = "{down}"
 branch_labels = None
 depends_on = "{expand}"
-destroys_data = {{"upgrade: drop_column country.motto": "release N+2 reads none"}}
+destroys_data = {{"upgrade: drop_column country.{column}": "release N+2 reads none"}}
 
 
 def upgrade() -> None:
-    op.drop_column("country", "motto")
+    op.drop_column("country", "{column}")
 
 
 def downgrade() -> None:
@@ -156,14 +162,19 @@ async def test_an_older_release_stays_ready_through_the_generated_expand_not_pas
     tmp_path: Path, head_database: URL
 ) -> None:
     scratch = Scratch(copy_migration_environment(tmp_path), head_database)
-    model = country_with_a_motto()
+    column = unused_column("motto")
+    model = country_with(column)
     scratch.revise(model)
     [written] = scratch.new_revisions()
-    expand = ScriptDirectory.from_config(scratch.config(model)).get_revision("expand@head")
+    script = ScriptDirectory.from_config(scratch.config(model))
+    expand = script.get_revision("expand@head")
     assert expand is not None
-    # What the generator writes on a database at both heads, and what collapses Alembic's rows.
-    assert expand.dependencies is not None
-    assert RELEASE.contract_head in expand.dependencies
+    # What the generator writes on a database at both heads, and what collapses Alembic's
+    # rows: an expand revision that builds on the contract head, naming it in depends_on
+    # unless the expand head it follows builds on it already (as after a first schema change).
+    assert RELEASE.contract_head in builds_on(script, expand.revision)
+    already = RELEASE.contract_head in builds_on(script, RELEASE.expand_head)
+    assert (expand.dependencies is None) == already
     scratch.upgrade(model, "expand@head")
     with psycopg.connect(head_database.render_as_string(hide_password=False)) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [
@@ -174,8 +185,8 @@ async def test_an_older_release_stays_ready_through_the_generated_expand_not_pas
         response = await client.get("/ready")
     assert response.status_code == 200, response.json()
 
-    written.with_name("2099_01_01_0000-c0ffee000001_drop_motto.py").write_text(
-        CONTRACT.format(down=RELEASE.contract_head, expand=expand.revision)
+    written.with_name(f"2099_01_01_0000-c0ffee000001_drop_{column}.py").write_text(
+        CONTRACT.format(down=RELEASE.contract_head, expand=expand.revision, column=column)
     )
     scratch.upgrade(model, "contract@head")
     async with serve(settings) as client:

@@ -35,6 +35,7 @@ from tests.databases import (
     copy_migration_environment,
     scratch_database,
     sync_engine,
+    unused_column,
 )
 
 ROWS = 300
@@ -297,7 +298,7 @@ def test_expand_mode_without_a_rename_is_refused_in_one_line(scratch: Scratch) -
     # indexed foreign key points at thing. Written plain, they would make a revision.
     after = things(note=sa.Column("note", sa.Text, index=True))
     after.tables["thing"].append_column(sa.Column("weight", sa.Integer))
-    after.tables["country"].append_column(sa.Column("capital", sa.String(100)))
+    after.tables["country"].append_column(sa.Column(unused_column("capital"), sa.String(100)))
     sa.Table(
         "part",
         after,
@@ -430,14 +431,15 @@ def test_expand_mode_with_no_rename_is_one_line_and_no_file(
     project, database = placed_project
     models = project / "src" / "alembic_stuff" / "models.py"
     # No rename (common_name kept), and a column added: a plain revision's worth of change.
+    added = unused_column("capital")
     source = models.read_text().replace("display_name:", "common_name:")
     models.write_text(
         source.replace(
             "    official_name:",
-            "    capital: Mapped[str | None] = mapped_column(String(100))\n    official_name:",
+            f"    {added}: Mapped[str | None] = mapped_column(String(100))\n    official_name:",
         )
     )
-    result = python_module(project, database, *command, "-m", "capital")
+    result = python_module(project, database, *command, "-m", added)
     assert result.returncode == status
     # Alembic's own progress lines (INFO) may come first; the error is one line (on stdout
     # from plain Alembic, which prints FAILED there).

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, MetaData, inspect
 
 from alembic_stuff.db.base import NAMING_CONVENTION, Base
 from alembic_stuff.models import Country
-from tests.databases import Scratch
+from tests.databases import Scratch, unused_column
 
 
 def world(
@@ -32,13 +32,13 @@ def world(
     country_code: str = "country_code",
     lines: tuple[str, str] = ("line_1", "line_2"),
     addresses: bool = True,
-    capital: bool = False,
+    added: str | None = None,
 ) -> MetaData:
-    """Countries (the project's model), their cities, and the cities' addresses."""
+    """Countries (the project's model, with a nullable column `added`), cities and addresses."""
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     country = Base.metadata.tables[Country.__tablename__].to_metadata(metadata)
-    if capital:
-        country.append_column(sa.Column("capital", sa.String(100), nullable=True))
+    if added is not None:
+        country.append_column(sa.Column(added, sa.String(100), nullable=True))
     sa.Table(
         city,
         metadata,
@@ -277,7 +277,7 @@ def test_swapping_two_columns_of_the_same_type(
 def test_an_added_column_passes_review_as_generated(
     scratch: Scratch, engine: Engine, cities: MetaData
 ) -> None:
-    model = world(capital=True)
+    model = world(added=unused_column("capital"))
     scratch.generate(model)
     assert_passes_review(scratch, scratch.new_revisions()[-1])
     apply_and_undo(scratch, engine, model, cities)

@@ -21,8 +21,9 @@ from alembic_toolkit.autogen.hints import HintError, Hints
 from alembic_toolkit.autogen.renames import rename_aware
 from sqlalchemy import URL, Engine, MetaData, inspect
 
-from alembic_stuff.db.base import NAMING_CONVENTION
+from alembic_stuff.db.base import NAMING_CONVENTION, Base
 from alembic_stuff.db.migrations import alembic_config
+from alembic_stuff.models import Country
 from support import terminal
 from tests.databases import ONTO, ROOT, Scratch, settings_for, sync_engine
 
@@ -56,9 +57,20 @@ def country(
     official: Column | None = OFFICIAL,
     extra: tuple[Column, ...] = (),
 ) -> MetaData:
-    """The country model, with the scenario's changes, on the project's naming convention."""
+    """The country model, with the scenario's changes, on the project's naming convention.
+
+    The columns a scenario can change are declared here; any other column of the project's
+    model (a copier's own, such as the capital README.md's first schema change adds) is kept
+    as the model declares it, or autogenerate would take it for a drop.
+    """
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    columns = [c for c in (common, official, *extra) if c is not None]
+    declared = {"code", "alpha_3", "numeric_code", COMMON.name, OFFICIAL.name}
+    kept = [
+        Column(c.name, c.type, bool(c.nullable))
+        for c in Base.metadata.tables[Country.__tablename__].columns
+        if c.name not in declared
+    ]
+    columns = [c for c in (common, official, *kept, *extra) if c is not None]
     sa.Table(
         table,
         metadata,
@@ -78,7 +90,10 @@ def seeded_database(head_database: URL) -> URL:
     """A database at the project's heads, holding three countries."""
     with sync_engine(head_database) as engine, engine.begin() as connection:
         connection.execute(
-            sa.text("INSERT INTO country VALUES (:c, :n, :a, :num, :o)"),
+            sa.text(
+                "INSERT INTO country (code, common_name, alpha_3, numeric_code, official_name)"
+                " VALUES (:c, :n, :a, :num, :o)"
+            ),
             [dict(zip(["c", "n", "a", "num", "o"], row, strict=True)) for row in ROWS],
         )
     return head_database

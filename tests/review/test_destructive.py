@@ -245,8 +245,36 @@ def test_a_contract_revision_must_name_its_expand(tmp_path: Path) -> None:
     assert "a contract revision must name in depends_on the expand revision" in problem
 
 
+def declared_places(script: ScriptDirectory) -> dict[Path, tuple[str | None, bool]]:
+    """Each revision file's (branch, root), as the files say: a root declares its label."""
+    branch_of: dict[str, str | None] = {}
+    places: dict[Path, tuple[str | None, bool]] = {}
+    for revision in reversed(list(script.walk_revisions())):  # each after its parents
+        declared = revision.module.branch_labels
+        parents = revision.down_revision
+        inherited = {
+            branch_of[parent]
+            for parent in ((parents,) if isinstance(parents, str) else parents or ())
+            if branch_of[parent] is not None
+        }
+        if declared:
+            [branch] = (declared,) if isinstance(declared, str) else declared
+        else:  # after a root, on its branch
+            branch = inherited.pop() if len(inherited) == 1 else None
+        branch_of[revision.revision] = branch
+        places[Path(revision.path).resolve()] = (branch, bool(declared))
+    return places
+
+
 def test_the_project_places_every_revision() -> None:
-    placed = placements(ScriptDirectory(str(ROOT / "alembic")))
-    branches = sorted(str(place.branch) for place in placed.values())
-    assert branches == ["None", "None", "None", "contract", "expand"]
+    script = ScriptDirectory(str(ROOT / "alembic"))
+    placed = placements(script)
+    expected = declared_places(script)
+    assert set(expected) == {path.resolve() for path in VERSIONS.glob("*.py")}
+    assert {path: (place.branch, place.root) for path, place in placed.items()} == expected
+    # The two branches, each from one root, however many revisions are added onto them.
+    assert sorted(str(branch) for branch, root in expected.values() if root) == [
+        "contract",
+        "expand",
+    ]
     assert list(problems(VERSIONS.glob("*.py"), placed)) == []
