@@ -1,0 +1,269 @@
+"""Every command of the toolkit, typed in a project that adopted it, with good and bad input.
+
+A fresh `alembic init` project for each template and driver (adopter.py) gets its first
+revision from autogenerate, then runs STEPS in order: each is a command as its user types it,
+the exit code it must end with and what the line it ends with must say (stdout's last line,
+or stderr's when stdout is empty), never a traceback. A step may put the project in a state
+for itself alone (a revision that drops a column, the migration lock held elsewhere...).
+
+To add a command, add rows: they run in the order written, on the state the rows above left.
+A row with `known` set names a gap not fixed yet: it must still fail, so that fixing the gap
+fails the test until the mark goes.
+"""
+
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from adopter import LOCK_NAME, TABLES, Project, fresh_project, newest_revision, run, succeeds
+from alembic_toolkit import __version__
+from alembic_toolkit.lock import lock_key
+from sqlalchemy import URL, create_engine, inspect
+from toolkit_support import dsn
+
+Arrangement = Callable[[Project], AbstractContextManager[None]]
+
+
+@contextmanager
+def edited(path: Path, change: Callable[[str], str]) -> Iterator[None]:
+    """`path` changed by `change` for the block, as it was afterwards."""
+    before = path.read_text()
+    path.write_text(change(before))
+    try:
+        yield
+    finally:
+        path.write_text(before)
+
+
+DROP = '''"""Drops a column and says nothing of why."""
+
+from alembic import op
+
+revision = "d0d0d0d0d0d0"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.drop_column("customer", "name")
+
+
+def downgrade() -> None:
+    pass
+'''
+
+
+@contextmanager
+def drop_without_reason(project: Project) -> Iterator[None]:
+    """A revision on the head that drops a column, with no `destroys_data` reason."""
+    path = project.versions / "d0d0d0d0d0d0_drop.py"
+    path.write_text(DROP.format(head=newest_revision(project)))
+    try:
+        yield
+    finally:
+        path.unlink()
+
+
+def import_broken(project: Project) -> AbstractContextManager[None]:
+    """The first revision imports a module that is not installed."""
+    [first] = project.revisions()
+    return edited(first, lambda text: text.replace("\nimport sqlalchemy", "\nimport nosuch\n", 1))
+
+
+def models_missing(project: Project) -> AbstractContextManager[None]:
+    """env.py's `from models import metadata` fails: models.py is not there."""
+    return edited(project.folder / "models.py", lambda _: "raise ImportError('no models')\n")
+
+
+# What the README says to do about the integer keys' findings, instead of changing the models.
+INTEGER_KEY_RULES = """excluded_rules = [
+    # The shop's keys stay 32-bit integers with their sequences, as the tutorial writes them.
+    "prefer-bigint-over-int",
+    "prefer-identity",
+"""
+
+
+def integer_key_rules_excluded(project: Project) -> AbstractContextManager[None]:
+    """.squawk.toml excludes the two rules the integer keys break, with the reason."""
+    toml = project.folder / ".squawk.toml"
+    return edited(toml, lambda text: text.replace("excluded_rules = [\n", INTEGER_KEY_RULES, 1))
+
+
+@contextmanager
+def lock_held(project: Project) -> Iterator[None]:
+    """Another session holds the project's migration lock."""
+    with psycopg.connect(dsn(project.database), autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key(LOCK_NAME),))
+        yield
+
+
+def database_unreachable(project: Project) -> AbstractContextManager[None]:
+    """alembic.ini names a port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    url = project.database.render_as_string(hide_password=False)
+    unreachable = project.database.set(host="127.0.0.1", port=closed)
+    wrong = unreachable.render_as_string(hide_password=False)
+    return edited(project.folder / "alembic.ini", lambda text: text.replace(url, wrong))
+
+
+@contextmanager
+def enum_type_dropped(project: Project) -> Iterator[None]:
+    """The enum type that a downgrade to base left behind, dropped by hand."""
+    with psycopg.connect(dsn(project.database), autocommit=True) as connection:
+        connection.execute("DROP TYPE IF EXISTS orderstatus")
+    yield
+
+
+@dataclass(frozen=True)
+class Step:
+    """A command as typed, its exit code, and what the line it ends with says.
+
+    `says` may name `{first}`, the revision autogenerate wrote, and `{version}`, the toolkit's.
+    """
+
+    command: str
+    exit_code: int
+    says: str
+    arrange: Arrangement | None = None
+    known: str = ""
+
+
+MISSING_INI = (
+    "FAILED: missing.ini not found: run alembic-toolkit in the folder that holds it, or name "
+    "it with -c PATH"
+)
+TRACEBACK = "a traceback, not one line"
+
+STEPS = [
+    # The history, read without a database.
+    Step("alembic-toolkit --version", 0, "alembic-toolkit {version} (Alembic "),
+    Step("alembic-toolkit guard", 0, "guard: 1 revision(s), no unacknowledged data loss"),
+    Step(
+        "alembic-toolkit guard",
+        1,
+        "FAILED: 1 destructive change(s) without a reason: do as each line above says",
+        drop_without_reason,
+    ),
+    # The tutorial's integer keys, as the README warns: 9 keys, 24 integer columns.
+    Step("alembic-toolkit lint", 1, "FAILED: squawk: 33 finding(s): change each revision"),
+    Step("alembic-toolkit lint", 0, "lint: squawk finds nothing", integer_key_rules_excluded),
+    Step(
+        "alembic-toolkit lint",
+        1,
+        "FAILED: migrations/env.py failed (ImportError: no models), so no revision can be linted",
+        models_missing,
+    ),
+    # Applied, read back, undone, applied again.
+    Step(
+        "alembic-toolkit upgrade heads",
+        255,
+        "FAILED: another process has held the migration lock",
+        lock_held,
+    ),
+    Step("alembic-toolkit upgrade heads", 0, "Running upgrade  -> {first}, many tables"),
+    Step("alembic-toolkit current", 0, "{first} (head)"),
+    Step("alembic-toolkit check", 0, "No new upgrade operations detected."),
+    Step("alembic-toolkit downgrade -1", 0, "Running downgrade {first} -> , many tables"),
+    Step("alembic-toolkit downgrade -1", 255, "FAILED: Relative revision -1 didn't produce 1"),
+    Step(
+        "alembic-toolkit upgrade heads",
+        0,
+        "Running upgrade  -> {first}, many tables",
+        known="autogenerate's downgrade drops the tables, not the enum type: CREATE TYPE "
+        "orderstatus fails again, with a traceback",
+    ),
+    # What its user does then: drops the type the downgrade left, and upgrades again.
+    Step("alembic-toolkit upgrade heads", 0, "Running upgrade  -> {first}", enum_type_dropped),
+    # Bad input.
+    Step("alembic-toolkit upgrade nosuch", 255, "FAILED: Can't locate revision identified by"),
+    Step("alembic-toolkit downgrade nosuch", 255, "FAILED: Can't locate revision identified by"),
+    Step("alembic-toolkit nosuch", 2, "invalid choice: 'nosuch'"),
+    Step("alembic-toolkit -c missing.ini guard", 1, MISSING_INI),
+    Step("alembic-toolkit -c missing.ini lint", 1, MISSING_INI),
+    Step(
+        "alembic-toolkit -c missing.ini current",
+        255,
+        "FAILED: missing.ini not found",
+        known="Alembic's commands say: No 'script_location' key found in configuration.",
+    ),
+    Step(
+        "alembic-toolkit -c missing.ini upgrade heads",
+        255,
+        "FAILED: missing.ini not found",
+        known="Alembic's commands say: No 'script_location' key found in configuration.",
+    ),
+    Step("alembic-toolkit guard", 1, "No module named 'nosuch'", import_broken, TRACEBACK),
+    Step("alembic-toolkit lint", 1, "No module named 'nosuch'", import_broken, TRACEBACK),
+    Step("alembic-toolkit current", 255, "No module named 'nosuch'", import_broken, TRACEBACK),
+    Step(
+        "alembic-toolkit upgrade heads", 255, "No module named 'nosuch'", import_broken, TRACEBACK
+    ),
+    Step(
+        "alembic-toolkit upgrade heads",
+        255,
+        "cannot connect",
+        database_unreachable,
+        "the README's wiring leaves the template's connect() unguarded: a traceback",
+    ),
+    # Bad input changed nothing.
+    Step("alembic-toolkit current", 0, "{first} (head)"),
+]
+
+
+def last_line(stdout: str, stderr: str) -> str:
+    """The line a command ends with: stdout's last, or stderr's when it printed nothing."""
+    lines = stdout.strip().splitlines() or stderr.strip().splitlines() or [""]
+    return lines[-1]
+
+
+def mismatch(project: Project, step: Step, facts: dict[str, str]) -> str | None:
+    """What `step` did other than it should, or None."""
+    arrange = step.arrange(project) if step.arrange else None
+    if arrange is None:
+        done = run(project.folder, step.command)
+    else:
+        with arrange:
+            done = run(project.folder, step.command)
+    ended = last_line(done.stdout, done.stderr)
+    if "Traceback" in done.stdout + done.stderr:
+        return f"a traceback, ending {ended!r}"
+    if done.returncode != step.exit_code:
+        return f"exit {done.returncode}, ending {ended!r}"
+    if step.says.format(**facts) not in ended:
+        return f"ends {ended!r}"
+    return None
+
+
+@pytest.mark.parametrize("template", ["generic", "async"])
+def test_every_command_in_a_project_that_follows_the_readme(
+    tmp_path: Path, template: str, database: URL
+) -> None:
+    project = fresh_project(tmp_path, template, database)
+    succeeds(tmp_path, "alembic revision --autogenerate -m 'many tables'")
+    facts = {"first": newest_revision(project), "version": __version__}
+
+    failures = []
+    for number, step in enumerate(STEPS):
+        found = mismatch(project, step, facts)
+        arranged = f" ({step.arrange.__name__})" if step.arrange else ""
+        where = f"STEPS[{number}] `{step.command}`{arranged}"
+        if found is not None and not step.known:
+            failures.append(f"{where}: {found}; expected exit {step.exit_code}, {step.says!r}")
+        elif found is None and step.known:
+            failures.append(f"{where} passes now: remove its known mark ({step.known})")
+    assert not failures, "\n".join(failures)
+
+    # The revision autogenerate wrote is the model: every table, and nothing left to add.
+    engine = create_engine(database.set(drivername="postgresql+psycopg"))
+    try:
+        tables = set(inspect(engine).get_table_names()) - {"alembic_version"}
+    finally:
+        engine.dispose()
+    assert len(tables) == TABLES, tables
