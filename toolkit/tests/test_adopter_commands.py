@@ -19,7 +19,17 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from adopter import LOCK_NAME, TABLES, Project, fresh_project, newest_revision, run, succeeds
+from adopter import (
+    LOCK_NAME,
+    TABLES,
+    Project,
+    drop_the_enum_type_left,
+    exclude_integer_key_rules,
+    fresh_project,
+    newest_revision,
+    run,
+    succeeds,
+)
 from alembic_toolkit import __version__
 from alembic_toolkit.lock import lock_key
 from sqlalchemy import URL, create_engine, inspect
@@ -80,18 +90,9 @@ def models_missing(project: Project) -> AbstractContextManager[None]:
     return edited(project.folder / "models.py", lambda _: "raise ImportError('no models')\n")
 
 
-# What the README says to do about the integer keys' findings, instead of changing the models.
-INTEGER_KEY_RULES = """excluded_rules = [
-    # The shop's keys stay 32-bit integers with their sequences, as the tutorial writes them.
-    "prefer-bigint-over-int",
-    "prefer-identity",
-"""
-
-
 def integer_key_rules_excluded(project: Project) -> AbstractContextManager[None]:
     """.squawk.toml excludes the two rules the integer keys break, with the reason."""
-    toml = project.folder / ".squawk.toml"
-    return edited(toml, lambda text: text.replace("excluded_rules = [\n", INTEGER_KEY_RULES, 1))
+    return edited(project.folder / ".squawk.toml", exclude_integer_key_rules)
 
 
 @contextmanager
@@ -116,8 +117,7 @@ def database_unreachable(project: Project) -> AbstractContextManager[None]:
 @contextmanager
 def enum_type_dropped(project: Project) -> Iterator[None]:
     """The enum type that a downgrade to base left behind, dropped by hand."""
-    with psycopg.connect(dsn(project.database), autocommit=True) as connection:
-        connection.execute("DROP TYPE IF EXISTS orderstatus")
+    drop_the_enum_type_left(project)
     yield
 
 
