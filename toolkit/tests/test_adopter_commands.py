@@ -135,7 +135,8 @@ def enum_type_dropped(project: Project) -> Iterator[None]:
 class Step:
     """A command as typed, its exit code, and what the line it ends with says.
 
-    `says` may name `{first}`, the revision autogenerate wrote, and `{version}`, the toolkit's.
+    `command` and `says` may name `{first}`, the revision autogenerate wrote, and `{version}`,
+    the toolkit's.
     `known` marks a gap not fixed yet: what the command's output holds instead today (any
     case). The step must still fail, and so: fixed, or failing otherwise, the test fails.
     """
@@ -151,10 +152,16 @@ MISSING_INI = (
     "FAILED: missing.ini not found: run alembic-toolkit in the folder that holds it, or name "
     "it with -c PATH"
 )
-# Alembic's commands through alembic-toolkit, on a missing configuration file.
+# Alembic's own commands through alembic-toolkit, on a missing configuration file.
 NO_SCRIPT_LOCATION = "FAILED: No 'script_location' key found in configuration."
 # A revision that cannot be imported: every command that loads the history ends in this.
 NOT_IMPORTED = "ModuleNotFoundError: No module named 'nosuch'"
+UPGRADED = "upgraded: 1 revision(s) applied"
+# The README's two commands that split the history into the expand and contract branches.
+EXPAND_ROOT = "alembic revision -m 'expand: additive changes' --branch-label expand"
+CONTRACT_ROOT = (
+    "alembic revision -m 'contract: removals' --head {first} --splice --branch-label contract"
+)
 
 STEPS = [
     # The history, read without a database.
@@ -175,66 +182,73 @@ STEPS = [
         "FAILED: migrations/env.py failed (ImportError: no models), so no revision can be linted",
         models_missing,
     ),
+    Step("alembic-toolkit sql", 0, "COMMIT;"),
     # Applied, read back, undone, applied again.
     Step(
         "alembic-toolkit upgrade heads",
-        255,
+        1,
+        "FAILED: nothing applied: 1 destructive change(s) without a reason in the pending",
+        drop_without_reason,
+    ),
+    Step(
+        "alembic-toolkit upgrade heads",
+        1,
         "FAILED: another process has held the migration lock",
         lock_held,
     ),
-    Step("alembic-toolkit upgrade heads", 0, "Running upgrade  -> {first}, many tables"),
+    Step("alembic-toolkit upgrade heads", 0, UPGRADED),
     Step("alembic-toolkit current", 0, "{first} (head)"),
-    Step("alembic-toolkit check", 0, "No new upgrade operations detected."),
+    Step("alembic-toolkit sql", 0, "-- nothing pending: the database is at every head"),
     Step("alembic-toolkit downgrade -1", 0, "Running downgrade {first} -> , many tables"),
     Step("alembic-toolkit downgrade -1", 255, "FAILED: Relative revision -1 didn't produce 1"),
-    Step(
-        "alembic-toolkit upgrade heads",
-        0,
-        "Running upgrade  -> {first}, many tables",
-        # Autogenerate's downgrade drops the tables, not the enum type: a traceback.
-        known='type "orderstatus" already exists',
-    ),
+    # Autogenerate's downgrade drops the tables, not the enum type: CREATE TYPE fails.
+    Step("alembic-toolkit upgrade heads", 0, UPGRADED, known='type "orderstatus" already exists'),
     # What its user does then: drops the type the downgrade left, and upgrades again.
-    Step("alembic-toolkit upgrade heads", 0, "Running upgrade  -> {first}", enum_type_dropped),
+    Step("alembic-toolkit upgrade heads", 0, UPGRADED, enum_type_dropped),
+    # What needs the README's expand and contract branches, before they are made.
+    Step("alembic-toolkit generate -m x", 1, "FAILED: the history has no expand and contract"),
+    Step("alembic-toolkit expand", 1, "FAILED: expand@head: No such revision or branch"),
+    Step("alembic-toolkit check", 1, "FAILED: the history needs exactly one expand head"),
+    Step("alembic-toolkit release", 1, "FAILED: alembic.ini names no release module"),
     # Bad input.
-    Step("alembic-toolkit upgrade nosuch", 255, "FAILED: Can't locate revision identified by"),
+    Step("alembic-toolkit upgrade nosuch", 1, "FAILED: nosuch: No such revision or branch"),
     Step("alembic-toolkit downgrade nosuch", 255, "FAILED: Can't locate revision identified by"),
-    Step("alembic-toolkit nosuch", 2, "invalid choice: 'nosuch'"),
+    Step("alembic-toolkit nosuch", 2, "alembic-toolkit: no command 'nosuch'"),
+    Step("alembic-toolkit upgrade --bogus", 2, "unrecognized arguments: --bogus"),
     Step("alembic-toolkit -c missing.ini guard", 1, MISSING_INI),
     Step("alembic-toolkit -c missing.ini lint", 1, MISSING_INI),
+    Step("alembic-toolkit -c missing.ini upgrade", 1, MISSING_INI),
     Step(
         "alembic-toolkit -c missing.ini current",
         255,
         "FAILED: missing.ini not found",
         known=NO_SCRIPT_LOCATION,
     ),
-    Step(
-        "alembic-toolkit -c missing.ini upgrade heads",
-        255,
-        "FAILED: missing.ini not found",
-        known=NO_SCRIPT_LOCATION,
-    ),
     Step("alembic-toolkit guard", 1, "No module named 'nosuch'", import_broken, NOT_IMPORTED),
     Step("alembic-toolkit lint", 1, "No module named 'nosuch'", import_broken, NOT_IMPORTED),
+    Step("alembic-toolkit sql", 1, "No module named 'nosuch'", import_broken, NOT_IMPORTED),
+    Step("alembic-toolkit upgrade", 1, "No module named 'nosuch'", import_broken, NOT_IMPORTED),
     Step("alembic-toolkit current", 255, "No module named 'nosuch'", import_broken, NOT_IMPORTED),
     Step(
-        "alembic-toolkit upgrade heads",
-        255,
-        "No module named 'nosuch'",
-        import_broken,
-        NOT_IMPORTED,
-    ),
-    Step(
-        "alembic-toolkit upgrade heads",
-        255,
+        "alembic-toolkit upgrade",
+        1,
         "cannot connect",
         database_unreachable,
         # The README's wiring leaves the templates' connect() as it is: the driver's traceback
         # (psycopg's "Connection refused", asyncpg's ConnectionRefusedError).
         "refused",
     ),
-    # Bad input changed nothing.
-    Step("alembic-toolkit current", 0, "{first} (head)"),
+    # The README's expand and contract branches, made from the first revision.
+    Step(EXPAND_ROOT, 0, "expand_additive_changes.py ...  done"),
+    Step(CONTRACT_ROOT, 0, "contract_removals.py ...  done"),
+    Step("alembic-toolkit guard", 0, "guard: 3 revision(s), no unacknowledged data loss"),
+    Step("alembic-toolkit check", 1, "FAILED: not ready: the database lacks expand revision"),
+    Step("alembic-toolkit expand", 0, UPGRADED),
+    Step("alembic-toolkit check", 0, "ready: the database serves this release"),
+    Step("alembic-toolkit contract", 0, UPGRADED),
+    Step("alembic-toolkit contract", 0, "the database is at the contract head"),
+    Step("alembic-toolkit generate -m same", 0, "no changes detected between the models and the"),
+    Step("alembic-toolkit check", 0, "ready: the database serves this release"),
 ]
 
 
@@ -247,11 +261,12 @@ def last_line(stdout: str, stderr: str) -> str:
 def outcome(project: Project, step: Step, facts: dict[str, str]) -> tuple[str | None, str]:
     """What `step` did other than it should (None if nothing), and all it printed."""
     arrange = step.arrange(project) if step.arrange else None
+    command = step.command.format(**facts)
     if arrange is None:
-        done = run(project.folder, step.command)
+        done = run(project.folder, command)
     else:
         with arrange:
-            done = run(project.folder, step.command)
+            done = run(project.folder, command)
     printed = done.stdout + done.stderr
     ended = last_line(done.stdout, done.stderr)
     if "Traceback" in printed:
