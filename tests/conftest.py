@@ -9,6 +9,7 @@ database (in tests/autogen, the one the scratch migration environment generates 
 `Database`, on its own pools or on the test's transaction."""
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager
 
 import httpx
 import pytest
@@ -64,6 +65,12 @@ def server_url() -> Iterator[URL]:
     """An admin URL of the server under test (TEST_DATABASE_URL, or a throwaway embedded one)."""
     with server_for_tests() as url:
         yield url
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_toolkit_database_server() -> AbstractContextManager[URL]:
+    """The server of the toolkit's own tests (toolkit/tests) in a run with these: the same kind."""
+    return server_for_tests()
 
 
 @pytest.fixture(scope="session")

@@ -33,8 +33,8 @@ COMMANDS_RUN_BY = {
     "own-postgresql.md": "tests/test_readme.py",
     "renames.md": "tests/test_readme.py",  # the README's rename block, the same text
     "zero-downtime-rename.md": "tests/zerodowntime/test_rename_recipe.py",
-    # toolkit.md includes toolkit/README.md, whose commands tests/toolkit/test_fresh_project.py
-    # runs in a fresh `alembic init` project.
+    # toolkit.md includes toolkit/README.md, whose commands toolkit/tests/test_adopter_*.py
+    # run in a fresh `alembic init` project.
     # Not runnable here (no Docker engine, no cluster): the files they use are checked
     # statically, and the commands against them.
     "docker.md": "tests/test_project.py",

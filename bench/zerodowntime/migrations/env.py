@@ -3,7 +3,6 @@
 The database comes from ZERO_DOWNTIME_DATABASE_URL (a psycopg URL). One transaction per
 revision, as the project's environment runs them, so that the expand and contract revisions
 commit on their own and the helpers' autocommit blocks have a transaction to step out of.
-The tests' scratch Alembic projects (tests/databases.py) run on this file too.
 """
 
 import os

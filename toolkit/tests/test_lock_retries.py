@@ -11,8 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic_toolkit.zerodowntime import LockRetries, ZeroDowntimeError, with_lock_retries
 from sqlalchemy import URL, Engine, text
 from sqlalchemy.exc import ProgrammingError
-
-from tests.databases import alembic_subprocess, migration_operations, scratch_alembic_project
+from toolkit_support import alembic_subprocess, migration_operations, scratch_alembic_project
 
 # Three attempts: 0.1 + 0.2 + 0.4 s of waiting, 0.05 + 0.1 s of sleeping.
 QUICK = "zd.LockRetries(attempts=3, lock_timeout=0.1, backoff=0.05)"

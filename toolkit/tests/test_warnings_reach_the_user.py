@@ -14,9 +14,7 @@ import alembic_toolkit
 import psycopg
 from alembic_toolkit.log import LOGGERS
 from sqlalchemy import URL
-
-from support.modules import run_module
-from tests.databases import settings_for
+from toolkit_support import run_module, scratch_url
 
 KEY = 424242
 TEMPLATE_RUN = """        with context.begin_transaction():
@@ -42,7 +40,7 @@ def test_waiting_for_the_migration_lock_is_said_in_a_stock_project(
     tmp_path: Path, database: URL
 ) -> None:
     assert run_module(tmp_path, "alembic", "init", "migrations").returncode == 0
-    url = settings_for(database).migration_url.render_as_string(hide_password=False)
+    url = scratch_url(database)
     ini = tmp_path / "alembic.ini"
     ini.write_text(
         ini.read_text().replace("driver://user:pass@localhost/dbname", url.replace("%", "%%"))

@@ -4,8 +4,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from support.modules import run_module
+from toolkit_support import run_module
 
 INDEX_REVISION = (
     "from alembic import op\n\nrevision = 'a1'\ndown_revision = None\n"

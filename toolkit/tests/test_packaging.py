@@ -2,10 +2,12 @@
 
 The build runs on a copy of toolkit/ (so nothing is written into the repository, and a file
 outside the folder cannot sneak in) without build isolation: the virtual environment's
-setuptools builds it, so the test needs no network and takes seconds.
+setuptools builds it, so the test needs no network and takes seconds. In CI's wheel run,
+TOOLKIT_DIST names the folder of the sdist and the wheel it built and installed: those are
+the files read.
 """
 
-import shutil
+import os
 import subprocess
 import sys
 import zipfile
@@ -15,19 +17,20 @@ from pathlib import Path
 
 import alembic_toolkit
 import pytest
+from toolkit_support import copy_tree
 
-TOOLKIT = Path(__file__).parents[2] / "toolkit"
+TOOLKIT = Path(__file__).resolve().parents[1]
 BUILD_TIMEOUT = 120
 
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sdist and wheel of a fresh copy of toolkit/."""
+    """The sdist and wheel TOOLKIT_DIST holds, or those of a fresh copy of toolkit/."""
+    given = os.environ.get("TOOLKIT_DIST")
+    if given:
+        return Path(given)
     root = tmp_path_factory.mktemp("packaging")
-    project = root / "toolkit"
-    shutil.copytree(
-        TOOLKIT, project, ignore=shutil.ignore_patterns("*.egg-info", "build", "__pycache__")
-    )
+    project = copy_tree(TOOLKIT, root / "toolkit")
     out = root / "dist"
     subprocess.run(
         [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(project)],

@@ -1,6 +1,5 @@
 """The toolkit's migration checks on small histories: no false failure, no silent assumption."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -8,8 +7,7 @@ from alembic import command
 from alembic.config import Config
 from alembic_toolkit import checks
 from sqlalchemy import URL, Engine
-
-from tests.databases import scratch_alembic_project, settings_for, sync_engine
+from toolkit_support import URL_VARIABLE, scratch_alembic_project, scratch_url
 
 # A column dropped and added back by the downgrade comes back last: the table's column order
 # differs after the round trip, as it does for the toolkit's own generated contract revisions.
@@ -30,13 +28,10 @@ HISTORY = [
 
 @pytest.fixture
 def history(
-    tmp_path: Path, database: URL, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Config, Engine]]:
-    url = settings_for(database).migration_url
-    monkeypatch.setenv("ZERO_DOWNTIME_DATABASE_URL", url.render_as_string(hide_password=False))
-    config = Config(str(scratch_alembic_project(tmp_path, HISTORY)))
-    with sync_engine(database) as engine:
-        yield config, engine
+    tmp_path: Path, database: URL, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Config, Engine]:
+    monkeypatch.setenv(URL_VARIABLE, scratch_url(database))
+    return Config(str(scratch_alembic_project(tmp_path, HISTORY))), engine
 
 
 def test_a_column_back_in_another_place_is_no_trace(history: tuple[Config, Engine]) -> None:

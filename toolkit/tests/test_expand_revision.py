@@ -5,8 +5,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import URL, Engine, text
-
-from tests.databases import alembic_subprocess, scratch_alembic_project
+from toolkit_support import alembic_subprocess, scratch_alembic_project
 
 ROWS = 3_000
 

@@ -18,8 +18,7 @@ from alembic_toolkit.zerodowntime import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, text
-
-from tests.databases import migration_operations
+from toolkit_support import migration_operations
 
 KEYS = 4
 

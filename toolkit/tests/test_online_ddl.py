@@ -4,8 +4,7 @@ import pytest
 from alembic_toolkit import zerodowntime as zd
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
-
-from tests.databases import migration_operations
+from toolkit_support import migration_operations
 
 
 def create_tables(engine: Engine) -> None:

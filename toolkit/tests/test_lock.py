@@ -11,7 +11,7 @@ from psycopg import sql
 from sqlalchemy import URL, Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-KEY = lock_key("tests/toolkit/test_lock")
+KEY = lock_key("toolkit/tests/test_lock")
 LIMITS = MigrationLimits(lock_wait_seconds=2)
 
 

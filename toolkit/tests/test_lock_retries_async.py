@@ -12,8 +12,7 @@ from alembic import op
 from alembic_toolkit.zerodowntime import LockRetries, ZeroDowntimeError, with_lock_retries
 from sqlalchemy import URL, Connection
 from sqlalchemy.ext.asyncio import create_async_engine
-
-from tests.databases import migration_operations
+from toolkit_support import migration_operations
 
 QUICK = LockRetries(attempts=3, lock_timeout=0.1, backoff=0.05)
 

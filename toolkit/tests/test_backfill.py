@@ -18,8 +18,7 @@ from alembic_toolkit.zerodowntime import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import URL, Engine, text
-
-from tests.databases import alembic_subprocess, migration_operations, scratch_alembic_project
+from toolkit_support import alembic_subprocess, migration_operations, scratch_alembic_project
 
 ROWS = 20_000
 
