@@ -113,7 +113,7 @@ def test_an_integer_key_s_findings_name_the_column_and_the_model_change(
     assert len(keyed) == 2, result.stdout
     bigint, identity = sorted(keyed)
     assert bigint.endswith(
-        "-> users.id: make it BigInteger in the model (a key: mapped_column(BigInteger, "
+        "-> users.id: make it BigInteger in the model (for a key: mapped_column(BigInteger, "
         "Identity(), primary_key=True)), or exclude the rule in .squawk.toml saying why 32 "
         "bits are enough"
     )

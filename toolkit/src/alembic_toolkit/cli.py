@@ -231,6 +231,11 @@ def _describe(exc: BaseException) -> str:
             f"{type(exc).__name__}: {detail} ({_where(exc)}): env.py or a revision does not "
             "load; fix it and run this again"
         )
+    if isinstance(exc, ConnectionError):  # asyncpg's, where psycopg's is a DBAPIError
+        return (
+            f"{type(exc).__name__}: {detail} (check the URL env.py connects to, and that the "
+            "server is running)"
+        )
     return f"{type(exc).__name__}: {detail} ({_where(exc)})"
 
 

@@ -11,7 +11,7 @@ import re
 IDENTITY_KEY = "mapped_column(BigInteger, Identity(), primary_key=True)"
 CHANGES = {
     "prefer-bigint-over-int": (
-        f"make it BigInteger in the model (a key: {IDENTITY_KEY}), or exclude the rule in "
+        f"make it BigInteger in the model (for a key: {IDENTITY_KEY}), or exclude the rule in "
         ".squawk.toml saying why 32 bits are enough"
     ),
     "prefer-identity": (
