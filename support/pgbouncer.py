@@ -82,6 +82,7 @@ def pgbouncer(server: URL, folder: Path, **overrides: str) -> Iterator[Pooler]:
 def configuration(server: URL, port: int, userlist: Path, overrides: dict[str, str]) -> str:
     """deploy/pgbouncer/pgbouncer.ini, pointed at `server` and listening on `port`."""
     parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";",))
+    # configparser's documented way to keep key case; typeshed types it as a method.
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     parser.read(CONFIGURATION)
     parser.remove_section("databases")
