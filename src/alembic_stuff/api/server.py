@@ -87,7 +87,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         factory=True,
         host=host,
         port=port,
-        # A line per request, as developers and operators expect; `bench` serves without it.
+        # A line per request, as developers and operators expect (bench/shipped.py too).
         access_log=True,
         **server_options(settings),
     )
