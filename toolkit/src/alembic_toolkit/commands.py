@@ -104,7 +104,8 @@ def _pending_sql(config: Config, downgrade: bool) -> None:
     script = ScriptDirectory.from_config(config)
     try:
         heads = read_database(config, lambda _, heads: heads)
-    except (DatabaseUnreachableError, OperationalError) as exc:
+    # OSError: asyncpg's refused connection, which SQLAlchemy does not wrap.
+    except (DatabaseUnreachableError, OperationalError, OSError) as exc:
         if downgrade:  # the way back from what is pending depends on where the database is
             raise CommandError(
                 f"{str(exc).splitlines()[0]}; what is pending is unknown: give the range, "

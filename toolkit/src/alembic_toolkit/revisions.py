@@ -13,7 +13,6 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 
 from alembic_toolkit import release_module
 from alembic_toolkit.autogen.decisions import Ask
@@ -22,6 +21,7 @@ from alembic_toolkit.autogen.renames import rename_aware
 from alembic_toolkit.errors import FindingsError
 from alembic_toolkit.project import ProjectCommands, release_module_path
 from alembic_toolkit.review import destructive
+from alembic_toolkit.upgrades import require_branches
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,7 @@ def write_revision(
     """Autogenerate a revision onto the expand (or contract) branch; say what it wrote."""
     named = commands or ProjectCommands.from_config(config)
     script = ScriptDirectory.from_config(config)
-    labels = {label for revision in script.walk_revisions() for label in revision.branch_labels}
-    if not {destructive.EXPAND, destructive.CONTRACT} <= labels:
-        raise CommandError(
-            "the history has no expand and contract branches: write revisions with `alembic "
-            "revision --autogenerate`, or make the two branches first (the toolkit's README, "
-            "'Expand and contract')"
-        )
+    require_branches(script)
     branch = destructive.CONTRACT if contract else destructive.EXPAND
     expand_head = script.get_revisions(f"{destructive.EXPAND}@head")[0]
     depends_on = expand_head.revision if contract and expand_head is not None else None

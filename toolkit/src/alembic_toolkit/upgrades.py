@@ -61,6 +61,17 @@ def unknown_revision(revision: str) -> str:
     )
 
 
+def require_branches(script: ScriptDirectory) -> None:
+    """Raise CommandError, saying how to make them, when the history has no expand and contract."""
+    labels = {label for revision in script.walk_revisions() for label in revision.branch_labels}
+    if not {destructive.EXPAND, destructive.CONTRACT} <= labels:
+        raise CommandError(
+            "the history has no expand and contract branches: write revisions with `alembic "
+            "revision --autogenerate`, or make the two branches first (the toolkit's README, "
+            "'Expand and contract')"
+        )
+
+
 def pending_revisions(script: ScriptDirectory, heads: Sequence[str], target: str) -> list[Script]:
     """What `target` needs that a database at `heads` has not applied, oldest last."""
     known = {revision.revision for revision in script.walk_revisions()}
@@ -96,6 +107,8 @@ def guarded_upgrade(
     """Upgrade to `target` unless the guard, or a serving replica, refuses; say what ran."""
     named = commands or ProjectCommands.from_config(config)
     script = ScriptDirectory.from_config(config)
+    if target in (EXPAND_HEAD, CONTRACT_HEAD):
+        require_branches(script)
 
     def plan(connection: Connection, heads: tuple[str, ...]) -> _Plan:
         pending = pending_revisions(script, heads, target)
