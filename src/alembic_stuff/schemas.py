@@ -41,10 +41,12 @@ CountryCode = Annotated[
 ]
 # Characters that show nothing on their own: controls, format characters (U+200B, U+2060,
 # U+FEFF, the bidirectional controls), spaces and separators of every kind, and combining
-# marks (drawn on the character before them). Plus letters and a symbol that print blank: the
-# Hangul fillers and the blank Braille pattern. A name must hold something else.
+# marks (drawn on the character before them). Plus letters and symbols that print blank: the
+# Hangul fillers, the blank Braille pattern and the musical null notehead. A name must hold
+# something else. Private-use and unassigned code points are not among them: a font that
+# defines one draws it, and any other draws a replacement box.
 _SHOWS_NOTHING = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "Me"})
-_PRINTS_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_PRINTS_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800\U0001d159")
 # Unicode places every such character in these planes (the tests check it).
 PLANES_WITH_INVISIBLES = (0, 1, 14)
 

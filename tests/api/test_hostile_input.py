@@ -237,7 +237,7 @@ async def test_a_trailing_slash_never_redirects_to_the_host_header(
 # What shows nothing on its own: format characters (U+200B, U+2060, U+FEFF, bidi marks),
 # spaces and separators of any kind, controls, and combining marks; and blank-looking letters.
 INVISIBLE = st.characters(categories=["Cf", "Zs", "Zl", "Zp", "Cc", "Mn", "Me"]) | st.sampled_from(
-    ["\u115f", "\u1160", "\u3164", "\uffa0", "\u2800", "\t", "\n", "\x1c"]
+    ["\u115f", "\u1160", "\u3164", "\uffa0", "\u2800", "\U0001d159", "\t", "\n", "\x1c"]
 )
 INVISIBLE_NAMES = [
     "\u200b",
@@ -252,6 +252,7 @@ INVISIBLE_NAMES = [
     "\u2800",
     "\U000e0041\U000e007f",
     "\U0001d173",
+    "\U0001d159",
     "\ufe0f",
 ]
 
