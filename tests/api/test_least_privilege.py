@@ -7,9 +7,13 @@ create temporary tables in any database of the server, take the migration lock, 
 """
 
 import contextlib
+import json
+import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -18,7 +22,7 @@ from psycopg import errors, sql
 from sqlalchemy import URL
 
 from alembic_stuff.db.migrations import MIGRATION_LOCK_KEY, upgrade_to_head
-from tests.databases import ROOT, scratch_database, serve, settings_for
+from tests.databases import ROOT, SCRATCH_PREFIX, scratch_database, serve, settings_for
 
 ROLES_SQL = ROOT / "docker" / "initdb" / "10-app-role.sql"
 APP_ROLE = "alembic_stuff_app"
@@ -36,7 +40,7 @@ def database_with_app_role(server_url: URL) -> Iterator[URL]:
     role_lock = FileLock(
         Path(tempfile.gettempdir()) / f"alembic_stuff_app_role-{server_url.port}.lock"
     )
-    with scratch_database(server_url) as database:
+    with scratch_database(server_url) as database, temporary_grants_kept(server_url, role_lock):
         with (
             role_lock,
             psycopg.connect(database.render_as_string(hide_password=False), autocommit=True) as c,
@@ -51,6 +55,65 @@ def database_with_app_role(server_url: URL) -> Iterator[URL]:
         contextlib.suppress(errors.DependentObjectsStillExist),
     ):
         c.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(APP_ROLE)))
+
+
+@contextlib.contextmanager
+def temporary_grants_kept(server: URL, lock: FileLock) -> Iterator[None]:
+    """Grant temporary tables back to PUBLIC where it had them, once no one else runs the script.
+
+    The script revokes them from PUBLIC in every database of the server. On a server the
+    suite shares (TEST_DATABASE_URL), that must not outlast the tests: the first user records
+    which databases granted them, and the last to leave, on any worker, grants them back. The
+    record names its users by process and token; one whose process died is dropped from it.
+    """
+    record = Path(lock.lock_file).with_suffix(".json")
+    me = [os.getpid(), uuid.uuid4().hex]
+    with lock, _connect_to(server) as connection:
+        held = json.loads(record.read_text()) if record.exists() else None
+        if held is None:
+            granting = connection.execute(
+                "SELECT datname FROM pg_database "
+                "WHERE has_database_privilege('public', oid, 'TEMPORARY')"
+            )
+            # The tests' own scratch databases are dropped by whoever made them.
+            names = [str(name) for (name,) in granting]
+            kept = [name for name in names if not name.startswith(SCRATCH_PREFIX)]
+            held = {"users": [], "databases": kept}
+        held["users"] = [*_alive(held["users"]), me]
+        record.write_text(json.dumps(held))
+    try:
+        yield
+    finally:
+        with lock, _connect_to(server) as connection:
+            held = json.loads(record.read_text())
+            held["users"] = [user for user in _alive(held["users"]) if user != me]
+            if held["users"]:
+                record.write_text(json.dumps(held))
+            else:
+                for name in held["databases"]:
+                    grant = sql.SQL("GRANT TEMPORARY ON DATABASE {} TO PUBLIC")
+                    # Dropped meanwhile, or being dropped ("tuple concurrently deleted").
+                    with contextlib.suppress(errors.InvalidCatalogName, errors.InternalError_):
+                        connection.execute(grant.format(sql.Identifier(name)))
+                record.unlink()
+
+
+def _connect_to(server: URL) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(server.render_as_string(hide_password=False), autocommit=True)
+
+
+def _alive(users: list[list[Any]]) -> list[list[Any]]:
+    """The users whose process still runs."""
+    alive = []
+    for user in users:
+        try:
+            os.kill(user[0], 0)
+        except ProcessLookupError:
+            continue
+        except PermissionError:
+            pass  # another system user's process: alive
+        alive.append(user)
+    return alive
 
 
 def as_app(database_with_app_role: URL) -> URL:
