@@ -176,10 +176,11 @@ def install(tmp_path_factory: pytest.TempPathFactory) -> Install:
 
 @pytest.fixture
 def migrated(install: Install, server_url: URL) -> Iterator[URL]:
-    """A scratch database migrated by the installed `alembic upgrade heads`, in /app."""
+    """A scratch database migrated by the installed `alembic-toolkit upgrade`, in /app, as the
+    compose file's `migrate` does."""
     with scratch_database(server_url) as database:
         url = database.render_as_string(hide_password=False)
-        run([str(install.bin / "alembic"), "upgrade", "heads"], cwd=install.app, DATABASE_URL=url)
+        run([str(install.bin / "alembic-toolkit"), "upgrade"], cwd=install.app, DATABASE_URL=url)
         yield database
 
 

@@ -123,7 +123,7 @@ def test_compose_names_ports_and_order() -> None:
     assert "healthcheck" in db
     assert compose()["volumes"]["alembic-stuff-data"]["name"] == "alembic-stuff-data"
 
-    assert migrate["command"] == ["alembic", "upgrade", "heads"]
+    assert migrate["command"] == ["alembic-toolkit", "upgrade"]
     assert migrate["depends_on"] == {"db": {"condition": "service_healthy"}}
 
     assert api["container_name"] == "demo-api"
