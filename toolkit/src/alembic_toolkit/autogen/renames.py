@@ -248,8 +248,10 @@ def markers(
 ) -> str:
     """A revision's `destroys_data` and `squawk_accepts`, as module-level source."""
     return (
-        f"# For the destructive-change guard (`{commands.guard}`): the data this revision "
-        "destroys, and why.\n"
+        # Two comment lines: the command's name has any length, and a line of the revision
+        # must stay within a project's line-length rule.
+        f"# For the destructive-change guard (`{commands.guard}`):\n"
+        "# the data this revision destroys, and why.\n"
         f"destroys_data = {marker_source(destroyed)}\n\n"
         f"# Rules of squawk (`{commands.lint}`) this revision accepts, and why.\n"
         f"squawk_accepts = {marker_source(accepts)}"
