@@ -79,6 +79,34 @@ def drop_without_reason(project: Project) -> Iterator[None]:
         path.unlink()
 
 
+BROKEN = '''"""Runs a name nothing defines: a revision with a bug."""
+
+revision = "e0e0e0e0e0e0"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("customer", None)
+
+
+def downgrade() -> None:
+    pass
+'''
+
+
+@contextmanager
+def upgrade_raises(project: Project) -> Iterator[None]:
+    """A revision on the head whose upgrade raises NameError: it never imported `op`."""
+    path = project.versions / "e0e0e0e0e0e0_broken.py"
+    path.write_text(BROKEN.format(head=newest_revision(project)))
+    try:
+        yield
+    finally:
+        path.unlink()
+
+
 def import_broken(project: Project) -> AbstractContextManager[None]:
     """The first revision imports a module that is not installed."""
     [first] = project.revisions()
@@ -155,6 +183,7 @@ MISSING_INI = (
 # A revision that cannot be imported: every command that loads the history says so.
 NOT_IMPORTED = "FAILED: ModuleNotFoundError: No module named 'nosuch' (migrations/versions/"
 UPGRADED = "upgraded: 1 revision(s) applied"
+RAISED = "FAILED: NameError: name 'op' is not defined (migrations/versions/e0e0e0e0e0e0_broken.py:"
 # The README's two commands that split the history into the expand and contract branches.
 EXPAND_ROOT = "alembic revision -m 'expand: additive changes' --branch-label expand"
 CONTRACT_ROOT = (
@@ -195,6 +224,7 @@ STEPS = [
         lock_held,
     ),
     Step("alembic-toolkit upgrade heads", 0, UPGRADED),
+    Step("alembic-toolkit upgrade heads", 1, RAISED, upgrade_raises),
     Step("alembic-toolkit current", 0, "{first} (head)"),
     Step("alembic-toolkit sql", 0, "-- nothing pending: the database is at every head"),
     Step("alembic-toolkit downgrade -1", 0, "Running downgrade {first} -> , many tables"),

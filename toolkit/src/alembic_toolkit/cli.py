@@ -203,6 +203,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise
         print(f"FAILED: {_describe(exc)}")
         raise SystemExit(ALEMBIC_FAILED if alembics else 1) from None
+    except Exception as exc:
+        # A bug in a revision or env.py (a name it never imported, say): one line naming the
+        # project's file and line. One raised in the toolkit's own code keeps its traceback.
+        if "--raiseerr" in arguments or _project_frame(exc) is None:
+            raise
+        print(
+            f"FAILED: {_describe(exc)}: a revision or env.py failed; fix it and run this again "
+            "(--raiseerr shows the traceback)"
+        )
+        raise SystemExit(ALEMBIC_FAILED if alembics else 1) from None
 
 
 def _config_file_or_exit(arguments: list[str]) -> None:
@@ -243,12 +253,26 @@ def _where(exc: BaseException) -> str:
     """The file and line of the project's that raised `exc` (a path relative to here)."""
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"{os.path.relpath(exc.filename)}:{exc.lineno}"
-    here = Path.cwd()
+    return _project_frame(exc) or "outside this folder"
+
+
+def _project_frame(exc: BaseException) -> str | None:
+    """The innermost `path:line` of `exc`'s traceback in this folder's own files, if any.
+
+    Neither an installed package's files nor the toolkit's own are the project's, even where
+    the toolkit is installed from a folder inside it (as in its own repository).
+    """
+    here, toolkit = Path.cwd(), Path(__file__).resolve().parent
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         path = Path(frame.filename)
-        if path.is_absolute() and path.is_relative_to(here) and "site-packages" not in path.parts:
+        if (
+            path.is_absolute()
+            and path.is_relative_to(here)
+            and not path.is_relative_to(toolkit)
+            and "site-packages" not in path.parts
+        ):
             return f"{path.relative_to(here)}:{frame.lineno}"
-    return "outside this folder"
+    return None
 
 
 def alembic_commands() -> set[str]:
