@@ -179,3 +179,78 @@ def test_a_stale_schema_release_fails_the_check_until_rewritten(
     assert run_toolkit(["release"]).exit_code == 0
     assert f'expand_head="{EXPAND_ID}"' in module.read_text()
     assert run_toolkit(["guard"]).exit_code == 0
+
+
+def registry_aged(database: URL) -> None:
+    """Make the registry as old as one that every replica serving has had time to join."""
+    with sync_engine(database) as engine, engine.begin() as connection:
+        connection.execute(
+            text("UPDATE zerodowntime.registry SET created_at = now() - interval '1 hour'")
+        )
+
+
+def without_toolkit_objects(database: URL) -> None:
+    """Make `database` one migrated before the registry of serving replicas existed."""
+    with sync_engine(database) as engine, engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA zerodowntime CASCADE"))
+
+
+def test_a_contract_waits_for_replicas_to_join_a_registry_new_to_a_migrated_database(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: URL
+) -> None:
+    project = copy_migration_environment(tmp_path)
+    older = release_of(ScriptDirectory.from_config(alembic_config()))
+    revision(project, CONTRACT_ID, older.contract_head, older.expand_head, "pass", "")
+    monkeypatch.chdir(project)
+    database_environment(monkeypatch, database)
+    assert run_toolkit(["expand"]).exit_code == 0
+    without_toolkit_objects(database)
+
+    # As a deploy does: the expand (nothing to apply) creates the registry, then straight on to
+    # the contract, while a replica that has served all along has yet to register.
+    assert run_toolkit(["expand"]).exit_code == 0
+    for command in (["contract"], ["upgrade"]):
+        refused = run_toolkit(command)
+        assert refused.exit_code == 1, refused.output
+        [line] = refused.output.strip().splitlines()
+        assert "the registry of serving replicas was created on a database migrated" in line
+        assert "s (the time replicas need to register)" in line
+        assert "--force" in line
+        assert CONTRACT_ID not in rows(database)
+
+    # A contract first: refused too, and the registry exists from then, so the wait ends.
+    without_toolkit_objects(database)
+    refused = run_toolkit(["contract"])
+    assert refused.exit_code == 1, refused.output
+    assert "the registry of serving replicas is created now" in refused.output
+    assert CONTRACT_ID not in rows(database)
+    registry_aged(database)
+    contracted = run_toolkit(["contract"])
+    assert contracted.exit_code == 0, contracted.output
+    assert rows(database) == [CONTRACT_ID]
+
+
+def test_an_expand_that_applies_a_contract_an_older_replica_does_not_survive_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: URL
+) -> None:
+    project = copy_migration_environment(tmp_path)
+    older = release_of(ScriptDirectory.from_config(alembic_config()))
+    monkeypatch.chdir(project)
+    database_environment(monkeypatch, database)
+    assert run_toolkit(["expand"]).exit_code == 0
+    # The next release's expand builds on its contract (`depends_on`), as the generator
+    # writes it: the expand applies that contract revision too.
+    revision(project, CONTRACT_ID, older.contract_head, older.expand_head, "pass", "")
+    revision(project, EXPAND_ID, older.expand_head, CONTRACT_ID, "pass", "")
+    with registered_replica(database, older) as replica:
+        for command in (["expand"], ["upgrade"]):
+            refused = run_toolkit(command)
+            assert refused.exit_code == 1, refused.output
+            [line] = refused.output.strip().splitlines()
+            assert f"the expand depends on contract revision {CONTRACT_ID}" in line
+            assert f"pid {replica.pid} on {replica.host}" in line
+            assert "take it out of service first" in line
+            assert "--force" in line
+            # Not the command that refused as the way out.
+            assert "alembic-expand" not in line
+            assert CONTRACT_ID not in rows(database)

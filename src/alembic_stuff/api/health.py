@@ -4,11 +4,12 @@ from typing import Annotated, Literal
 
 from alembic_toolkit.compatibility import SchemaRelease
 from alembic_toolkit.serving import schema_problem
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 
+from alembic_stuff.api import heartbeat
 from alembic_stuff.api.dependencies import DatabaseDep
 from alembic_stuff.api.errors import RETRY_AFTER_SECONDS, why_unavailable
 from alembic_stuff.api.limits import finish_within
@@ -43,6 +44,15 @@ async def get_schema_release() -> SchemaRelease:
     return RELEASE
 
 
+async def get_registry_problem(request: Request) -> str | None:
+    """Why this replica's entry in the registry of serving replicas is not to be relied on."""
+    # The app's own database, not an override of it: the heartbeat runs on that one.
+    running = heartbeat.running_for(request.app.state.database)
+    if running is None:
+        return "this replica keeps no entry in the registry of serving replicas"
+    return running.problem()
+
+
 @router.get("/health", response_model=Health)
 async def health() -> Health:
     """Answer as long as the process is alive; touches nothing else."""
@@ -57,11 +67,13 @@ async def health() -> Health:
 async def ready(
     database: DatabaseDep,
     release: Annotated[SchemaRelease, Depends(get_schema_release)],
+    registry_problem: Annotated[str | None, Depends(get_registry_problem)],
 ) -> Readiness | JSONResponse:
-    """Answer 200 when the database answers and its schema is one this release works with.
+    """Answer 200 when the database, its schema and this replica's registry entry allow it.
 
     An expand revision applied after this release keeps it ready; a contract revision it does
-    not survive makes it unready (alembic_toolkit.serving.schema_problem).
+    not survive makes it unready (alembic_toolkit.serving.schema_problem). So does an entry
+    renewed too long ago (api/heartbeat.py): alembic-contract would soon not see the replica.
     """
     detail: str | None
     try:
@@ -72,6 +84,8 @@ async def ready(
         detail = f"the database did not answer within {READY_TIMEOUT_SECONDS:g} s"
     except (DBAPIError, OSError) as exc:
         detail = why_unavailable(exc)
+    if detail is None:
+        detail = registry_problem
     body = Readiness(
         status="ready" if detail is None else "not ready",
         release_expand=release.expand_head,

@@ -6,6 +6,9 @@
   head added (expand) or removed (contract). This table tells it (alembic_toolkit.ledger).
 - `serving_replica`: the replicas serving now, each renewed by a heartbeat and expiring when
   it stops (alembic_toolkit.serving). `alembic-contract` reads it before removing anything.
+- `registry`: when the registry was created, and whether on a database migrated before it
+  (where a replica may serve already, and registers only at its next heartbeat): a contract
+  waits for it (alembic_toolkit.serving.registration_wait).
 - `heartbeat()` and `leave()`: the only ways to write it, as functions that run with the
   migration role's rights (SECURITY DEFINER), so the API's role needs no table privilege.
 - `backfill`: a resumable backfill's progress (alembic_toolkit.zerodowntime.backfill).
@@ -22,8 +25,9 @@ from sqlalchemy import Connection, text
 
 SCHEMA = "zerodowntime"
 # Raised whenever a statement below changes, so that databases made before get the new ones.
-OBJECTS_VERSION = "alembic-toolkit objects 2"
+OBJECTS_VERSION = "alembic-toolkit objects 3"
 REPLICA_TABLE = f"{SCHEMA}.serving_replica"
+REGISTRY_TABLE = f"{SCHEMA}.registry"
 
 # Written out, not formatted from the names above: they are the reference for what the toolkit
 # creates. The functions run with a fixed search_path: a SECURITY DEFINER function must not
@@ -37,6 +41,17 @@ DDL: tuple[str, ...] = (
         recorded_at timestamptz NOT NULL DEFAULT now()
     )""",
     "GRANT SELECT ON zerodowntime.applied_revision TO PUBLIC",
+    # Before serving_replica: whether that table is there yet tells a registry made now from one
+    # an earlier version made (whose replicas are registered already). A database with no
+    # alembic_version was never migrated: no release can have served from it.
+    """CREATE TABLE IF NOT EXISTS zerodowntime.registry (
+        created_at timestamptz NOT NULL DEFAULT now(),
+        migrated_before boolean NOT NULL
+    )""",
+    """INSERT INTO zerodowntime.registry (migrated_before)
+    SELECT to_regclass('zerodowntime.serving_replica') IS NULL
+        AND to_regclass('alembic_version') IS NOT NULL
+    WHERE NOT EXISTS (SELECT FROM zerodowntime.registry)""",
     """CREATE TABLE IF NOT EXISTS zerodowntime.serving_replica (
         instance text PRIMARY KEY,
         label text NOT NULL,

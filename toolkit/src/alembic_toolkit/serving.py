@@ -9,7 +9,10 @@ The registry: each replica renews its entry (`heartbeat`) every few seconds, say
 contract revision its release survives; an entry not renewed expires, so a replica killed
 with SIGKILL drops out after its time to live. `alembic-contract` refuses to remove what a
 live replica still uses (`blocking_replicas`). It works behind a transaction pooler, since
-each renewal is one statement, and sees an idle replica, since it holds no connection open.
+each renewal is one transaction, and sees an idle replica, since it holds no connection open.
+A registry created on a database that was migrated before it may not yet list a replica that
+served already (that one registers at its next heartbeat): a contract waits for it
+(`registration_wait`).
 """
 
 import os
@@ -25,10 +28,14 @@ from sqlalchemy.exc import ProgrammingError
 
 from alembic_toolkit import ledger
 from alembic_toolkit.compatibility import SchemaRelease
-from alembic_toolkit.objects import REPLICA_TABLE, SCHEMA
+from alembic_toolkit.objects import REGISTRY_TABLE, REPLICA_TABLE, SCHEMA
 
 # After how many missed renewals an entry expires: one late renewal must not drop a replica.
 MISSED_BEATS = 3
+# How long after the registry is created on a migrated database a contract waits, at least:
+# one time to live at a heartbeat every 5 s, within which a replica that served already has
+# had its next heartbeat. Entries that live longer make the wait as long as they live.
+REGISTRATION_SECONDS = 15.0
 
 
 def schema_problem(connection: Connection, release: SchemaRelease) -> str | None:
@@ -55,8 +62,29 @@ class Replica:
     pid: int = field(default_factory=os.getpid)
 
 
-def heartbeat(connection: Connection, replica: Replica, ttl_seconds: float) -> None:
-    """Renew `replica`'s entry for `ttl_seconds` more (creating it the first time)."""
+def heartbeat(
+    connection: Connection,
+    replica: Replica,
+    ttl_seconds: float,
+    *,
+    timeout_seconds: float | None = None,
+) -> None:
+    """Renew `replica`'s entry for `ttl_seconds` more (creating it the first time).
+
+    With `timeout_seconds`, the renewal fails once it has waited that long for a lock (one
+    held on the entry), or twice that in all, rather than waiting on.
+    """
+    if timeout_seconds is not None:
+        # Local to the transaction (SET LOCAL), so a pooler's next client does not inherit it.
+        # A lock held on the entry is what blocks a renewal, and says so when it fails; the
+        # statement's bound, twice that, covers any other wait.
+        connection.execute(
+            text(
+                "SELECT set_config('lock_timeout', :lock, true),"
+                " set_config('statement_timeout', :statement, true)"
+            ),
+            {"lock": _ms(timeout_seconds), "statement": _ms(2 * timeout_seconds)},
+        )
     connection.execute(
         text(
             "SELECT zerodowntime.heartbeat(:instance, :label, :survives, :needs, :host, :pid, :ttl)"
@@ -71,6 +99,10 @@ def heartbeat(connection: Connection, replica: Replica, ttl_seconds: float) -> N
             "ttl": ttl_seconds,
         },
     )
+
+
+def _ms(seconds: float) -> str:
+    return f"{max(1, round(seconds * 1000))}ms"
 
 
 def leave(connection: Connection, replica: Replica) -> None:
@@ -100,11 +132,19 @@ class Entry:
         return f"{self.label} ({where}, surviving contract {self.survives_contract})"
 
 
+def _exists(connection: Connection, table: str) -> bool:
+    found = connection.execute(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": table})
+    return bool(found.scalar_one())
+
+
+def registry_exists(connection: Connection) -> bool:
+    """Whether the database has the registry of serving replicas."""
+    return _exists(connection, REPLICA_TABLE)
+
+
 def live_entries(connection: Connection) -> list[Entry]:
     """The replicas whose entry has not expired, oldest first; none when there is no registry."""
-    if not connection.execute(
-        text("SELECT to_regclass(:name) IS NOT NULL"), {"name": REPLICA_TABLE}
-    ).scalar_one():
+    if not registry_exists(connection):
         return []
     rows = connection.execute(
         text(
@@ -114,6 +154,28 @@ def live_entries(connection: Connection) -> list[Entry]:
         )
     )
     return [Entry(*row) for row in rows]
+
+
+def registration_wait(connection: Connection, *, migrated: bool) -> float:
+    """Seconds before a replica that served before the registry existed must be in it; or 0.
+
+    A replica of a release with the registry that started before its objects existed cannot
+    register until its next heartbeat after they are created. `migrated`: whether the
+    database has applied revisions, i.e. whether a release can be serving from it; without a
+    registry, the whole wait is still ahead (it starts when a migration creates it).
+    """
+    window = max([REGISTRATION_SECONDS, *(e.lifetime_seconds for e in live_entries(connection))])
+    if not registry_exists(connection):
+        return window if migrated else 0.0
+    if not _exists(connection, REGISTRY_TABLE):
+        return 0.0  # a registry from before this record: its replicas have registered long since
+    age = connection.execute(
+        text(
+            "SELECT extract(epoch FROM now() - created_at) FROM zerodowntime.registry"
+            " WHERE migrated_before"
+        )
+    ).scalar()
+    return 0.0 if age is None else max(0.0, window - float(age))
 
 
 @dataclass(frozen=True)

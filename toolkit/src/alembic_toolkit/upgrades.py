@@ -4,12 +4,14 @@ Before anything runs, `guarded_upgrade` refuses, in one line and with nothing ap
 
 - a pending revision that destroys data without a reason (the guard, `review.destructive`);
 - a contract revision while a replica of a release that does not survive it still serves
-  (the registry, `serving.blocking_replicas`), unless forced; with `when_blocked`, it applies
-  that smaller target (the expand branch) instead and says so;
+  (the registry, `serving.blocking_replicas`), or while the registry is too new to list every
+  replica serving (`serving.registration_wait`), unless forced; with `when_blocked`, it
+  applies that smaller target (the expand branch) instead and says so;
 - for the contract head, an expand revision on the way: the release that needs it must be
   rolled out first.
 """
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,11 +90,26 @@ def pending_revisions(script: ScriptDirectory, heads: Sequence[str], target: str
 
 
 @dataclass(frozen=True)
+class _Blocked:
+    """Why a pending contract revision cannot be applied now."""
+
+    reason: str
+    """The reason, ending with what to do about it but the forcing."""
+    creates_registry: bool = False
+    """Whether the wait it asks for starts once the registry of serving replicas exists."""
+
+    def refusal(self) -> str:
+        """The refusal's line."""
+        return f"nothing applied: {self.reason}; or pass --force"
+
+
+@dataclass(frozen=True)
 class _Plan:
     target: str
     pending: list[Script]
-    blocked: str | None
+    blocked: _Blocked | None
     notice: str | None
+    heads: tuple[str, ...]
 
 
 def guarded_upgrade(
@@ -110,32 +127,57 @@ def guarded_upgrade(
     if target in (EXPAND_HEAD, CONTRACT_HEAD):
         require_branches(script)
 
+    def blocks(connection: Connection, heads: tuple[str, ...], towards: str) -> _Blocked | None:
+        pending = pending_revisions(script, heads, towards)
+        return _blocked(connection, script, heads, pending, towards == EXPAND_HEAD)
+
     def plan(connection: Connection, heads: tuple[str, ...]) -> _Plan:
         pending = pending_revisions(script, heads, target)
         if target == CONTRACT_HEAD:
             _refuse_unapplied_expand(pending, named)
-        blocked = None if force else _blocking_replica(connection, script, pending)
-        if blocked is None or when_blocked is None:
-            return _Plan(target, pending, blocked, None)
-        smaller = pending_revisions(script, heads, when_blocked)
+        blocked = (
+            None if force else _blocked(connection, script, heads, pending, target == EXPAND_HEAD)
+        )
+        if blocked is None or target in (EXPAND_HEAD, CONTRACT_HEAD):
+            return _Plan(target, pending, blocked, None, heads)
+        smaller = when_blocked or (EXPAND_HEAD if _has_branches(script) else None)
+        if smaller is None:
+            return _Plan(target, pending, blocked, None, heads)
+        blocked_smaller = blocks(connection, heads, smaller)
+        if when_blocked is None:
+            # The smaller target is only advice here: which advice depends on whether it
+            # would be refused as well.
+            if blocked_smaller is None:
+                blocked = _Blocked(
+                    f"{blocked.reason}; `{named.expand}` applies only the additive part",
+                    creates_registry=blocked.creates_registry,
+                )
+            else:
+                blocked = blocked_smaller
+            return _Plan(target, pending, blocked, None, heads)
         return _Plan(
             when_blocked,
-            smaller,
-            _blocking_replica(connection, script, smaller),
-            f"{blocked}: applying {when_blocked} only",
+            pending_revisions(script, heads, when_blocked),
+            blocked_smaller,
+            f"{blocked.reason}: applying {when_blocked} only",
+            heads,
         )
 
     chosen = read_database(config, plan)
     if chosen.blocked is not None:
-        way_out = (
-            "pass --force"
-            if chosen.target == CONTRACT_HEAD
-            else f"`{named.expand}` applies only the additive part; or pass --force"
-        )
-        raise UpgradeRefusedError(f"nothing applied: {chosen.blocked}; {way_out}")
+        if chosen.blocked.creates_registry and chosen.heads:
+            # An upgrade to where the database stands applies nothing, and creates the
+            # registry (env.py's guarded_migration): the wait the refusal asks for starts now.
+            _upgrade(config, chosen.heads[0])
+        raise UpgradeRefusedError(chosen.blocked.refusal())
     if chosen.pending and not skip_guard:
         _guard(script, chosen.pending)
     return Upgrade(_upgrade(config, chosen.target), chosen.target, chosen.notice)
+
+
+def _has_branches(script: ScriptDirectory) -> bool:
+    labels = {label for revision in script.walk_revisions() for label in revision.branch_labels}
+    return {destructive.EXPAND, destructive.CONTRACT} <= labels
 
 
 def _guard(script: ScriptDirectory, pending: list[Script]) -> None:
@@ -188,21 +230,47 @@ def _refuse_unapplied_expand(pending: list[Script], commands: ProjectCommands) -
         )
 
 
-def _blocking_replica(
-    connection: Connection, script: ScriptDirectory, pending: list[Script]
-) -> str | None:
-    """Name the serving replica a pending contract revision would break, or None."""
+def _blocked(
+    connection: Connection,
+    script: ScriptDirectory,
+    heads: tuple[str, ...],
+    pending: list[Script],
+    expanding: bool,
+) -> _Blocked | None:
+    """Why a pending contract revision may break a serving replica, or None when none can."""
     contracting = [r.revision for r in pending if destructive.CONTRACT in r.branch_labels]
     if not contracting:
         return None
+    # The newest first, as `blocking_replicas` names them.
+    first = contracting[0]
+    wait = serving.registration_wait(connection, migrated=bool(heads))
+    if wait > 0:
+        exists = serving.registry_exists(connection)
+        since = "was created" if exists else "is created now"
+        return _Blocked(
+            f"the registry of serving replicas {since} on a database migrated before it, and "
+            "a replica that serves already registers only at its next heartbeat: wait "
+            f"{math.ceil(wait):d} s (the time replicas need to register) and run this again "
+            f"before contract revision {first} is applied",
+            creates_registry=not exists,
+        )
     blocking = serving.blocking_replicas(connection, script, contracting)
     if not blocking:
         return None
-    first = blocking[0]
+    one = blocking[0]
     others = f" (and {len(blocking) - 1} other replica(s))" if len(blocking) > 1 else ""
-    return (
-        f"a replica of an older release still serves: {first.entry.describe()}{others} does "
-        f"not survive contract revision {first.fatal}; take it out of service first (a "
-        f"replica killed without a shutdown drops out {first.entry.lifetime_seconds:g} s "
+    drop_out = (
+        f"(a replica killed without a shutdown drops out {one.entry.lifetime_seconds:g} s "
         "after its last heartbeat)"
+    )
+    if expanding:
+        # `alembic-expand` is then no smaller step to suggest: it is what applies the contract.
+        return _Blocked(
+            f"the expand depends on contract revision {one.fatal} (`depends_on`), which a "
+            f"replica of an older release still serving does not survive: "
+            f"{one.entry.describe()}{others}; take it out of service first {drop_out}",
+        )
+    return _Blocked(
+        f"a replica of an older release still serves: {one.entry.describe()}{others} does "
+        f"not survive contract revision {one.fatal}; take it out of service first {drop_out}"
     )
