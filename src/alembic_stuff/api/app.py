@@ -37,7 +37,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = Database.connect(settings)
-        heartbeat = Heartbeat(app.state.database, settings.replica_heartbeat_seconds)
+        # /ready reads it: a replica whose entry may expire must leave the rotation.
+        app.state.heartbeat = heartbeat = Heartbeat(
+            app.state.database, settings.replica_heartbeat_seconds
+        )
         try:
             # Registered before the first request: alembic-contract sees this release from now.
             await heartbeat.start()

@@ -9,9 +9,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 
-from alembic_stuff.api import heartbeat
 from alembic_stuff.api.dependencies import DatabaseDep
 from alembic_stuff.api.errors import RETRY_AFTER_SECONDS, why_unavailable
+from alembic_stuff.api.heartbeat import Heartbeat
 from alembic_stuff.api.limits import finish_within
 from alembic_stuff.schema_release import RELEASE
 
@@ -46,8 +46,7 @@ async def get_schema_release() -> SchemaRelease:
 
 async def get_registry_problem(request: Request) -> str | None:
     """Why this replica's entry in the registry of serving replicas is not to be relied on."""
-    # The app's own database, not an override of it: the heartbeat runs on that one.
-    running = heartbeat.running_for(request.app.state.database)
+    running: Heartbeat | None = getattr(request.app.state, "heartbeat", None)
     if running is None:
         return "this replica keeps no entry in the registry of serving replicas"
     return running.problem()

@@ -15,7 +15,6 @@ import asyncio
 import logging
 import time
 from contextlib import suppress
-from weakref import WeakKeyDictionary
 
 from alembic_toolkit import serving
 from sqlalchemy.exc import DBAPIError
@@ -32,14 +31,6 @@ LABEL = "alembic-stuff"
 FIRST_BEAT_SECONDS = 2.0
 # How soon a failed renewal is tried again, at most: it is one cheap statement.
 RETRY_SECONDS = 1.0
-
-# The heartbeat of each app's database, for /ready: the app's lifespan makes both.
-_running: "WeakKeyDictionary[Database, Heartbeat]" = WeakKeyDictionary()
-
-
-def running_for(database: Database) -> "Heartbeat | None":
-    """The heartbeat started for `database`, or None when none runs."""
-    return _running.get(database)
 
 
 class Heartbeat:
@@ -85,13 +76,11 @@ class Heartbeat:
 
     async def start(self) -> None:
         """Write the entry once, then keep renewing it in the background."""
-        _running[self.database] = self
         await self._beat(min(self.interval, FIRST_BEAT_SECONDS))
         self._task = asyncio.create_task(self._renew(), name="registry-heartbeat")
 
     async def stop(self) -> None:
         """Stop renewing, and remove the entry if the database answers in time."""
-        _running.pop(self.database, None)
         if self._task is not None:
             self._task.cancel()
             with suppress(asyncio.CancelledError):
