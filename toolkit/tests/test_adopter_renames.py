@@ -19,6 +19,9 @@ from adopter import (
     split_into_branches,
     succeeds,
 )
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic_toolkit.release_module import release_of
 from sqlalchemy import URL
 
 PAIR = "alembic -x rename=product.title:name -x rename_mode=expand revision --autogenerate"
@@ -140,3 +143,31 @@ def test_an_expand_revision_after_a_contract_rename_migrates_an_empty_database(
     succeeds(tmp_path, "alembic downgrade base")
     drop_the_enum_type_left(project)
     succeeds(tmp_path, "alembic upgrade heads")
+
+
+@pytest.mark.parametrize("pair", [True, False], ids=["expand-pair", "one-step-contract"])
+def test_a_release_needs_its_one_step_contract_rename_and_not_a_pairs_contract(
+    tmp_path: Path, database: URL, pair: bool
+) -> None:
+    """A rename in one contract revision: the release built on it uses the new name, so it
+    cannot serve before that revision is applied. The pair's contract only drops the old name,
+    which the release no longer uses."""
+    project = fresh_project(tmp_path, "generic", database)
+    first_revision_applied(project, branches=True)
+    project.rename_title("name")
+    if pair:
+        succeeds(tmp_path, f"{PAIR} --head expand@head -m rn")
+    else:
+        rename = "alembic -x rename=product.title:name revision --autogenerate"
+        succeeds(tmp_path, f"{rename} --head contract@head --depends-on expand@head -m rn")
+    script = ScriptDirectory.from_config(Config(str(tmp_path / "alembic.ini")))
+    release = release_of(script)
+    [contract_head] = script.get_revisions("contract@head")
+    assert contract_head is not None
+    assert release.needs == (frozenset() if pair else {contract_head.revision})
+    expanded_only = dict.fromkeys(release.older) | {
+        release.expand_head: "expand",
+        **dict.fromkeys(release.contract - {contract_head.revision}, "contract"),
+    }
+    assert (release.judge(expanded_only) is None) == pair
+    assert release.judge({**expanded_only, contract_head.revision: "contract"}) is None

@@ -3,7 +3,10 @@
 The history has a trunk and two branches: `expand` (additive: safe while the previous release
 serves) and `contract` (removals: applied once no replica runs the previous release). A
 release needs its tree's expand head applied, and survives every contract revision its tree
-holds; an expand revision it does not know is a newer release's, additive, so harmless.
+holds; an expand revision it does not know is a newer release's, additive, so harmless. A
+contract revision that renames a table or a column is one the release also needs: its code
+uses the new name, which exists only once that revision is applied (a one-step rename, for a
+deploy with a moment when no older replica serves).
 
 The judgement reads every applied revision with its branch (alembic_toolkit.ledger), not the
 heads in alembic_version: those lose a revision's row once one that depends on it is applied.
@@ -30,6 +33,8 @@ class SchemaRelease:
     """Every contract revision in the release's tree: the release survives each of them."""
     older: frozenset[str]
     """The trunk and the expand revisions before expand_head."""
+    needs: frozenset[str] = frozenset()
+    """The contract revisions the release needs applied: those that rename what it uses."""
 
     def judge(self, applied: Mapping[str, str | None]) -> str | None:
         """Why a database that applied `applied` (revision: branch) cannot serve this, or None."""
@@ -47,6 +52,13 @@ class SchemaRelease:
             return (
                 f"the database lacks expand revision {self.expand_head}, which this release "
                 "needs: run the expand migrations (`alembic upgrade expand@head`)"
+            )
+        missing = sorted(self.needs - set(applied))
+        if missing:
+            return (
+                f"the database lacks contract revision {', '.join(missing)}, which this release "
+                "needs (it renames what the release uses): apply the contract migrations "
+                "(`alembic upgrade contract@head`) once no older release serves"
             )
         return None
 

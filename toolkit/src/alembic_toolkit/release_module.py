@@ -14,7 +14,7 @@ from alembic.util import CommandError
 
 from alembic_toolkit.compatibility import SchemaRelease
 from alembic_toolkit.project import ProjectCommands
-from alembic_toolkit.review.destructive import CONTRACT, EXPAND
+from alembic_toolkit.review.destructive import CONTRACT, EXPAND, renames
 
 
 class NoBranchesError(CommandError):
@@ -39,6 +39,7 @@ def release_of(script: ScriptDirectory) -> SchemaRelease:
         contract_head=heads[CONTRACT],
         contract=contract,
         older=frozenset(every) - contract - {heads[EXPAND]},
+        needs=frozenset(r for r in contract if every[r].path and renames(Path(every[r].path))),
     )
 
 
@@ -58,7 +59,9 @@ def render(release: SchemaRelease, commands: ProjectCommands) -> str:
         f'    contract_head="{release.contract_head}",\n'
         f"    contract={_frozenset(release.contract)},\n"
         f"    older={_frozenset(release.older)},\n"
-        ")\n"
+        # Only when there are some: a module written before `needs` existed stays current.
+        + (f"    needs={_frozenset(release.needs)},\n" if release.needs else "")
+        + ")\n"
     )
 
 

@@ -267,6 +267,12 @@ def _misplaced(path: Path, place: Placement) -> Iterator[tuple[str, str]]:
         )
 
 
+def renames(path: Path) -> list[tuple[int, str]]:
+    """The renames of tables and columns in the revision's upgrade(): (line, what)."""
+    upgrade = source.functions(path).get("upgrade")
+    return [] if upgrade is None else _renames(upgrade)
+
+
 def _renames(function: ast.FunctionDef) -> list[tuple[int, str]]:
     """The renames in `function`: (line, what), for the expand branch's check."""
     found: list[tuple[int, str]] = []
