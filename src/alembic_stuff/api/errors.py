@@ -37,6 +37,9 @@ _UNAVAILABLE_CLASSES = (
     "57",  # operator intervention: shutdown, start-up, recovery, a cancelled statement
 )
 _UNAVAILABLE_STATES = {
+    # The server takes no writes now: a primary demoted, a standby not yet promoted, or
+    # default_transaction_read_only set for maintenance. Reads are still served.
+    "25006",  # read_only_sql_transaction
     # The connection's prepared statement is gone (a pooler switched server connections, or
     # DEALLOCATE ran): the pool replaces that connection (see db/database.py).
     "26000",  # invalid_sql_statement_name
