@@ -1,35 +1,16 @@
 """Request heads and bodies over nginx's limits: refused with JSON, the API never sees them."""
 
-import contextlib
 import re
-import socket
 from collections.abc import Iterator
 
 import httpx
 
-from support.nginx import Edge
+from support.nginx import Edge, exchange
 
 EIGHT_MIB = 8 * 1024 * 1024
 GET = b"GET /country/GB HTTP/1.1\r\nHost: x\r\n\r\n"
 HUGE_HEAD = b"GET /country/GB HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * EIGHT_MIB + b"\r\n\r\n"
-# Long enough for nginx to answer and close; bounds every read below.
-READ_SECONDS = 15
 HEAD_TOO_LARGE = {"detail": "The request's headers are too large."}
-
-
-def exchange(edge: Edge, request: bytes) -> bytes:
-    """Send `request` on a new connection and read what comes back until it is closed."""
-    with socket.create_connection(("127.0.0.1", edge.port), timeout=READ_SECONDS) as connection:
-        # Refused before it has all been sent, the answer may be waiting all the same.
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            connection.sendall(request)
-        received = b""
-        try:
-            while chunk := connection.recv(65536):
-                received += chunk
-        except ConnectionResetError:
-            pass
-    return received
 
 
 def statuses(answer: bytes) -> list[int]:
