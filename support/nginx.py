@@ -60,6 +60,14 @@ def render(template: str, variables: Mapping[str, str]) -> str:
     return pattern.sub(lambda found: variables[found.group(1) or found.group(2)], template)
 
 
+def upstream_bound(configuration: str) -> int:
+    """The connections with a request in progress nginx opens to the API at most (max_conns)."""
+    found = re.search(r"^\s*server\s+\S+\s+max_conns=(\d+)", configuration, flags=re.MULTILINE)
+    if found is None:
+        raise ValueError("the upstream's server has no max_conns")
+    return int(found.group(1))
+
+
 @dataclass(frozen=True)
 class Edge:
     """nginx in front of the API: where each listens, and the processes serving them."""

@@ -7,17 +7,19 @@ JSON too; the API's own errors pass through as the API sent them.
 import json
 import os
 import signal
+import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from support.nginx import Edge, exchange
+from support.nginx import TEMPLATE, Edge, exchange, upstream_bound
 
 # nginx's per-client limit on requests in progress (limit_conn in the template).
 PER_CLIENT = 20
 # Beyond the template's proxy_read_timeout (10 s).
 PATIENCE_SECONDS = 20
+GET = b"GET /country/GB HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 def assert_json_with_retry_after(response: httpx.Response, status: int) -> None:
@@ -68,6 +70,30 @@ def test_a_frozen_api_is_504_and_a_client_over_its_limit_429(own_front: Edge) ->
             for request in waiting:
                 assert_json_with_retry_after(request.result(PATIENCE_SECONDS), 504)
     finally:
+        os.kill(own_front.api.pid, signal.SIGCONT)
+
+
+def test_requests_beyond_the_apis_places_are_a_json_502_at_once(own_front: Edge) -> None:
+    # The API frozen, every request nginx passes on stays in progress: once it has as many as
+    # its bound, the next is refused by nginx itself, not queued for uvicorn's plain-text 503.
+    bound = upstream_bound(TEMPLATE.read_text())
+    os.kill(own_front.api.pid, signal.SIGSTOP)
+    waiting: list[socket.socket] = []
+    try:
+        for number in range(bound):
+            # limit_conn lets one address have PER_CLIENT requests in progress.
+            address = f"127.0.1.{number // PER_CLIENT + 1}"
+            connection = socket.create_connection(
+                ("127.0.0.1", own_front.port), timeout=5, source_address=(address, 0)
+            )
+            waiting.append(connection)
+            connection.sendall(GET)
+        refused = one_over_the_limit(own_front)
+        assert_json_with_retry_after(refused, 502)
+        assert "at capacity" in refused.json()["detail"]
+    finally:
+        for connection in waiting:
+            connection.close()
         os.kill(own_front.api.pid, signal.SIGCONT)
 
 
