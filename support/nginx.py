@@ -68,6 +68,23 @@ def upstream_bound(configuration: str) -> int:
     return int(found.group(1))
 
 
+def knows_directive(directive: str) -> bool:
+    """True when this machine's nginx accepts `directive` (with its arguments) in a server."""
+    if not NGINX.exists():
+        return False
+    with scratch_folder() as folder:
+        (folder / "nginx.conf").write_text(
+            f"events {{}}\nhttp {{ server {{ listen 127.0.0.1:1; {directive}; }} }}\n"
+        )
+        checked = subprocess.run(
+            [str(NGINX), "-t", "-q", "-p", str(folder), "-c", str(folder / "nginx.conf")],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    return checked.returncode == 0
+
+
 @dataclass(frozen=True)
 class Edge:
     """nginx in front of the API: where each listens, and the processes serving them."""
