@@ -6,10 +6,12 @@ the shipped main configuration, and served by Debian's nginx in front of uvicorn
 app in its own process. Both are stopped afterwards, whatever happened.
 """
 
+import contextlib
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +33,8 @@ NGINX = Path("/usr/sbin/nginx")
 # How long a process is given to start answering, or to stop before it is killed.
 START_SECONDS = 30
 STOP_SECONDS = 10
+# Long enough for nginx to answer and close; bounds every read of `exchange`.
+READ_SECONDS = 15
 
 # Only for the scratch copy: nginx's temporary files in its own folder, not in Debian's
 # /var/lib/nginx, which two copies running at once would share.
@@ -54,6 +58,31 @@ def render(template: str, variables: Mapping[str, str]) -> str:
     names = "|".join(re.escape(name) for name in variables)
     pattern = re.compile(rf"\$(?:\{{({names})\}}|({names})(?![A-Za-z0-9_]))")
     return pattern.sub(lambda found: variables[found.group(1) or found.group(2)], template)
+
+
+def upstream_bound(configuration: str) -> int:
+    """The connections with a request in progress nginx opens to the API at most (max_conns)."""
+    found = re.search(r"^\s*server\s+\S+\s+max_conns=(\d+)", configuration, flags=re.MULTILINE)
+    if found is None:
+        raise ValueError("the upstream's server has no max_conns")
+    return int(found.group(1))
+
+
+def knows_directive(directive: str) -> bool:
+    """True when this machine's nginx accepts `directive` (with its arguments) in a server."""
+    if not NGINX.exists():
+        return False
+    with scratch_folder() as folder:
+        (folder / "nginx.conf").write_text(
+            f"events {{}}\nhttp {{ server {{ listen 127.0.0.1:1; {directive}; }} }}\n"
+        )
+        checked = subprocess.run(
+            [str(NGINX), "-t", "-q", "-p", str(folder), "-c", str(folder / "nginx.conf")],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    return checked.returncode == 0
 
 
 @dataclass(frozen=True)
@@ -162,3 +191,18 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def exchange(edge: Edge, request: bytes) -> bytes:
+    """Send `request` (raw bytes) to nginx on a new connection; read the answer until closed."""
+    with socket.create_connection(("127.0.0.1", edge.port), timeout=READ_SECONDS) as connection:
+        # Refused before it has all been sent, the answer may be waiting all the same.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            connection.sendall(request)
+        received = b""
+        try:
+            while chunk := connection.recv(65536):
+                received += chunk
+        except ConnectionResetError:
+            pass
+    return received

@@ -313,6 +313,26 @@ async def test_a_serialization_failure_is_a_503(
         assert_one_warning_line(caplog, "40001")
 
 
+async def test_a_read_only_database_is_a_503_for_writes_and_one_line(
+    migrated: URL, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with asyncio.timeout(TEST_SECONDS), served(app_settings(migrated)) as (_, client):
+        assert (await client.post("/country")).status_code == 201
+    # What a demoted primary, a standby promoted late, or maintenance's setting does to every
+    # new session: reads are served, writes refused with SQLSTATE 25006.
+    with admin(migrated) as database:
+        database.execute(
+            sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = on").format(
+                sql.Identifier(str(migrated.database))
+            )
+        )
+    async with asyncio.timeout(TEST_SECONDS), served(app_settings(migrated)) as (_, client):
+        assert (await client.get("/country/GB")).status_code == 200
+        caplog.set_level(logging.INFO)
+        assert_unavailable(await client.patch("/country/GB", json={"common_name": "UK"}))
+        assert_one_warning_line(caplog, "25006")
+
+
 class _DriverError(Exception):
     """A driver's error as SQLAlchemy wraps it: it carries the SQLSTATE."""
 
@@ -326,7 +346,7 @@ class _DriverError(Exception):
     [
         *[(s, True) for s in ["08006", "28000", "28P01", "53100", "53200", "53300", "53400"]],
         *[(s, True) for s in ["57014", "57P01", "57P02", "57P03", "26000", "40001", "40P01"]],
-        ("3D000", True),
+        *[(s, True) for s in ["3D000", "25006"]],
         *[(s, False) for s in ["23505", "22001", "42P01", "40002", "XX000", ""]],
     ],
 )

@@ -6,7 +6,16 @@ from typing import Any
 
 import yaml
 
-from support.nginx import MAIN_CONFIG, ROOT, TEMPLATE, configure, render, scratch_folder
+from alembic_stuff.api.server import MAX_CONCURRENCY
+from support.nginx import (
+    MAIN_CONFIG,
+    ROOT,
+    TEMPLATE,
+    configure,
+    render,
+    scratch_folder,
+    upstream_bound,
+)
 
 IMAGE_VARIABLES = {"API_UPSTREAM": "api:8765", "PROXY_PORT": "8080"}
 
@@ -18,7 +27,7 @@ def compose_service(name: str) -> dict[str, Any]:
 
 def test_only_the_defined_variables_are_substituted() -> None:
     rendered = render(TEMPLATE.read_text(), IMAGE_VARIABLES)
-    assert "server api:8765;" in rendered
+    assert "server api:8765 max_conns=" in rendered
     assert "listen 8080;" in rendered
     assert "${" not in rendered
     # nginx's own variables are left for nginx.
@@ -30,6 +39,25 @@ def test_a_name_that_only_begins_like_a_variable_is_left_alone() -> None:
     assert render("$PROXY_PORTS ${PROXY_PORT} $PROXY_PORT;", {"PROXY_PORT": "1"}) == (
         "$PROXY_PORTS 1 1;"
     )
+
+
+def directive(block: str, name: str) -> str:
+    """The arguments of the one `name` directive in `block`."""
+    [arguments] = re.findall(rf"^\s*{name}\s+([^;]+);", block, flags=re.MULTILINE)
+    return str(arguments)
+
+
+def test_nginx_opens_fewer_connections_to_the_api_than_uvicorn_takes() -> None:
+    # Beyond MAX_CONCURRENCY uvicorn answers a plain-text 503 without Retry-After; nginx must
+    # refuse first, with its JSON 502. Its idle keep-alive connections are not counted by
+    # max_conns: each worker may hold `keepalive` more.
+    rendered = render(TEMPLATE.read_text(), IMAGE_VARIABLES)
+    [upstream] = re.findall(r"upstream api \{(.*?)\n\}", rendered, flags=re.DOTALL)
+    assert directive(upstream, "zone").split()[0] == "api"  # one count for all the workers
+    active = upstream_bound(rendered)
+    idle_each = int(directive(upstream, "keepalive"))
+    workers = int(directive(MAIN_CONFIG.read_text(), "worker_processes"))
+    assert active + idle_each * workers < MAX_CONCURRENCY
 
 
 def test_nginx_accepts_the_shipped_configuration() -> None:

@@ -37,6 +37,9 @@ _UNAVAILABLE_CLASSES = (
     "57",  # operator intervention: shutdown, start-up, recovery, a cancelled statement
 )
 _UNAVAILABLE_STATES = {
+    # The server takes no writes now: a primary demoted, a standby not yet promoted, or
+    # default_transaction_read_only set for maintenance. Reads are still served.
+    "25006",  # read_only_sql_transaction
     # The connection's prepared statement is gone (a pooler switched server connections, or
     # DEALLOCATE ran): the pool replaces that connection (see db/database.py).
     "26000",  # invalid_sql_statement_name
@@ -51,6 +54,7 @@ _UNAVAILABLE_STATES = {
 # A login refused (class 28) or to a database that does not exist is a deployment's fault,
 # not the database's: it is logged as such.
 _REFUSED_LOGIN = ("28", "3D000")
+INTERNAL_ERROR_DETAIL = "Internal Server Error"
 UNIQUE_VIOLATION = "23505"
 PATTERN_MISMATCH = "string_pattern_mismatch"
 
@@ -166,6 +170,15 @@ async def _http_error(request: Request, error: Exception) -> Response:
     return await http_exception_handler(request, exc)
 
 
+async def _server_fault(_: Request, __: Exception) -> JSONResponse:
+    # Starlette's server-error middleware answers with this, then raises the exception again
+    # for uvicorn to log; uvicorn then closes the connection. Said in the response, nginx
+    # does not send the next request on that connection (a PATCH would get a 502).
+    return JSONResponse(
+        {"detail": INTERNAL_ERROR_DETAIL}, status_code=500, headers={"Connection": "close"}
+    )
+
+
 def _allowed_methods(app: FastAPI, path: str) -> list[str]:
     """The methods the published schema lists for `path`."""
     for template, operations in app.openapi()["paths"].items():
@@ -184,6 +197,9 @@ def _template_pattern(template: str) -> re.Pattern[str]:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Map domain errors to 4xx, an unavailable database to 503, and keep every error JSON."""
+    # Exception: what no handler below takes, a real fault, answered 500 (Starlette's
+    # ServerErrorMiddleware; it still raises the exception for the server to log).
+    app.add_exception_handler(Exception, _server_fault)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)

@@ -1,0 +1,33 @@
+"""A real server fault (no domain error, no "not now" from the database) is a JSON 500 that
+closes its connection, so that no proxy sends another request on a connection the server drops.
+"""
+
+from sqlalchemy import URL
+
+from tests.databases import run_sql_script, serve, settings_for
+
+# A trigger the app knows nothing of fails on one value: a fault of the server's, the same
+# for any client, and one no SQLSTATE class of the map calls "not now" (XX000, internal_error).
+BROKEN_TRIGGER = """
+CREATE FUNCTION refuse_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'a trigger the app does not know of failed' USING ERRCODE = 'XX000';
+END $$;
+CREATE TRIGGER broken BEFORE UPDATE ON country FOR EACH ROW
+    WHEN (NEW.common_name = 'Fault') EXECUTE FUNCTION refuse_fault();
+"""
+
+
+async def test_a_server_fault_is_a_json_500_that_closes_the_connection(
+    head_database: URL,
+) -> None:
+    run_sql_script(head_database, BROKEN_TRIGGER)
+    async with serve(settings_for(head_database)) as client:
+        assert (await client.post("/country")).status_code == 201
+        response = await client.patch("/country/GB", json={"common_name": "Fault"})
+        assert response.status_code == 500
+        assert response.headers["connection"] == "close"
+        assert response.headers["content-type"] == "application/json"
+        assert response.json() == {"detail": "Internal Server Error"}
+        # Nothing else is affected: the next write is served.
+        assert (await client.patch("/country/GB", json={"common_name": "UK"})).status_code == 200
