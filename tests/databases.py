@@ -161,6 +161,19 @@ def heads_template(server: URL) -> Iterator[str]:
         yield name
 
 
+# A trigger the app knows nothing of fails when a name is set to 'Fault': a fault of the
+# server's, the same for any client, and one no SQLSTATE class of the map calls "not now"
+# (XX000, internal_error).
+BROKEN_TRIGGER = """
+CREATE FUNCTION refuse_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'a trigger the app does not know of failed' USING ERRCODE = 'XX000';
+END $$;
+CREATE TRIGGER broken BEFORE UPDATE ON country FOR EACH ROW
+    WHEN (NEW.common_name = 'Fault') EXECUTE FUNCTION refuse_fault();
+"""
+
+
 def run_sql_script(database: URL, sql: str) -> None:
     """Run `sql`, as `alembic upgrade --sql` writes it (its own BEGIN and COMMIT), as psql would."""
     with psycopg.connect(database.render_as_string(hide_password=False), autocommit=True) as c:

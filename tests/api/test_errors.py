@@ -4,18 +4,7 @@ closes its connection, so that no proxy sends another request on a connection th
 
 from sqlalchemy import URL
 
-from tests.databases import run_sql_script, serve, settings_for
-
-# A trigger the app knows nothing of fails on one value: a fault of the server's, the same
-# for any client, and one no SQLSTATE class of the map calls "not now" (XX000, internal_error).
-BROKEN_TRIGGER = """
-CREATE FUNCTION refuse_fault() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'a trigger the app does not know of failed' USING ERRCODE = 'XX000';
-END $$;
-CREATE TRIGGER broken BEFORE UPDATE ON country FOR EACH ROW
-    WHEN (NEW.common_name = 'Fault') EXECUTE FUNCTION refuse_fault();
-"""
+from tests.databases import BROKEN_TRIGGER, run_sql_script, serve, settings_for
 
 
 async def test_a_server_fault_is_a_json_500_that_closes_the_connection(

@@ -13,17 +13,8 @@ import pytest
 from sqlalchemy import URL
 
 from support.nginx import Edge, edge, exchange
-from tests.databases import run_sql_script, scratch_database
+from tests.databases import BROKEN_TRIGGER, run_sql_script, scratch_database
 
-# A trigger the app knows nothing of fails on one value: a real server fault, a 500.
-BROKEN_TRIGGER = """
-CREATE FUNCTION refuse_fault() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'a trigger the app does not know of failed' USING ERRCODE = 'XX000';
-END $$;
-CREATE TRIGGER broken BEFORE UPDATE ON country FOR EACH ROW
-    WHEN (NEW.common_name = 'Fault') EXECUTE FUNCTION refuse_fault();
-"""
 # Each round is a chance for nginx to reuse the connection uvicorn drops.
 ROUNDS = 10
 
