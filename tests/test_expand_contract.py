@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
+from alembic_toolkit.compatibility import SchemaRelease
 from alembic_toolkit.project import release_module_path
 from alembic_toolkit.release_module import release_of
 from sqlalchemy import URL, text
@@ -132,18 +133,28 @@ def test_contract_before_the_trunk_names_the_trunk_revisions_as_such(
     assert rows(database) == []
 
 
-def test_force_contracts_while_an_older_replica_serves(
+def expanded_with_a_contract_pending(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: URL
-) -> None:
+) -> SchemaRelease:
+    """The project's release serving, expanded, and a contract revision it does not survive
+    pending; run from a copy of the migration environment. Returns the serving release.
+
+    Not the contract root: an expand applies that too once an expand revision depends on it,
+    as after README's first schema change.
+    """
     project = copy_migration_environment(tmp_path)
-    # The release serving: the project's. The next adds a contract revision it does not
-    # survive. Not the contract root: an expand applies that too once an expand revision
-    # depends on it, as after README's first schema change.
     older = release_of(ScriptDirectory.from_config(alembic_config()))
     revision(project, CONTRACT_ID, older.contract_head, older.expand_head, "pass", "")
     monkeypatch.chdir(project)
     database_environment(monkeypatch, database)
     assert run_toolkit(["expand"]).exit_code == 0
+    return older
+
+
+def test_force_contracts_while_an_older_replica_serves(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: URL
+) -> None:
+    older = expanded_with_a_contract_pending(monkeypatch, tmp_path, database)
     with registered_replica(database, older) as replica:
         refused = run_toolkit(["contract"])
         assert refused.exit_code == 1, refused.output
@@ -198,12 +209,7 @@ def without_toolkit_objects(database: URL) -> None:
 def test_a_contract_waits_for_replicas_to_join_a_registry_new_to_a_migrated_database(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: URL
 ) -> None:
-    project = copy_migration_environment(tmp_path)
-    older = release_of(ScriptDirectory.from_config(alembic_config()))
-    revision(project, CONTRACT_ID, older.contract_head, older.expand_head, "pass", "")
-    monkeypatch.chdir(project)
-    database_environment(monkeypatch, database)
-    assert run_toolkit(["expand"]).exit_code == 0
+    expanded_with_a_contract_pending(monkeypatch, tmp_path, database)
     without_toolkit_objects(database)
 
     # As a deploy does: the expand (nothing to apply) creates the registry, then straight on to

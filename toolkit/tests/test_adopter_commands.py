@@ -69,14 +69,19 @@ def downgrade() -> None:
 
 
 @contextmanager
-def drop_without_reason(project: Project) -> Iterator[None]:
-    """A revision on the head that drops a column, with no `destroys_data` reason."""
-    path = project.versions / "d0d0d0d0d0d0_drop.py"
-    path.write_text(DROP.format(head=newest_revision(project)))
+def revision_on_the_head(project: Project, name: str, template: str) -> Iterator[None]:
+    """A revision file `name`, from `template`, on the newest revision for the block."""
+    path = project.versions / name
+    path.write_text(template.format(head=newest_revision(project)))
     try:
         yield
     finally:
         path.unlink()
+
+
+def drop_without_reason(project: Project) -> AbstractContextManager[None]:
+    """A revision on the head that drops a column, with no `destroys_data` reason."""
+    return revision_on_the_head(project, "d0d0d0d0d0d0_drop.py", DROP)
 
 
 BROKEN = '''"""Runs a name nothing defines: a revision with a bug."""
@@ -96,15 +101,9 @@ def downgrade() -> None:
 '''
 
 
-@contextmanager
-def upgrade_raises(project: Project) -> Iterator[None]:
+def upgrade_raises(project: Project) -> AbstractContextManager[None]:
     """A revision on the head whose upgrade raises NameError: it never imported `op`."""
-    path = project.versions / "e0e0e0e0e0e0_broken.py"
-    path.write_text(BROKEN.format(head=newest_revision(project)))
-    try:
-        yield
-    finally:
-        path.unlink()
+    return revision_on_the_head(project, "e0e0e0e0e0e0_broken.py", BROKEN)
 
 
 def import_broken(project: Project) -> AbstractContextManager[None]:
