@@ -192,6 +192,13 @@ def test_a_stale_schema_release_fails_the_check_until_rewritten(
     assert run_toolkit(["guard"]).exit_code == 0
 
 
+# alembic_version as docker/initdb/10-app-role.sql creates it.
+VERSION_TABLE = (
+    "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+    "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+)
+
+
 def registry_aged(database: URL) -> None:
     """Make the registry as old as one that every replica serving has had time to join."""
     with sync_engine(database) as engine, engine.begin() as connection:
@@ -234,6 +241,21 @@ def test_a_contract_waits_for_replicas_to_join_a_registry_new_to_a_migrated_data
     contracted = run_toolkit(["contract"])
     assert contracted.exit_code == 0, contracted.output
     assert rows(database) == [CONTRACT_ID]
+
+
+def test_a_new_database_whose_set_up_made_an_empty_version_table_never_waits(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: URL
+) -> None:
+    # As the roles' script sets a database up (docker/initdb, `start`): alembic_version is
+    # there before any migration, empty. No release has served from it: a first install's
+    # expand and contract run back to back.
+    monkeypatch.chdir(copy_migration_environment(tmp_path))
+    database_environment(monkeypatch, database)
+    with sync_engine(database) as engine, engine.begin() as connection:
+        connection.execute(text(VERSION_TABLE))
+    assert run_toolkit(["expand"]).exit_code == 0
+    contracted = run_toolkit(["contract"])
+    assert contracted.exit_code == 0, contracted.output
 
 
 def test_an_expand_that_applies_a_contract_an_older_replica_does_not_survive_says_so(

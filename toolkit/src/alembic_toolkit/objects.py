@@ -43,15 +43,27 @@ DDL: tuple[str, ...] = (
     "GRANT SELECT ON zerodowntime.applied_revision TO PUBLIC",
     # Before serving_replica: whether that table is there yet tells a registry made now from one
     # an earlier version made (whose replicas are registered already). A database with no
-    # alembic_version was never migrated: no release can have served from it.
+    # revision in alembic_version was never migrated: no release can have served from it. (A
+    # database's first set-up may create the table empty, as this project's roles script does;
+    # the row is read through EXECUTE, as the table may not exist.)
     """CREATE TABLE IF NOT EXISTS zerodowntime.registry (
         created_at timestamptz NOT NULL DEFAULT now(),
         migrated_before boolean NOT NULL
     )""",
-    """INSERT INTO zerodowntime.registry (migrated_before)
-    SELECT to_regclass('zerodowntime.serving_replica') IS NULL
-        AND to_regclass('alembic_version') IS NOT NULL
-    WHERE NOT EXISTS (SELECT FROM zerodowntime.registry)""",
+    """DO $$
+    DECLARE
+        migrated boolean := false;
+    BEGIN
+        IF EXISTS (SELECT FROM zerodowntime.registry) THEN
+            RETURN;
+        END IF;
+        IF to_regclass('zerodowntime.serving_replica') IS NULL
+                AND to_regclass('alembic_version') IS NOT NULL THEN
+            EXECUTE 'SELECT EXISTS (SELECT FROM alembic_version)' INTO migrated;
+        END IF;
+        INSERT INTO zerodowntime.registry (migrated_before) VALUES (migrated);
+    END
+    $$""",
     """CREATE TABLE IF NOT EXISTS zerodowntime.serving_replica (
         instance text PRIMARY KEY,
         label text NOT NULL,
