@@ -102,13 +102,23 @@ def test_requests_beyond_the_apis_places_are_a_json_502_at_once(own_front: Edge)
     [
         (b"TRACE / HTTP/1.1\r\nHost: x\r\n\r\n", 405, "The method is not allowed."),
         (
+            b"FOO /country/GB HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            405,
+            "The method is not allowed.",
+        ),
+        (
             b"POST /country HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n",
             501,
             "The request's Transfer-Encoding is not supported.",
         ),
         (b"GET /country/GB HTTP/2.0\r\nHost: x\r\n\r\n", 505, "The HTTP version is not supported."),
     ],
-    ids=["trace-405", "unknown-transfer-encoding-501", "http-2.0-request-line-505"],
+    ids=[
+        "trace-405",
+        "unknown-method-405",
+        "unknown-transfer-encoding-501",
+        "http-2.0-request-line-505",
+    ],
 )
 def test_what_nginx_refuses_itself_is_json(
     front: Edge, request_bytes: bytes, status: int, detail: str
