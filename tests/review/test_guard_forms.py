@@ -727,4 +727,4 @@ def test_readiness_names_the_plain_alembic_upgrade() -> None:
     release = SchemaRelease("E2", "C0", frozenset({"C0"}), frozenset({"trunk", "E1"}))
     verdict = release.judge({"trunk": None, "E1": "expand", "C0": "contract"})
     assert verdict is not None
-    assert verdict.endswith("run the expand migrations (`alembic upgrade expand@head`)")
+    assert verdict.endswith("run the expand migrations (`alembic-toolkit expand`)")

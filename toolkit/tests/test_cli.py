@@ -1,10 +1,13 @@
 """The `alembic-toolkit` command line: Alembic's, plus the toolkit's own."""
 
+import os
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 from alembic_toolkit.cli import main
+from sqlalchemy import URL
+from toolkit_support import URL_VARIABLE, scratch_alembic_project, scratch_url
 
 
 def test_version_names_the_toolkit_and_alembic(capsys: pytest.CaptureFixture[str]) -> None:
@@ -33,3 +36,26 @@ def test_a_missing_configuration_file_is_one_line(
         f"FAILED: {missing} not found: run alembic-toolkit in the folder that holds it, or "
         "name it with -c PATH"
     )
+
+
+@pytest.mark.parametrize("where", [".", "docs"], ids=["project-folder", "another-subfolder"])
+def test_a_revision_that_raises_is_one_line_from_any_folder_of_the_project(
+    tmp_path: Path,
+    database: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    where: str,
+) -> None:
+    # It never imported `op`: a bug of the project's, named by its file and line.
+    ini = scratch_alembic_project(tmp_path, [("a1", "undefined_name()", "")])
+    monkeypatch.setenv(URL_VARIABLE, scratch_url(database))
+    (tmp_path / where).mkdir(exist_ok=True)
+    monkeypatch.chdir(tmp_path / where)
+    with pytest.raises(SystemExit) as exited:
+        main(["-c", str(ini), "upgrade"])
+    assert exited.value.code == 1
+    [line] = capsys.readouterr().out.strip().splitlines()
+    revision = Path(os.path.relpath(tmp_path / "versions" / "a1.py"))
+    assert line.startswith(
+        f"FAILED: NameError: name 'undefined_name' is not defined ({revision}:"
+    ), line

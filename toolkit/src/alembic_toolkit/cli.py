@@ -201,25 +201,36 @@ def main(argv: Sequence[str] | None = None) -> None:
         # one line, with Alembic's exit code for its own commands.
         if "--raiseerr" in arguments:
             raise
-        print(f"FAILED: {_describe(exc)}")
+        print(f"FAILED: {_describe(exc, _project_folder(arguments))}")
         raise SystemExit(ALEMBIC_FAILED if alembics else 1) from None
     except Exception as exc:
         # A bug in a revision or env.py (a name it never imported, say): one line naming the
         # project's file and line. One raised in the toolkit's own code keeps its traceback.
-        if "--raiseerr" in arguments or _project_frame(exc) is None:
+        folder = _project_folder(arguments)
+        if "--raiseerr" in arguments or _project_frame(exc, folder) is None:
             raise
         print(
-            f"FAILED: {_describe(exc)}: a revision or env.py failed; fix it and run this again "
-            "(--raiseerr shows the traceback)"
+            f"FAILED: {_describe(exc, folder)}: a revision or env.py failed; fix it and run "
+            "this again (--raiseerr shows the traceback)"
         )
         raise SystemExit(ALEMBIC_FAILED if alembics else 1) from None
 
 
-def _config_file_or_exit(arguments: list[str]) -> None:
-    """End Alembic's command in one line, as the toolkit's, when its alembic.ini is missing."""
+def _config_name(arguments: list[str]) -> str:
+    """The configuration file the command line names, as Alembic finds it."""
     given = [value for option, value in pairwise(arguments) if option in {"-c", "--config"}]
     given += [word.partition("=")[2] for word in arguments if word.startswith("--config=")]
-    name = given[-1] if given else os.environ.get("ALEMBIC_CONFIG", "alembic.ini")
+    return given[-1] if given else os.environ.get("ALEMBIC_CONFIG", "alembic.ini")
+
+
+def _project_folder(arguments: list[str]) -> Path:
+    """The project's folder: its configuration file's, wherever the command runs from."""
+    return Path(_config_name(arguments)).resolve().parent
+
+
+def _config_file_or_exit(arguments: list[str]) -> None:
+    """End Alembic's command in one line, as the toolkit's, when its alembic.ini is missing."""
+    name = _config_name(arguments)
     if not Path(name).is_file():
         print(
             f"FAILED: {name} not found: run alembic-toolkit in the folder that holds it, or name "
@@ -228,7 +239,7 @@ def _config_file_or_exit(arguments: list[str]) -> None:
         raise SystemExit(ALEMBIC_FAILED)
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, folder: Path) -> str:
     """One line for an error env.py or a revision raised: what, where, and what to do."""
     if isinstance(exc, DBAPIError):
         return (
@@ -238,40 +249,41 @@ def _describe(exc: BaseException) -> str:
     detail = (str(exc).strip().splitlines() or [""])[0]
     if isinstance(exc, (ImportError, SyntaxError)):
         return (
-            f"{type(exc).__name__}: {detail} ({_where(exc)}): env.py or a revision does not "
-            "load; fix it and run this again"
+            f"{type(exc).__name__}: {detail} ({_where(exc, folder)}): env.py or a revision does "
+            "not load; fix it and run this again"
         )
     if isinstance(exc, ConnectionError):  # asyncpg's, where psycopg's is a DBAPIError
         return (
             f"{type(exc).__name__}: {detail} (check the URL env.py connects to, and that the "
             "server is running)"
         )
-    return f"{type(exc).__name__}: {detail} ({_where(exc)})"
+    return f"{type(exc).__name__}: {detail} ({_where(exc, folder)})"
 
 
-def _where(exc: BaseException) -> str:
+def _where(exc: BaseException, folder: Path) -> str:
     """The file and line of the project's that raised `exc` (a path relative to here)."""
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"{os.path.relpath(exc.filename)}:{exc.lineno}"
-    return _project_frame(exc) or "outside this folder"
+    return _project_frame(exc, folder) or "outside the project's folder"
 
 
-def _project_frame(exc: BaseException) -> str | None:
-    """The innermost `path:line` of `exc`'s traceback in this folder's own files, if any.
+def _project_frame(exc: BaseException, folder: Path) -> str | None:
+    """The innermost `path:line` of `exc`'s traceback in the project's own files, if any.
 
-    Neither an installed package's files nor the toolkit's own are the project's, even where
-    the toolkit is installed from a folder inside it (as in its own repository).
+    The path is relative to the folder the command runs in. Neither an installed package's
+    files nor the toolkit's own are the project's, even where the toolkit is installed from a
+    folder inside it (as in its own repository).
     """
-    here, toolkit = Path.cwd(), Path(__file__).resolve().parent
+    toolkit = Path(__file__).resolve().parent
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         path = Path(frame.filename)
         if (
             path.is_absolute()
-            and path.is_relative_to(here)
+            and path.is_relative_to(folder)
             and not path.is_relative_to(toolkit)
             and "site-packages" not in path.parts
         ):
-            return f"{path.relative_to(here)}:{frame.lineno}"
+            return f"{os.path.relpath(path)}:{frame.lineno}"
     return None
 
 

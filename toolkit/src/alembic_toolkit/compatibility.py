@@ -51,14 +51,14 @@ class SchemaRelease:
         if self.expand_head not in applied:
             return (
                 f"the database lacks expand revision {self.expand_head}, which this release "
-                "needs: run the expand migrations (`alembic upgrade expand@head`)"
+                "needs: run the expand migrations (`alembic-toolkit expand`)"
             )
         missing = sorted(self.needs - set(applied))
         if missing:
             return (
                 f"the database lacks contract revision {', '.join(missing)}, which this release "
                 "needs (it renames what the release uses): apply the contract migrations "
-                "(`alembic upgrade contract@head`) once no older release serves"
+                "(`alembic-toolkit contract`, which waits for older releases to stop serving)"
             )
         return None
 
