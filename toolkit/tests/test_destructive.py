@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
+from alembic_toolkit.release_module import release_of
 from alembic_toolkit.review.destructive import findings, placements, problems
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -171,6 +172,8 @@ DESTRUCTIVE_OR_RENAMING = [
     'op.execute("DROP TABLE country")',
     'op.rename_table("country", "nation")',
     'op.alter_column("country", "common_name", new_column_name="display_name")',
+    'op.execute("ALTER TABLE country RENAME COLUMN common_name TO display_name")',
+    'op.execute(sa.text("ALTER TABLE country RENAME TO nation"))',
 ]
 
 
@@ -217,3 +220,23 @@ def test_a_contract_revision_must_name_its_expand(tmp_path: Path) -> None:
     path = branch_history(tmp_path, "pass", "contract", depends_on=False)
     [problem] = placed_problems(tmp_path, path)
     assert "a contract revision must name in depends_on the expand revision" in problem
+
+
+@pytest.mark.parametrize(
+    ("change", "needed"),
+    [
+        ('op.rename_table("country", "nation")', True),
+        ('op.alter_column("country", "common_name", new_column_name="display_name")', True),
+        ('op.execute("ALTER TABLE country RENAME COLUMN common_name TO display_name")', True),
+        ('op.execute(sa.text("alter table country rename to nation"))', True),
+        ('op.execute("ALTER TABLE country RENAME CONSTRAINT a TO b")', False),
+        ('op.drop_column("country", "official_name")', False),
+    ],
+)
+def test_a_release_needs_the_contract_revisions_that_rename_tables_or_columns(
+    tmp_path: Path, change: str, needed: bool
+) -> None:
+    # Its code uses the new name, which exists only once that revision is applied.
+    branch_history(tmp_path, change, "contract")
+    release = release_of(ScriptDirectory(str(tmp_path)))
+    assert release.needs == ({"change"} if needed else set())

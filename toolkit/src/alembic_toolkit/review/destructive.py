@@ -17,6 +17,7 @@ drop, narrow or rename anything, acknowledged or not; a contract revision must n
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,11 @@ EXPAND, CONTRACT = "expand", "contract"
 # How plain Alembic writes a contract revision that depends on the newest expand revision.
 CONTRACT_REVISION = f'`alembic revision -m "..." --head {CONTRACT}@head --depends-on {EXPAND}@head`'
 RENAMES = {"rename_table": "renames table", "rename_column": "renames column"}
+# A table or a column renamed by raw SQL (`ALTER TABLE t RENAME [COLUMN] a TO b`, `ALTER TABLE
+# t RENAME TO u`); a constraint's rename changes nothing a release's code names.
+RAW_RENAME = re.compile(
+    r"\bALTER\s+TABLE\b[^;]*?\bRENAME\s+(?!CONSTRAINT\b)\S+(\s+\S+)?", re.IGNORECASE
+)
 RENAME_PARAMETERS = {
     "table_name",
     "column_name",
@@ -284,6 +290,14 @@ def _renames(function: ast.FunctionDef) -> list[tuple[int, str]]:
                 source.argument(node, None, "new_column_name") is not None
             ):
                 found.append((node.lineno, f"renames a column ({_names(node)})"))
+            elif node.func.attr == "execute" and node.args:
+                sql = node.args[0]
+                if isinstance(sql, ast.Call) and source.callee(sql) == "text" and sql.args:
+                    sql = sql.args[0]  # sa.text("...")
+                text = source.static_text(sql)
+                if text is not None and (match := RAW_RENAME.search(text)):
+                    statement = " ".join(match[0].split())
+                    found.append((node.lineno, f"renames in raw SQL ({statement})"))
     return sorted(found)
 
 
