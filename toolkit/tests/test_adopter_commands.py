@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -137,15 +138,25 @@ def database_unreachable(project: Project) -> AbstractContextManager[None]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
+    return url_changed(project, host="127.0.0.1", port=closed)
 
-    def elsewhere(ini: str) -> str:
+
+def database_missing(project: Project) -> AbstractContextManager[None]:
+    """alembic.ini's URL names a database the server does not have (not created yet)."""
+    return url_changed(project, database="no_such_database")
+
+
+def url_changed(project: Project, **changes: Any) -> AbstractContextManager[None]:
+    """alembic.ini's URL with `changes` (URL.set's) for the block."""
+
+    def changed(ini: str) -> str:
         [line] = [line for line in ini.splitlines() if line.startswith(URL_KEY)]
         # alembic.ini interpolates "%": its URL's escapes are doubled.
         url = make_url(line.removeprefix(URL_KEY).replace("%%", "%"))
-        moved = url.set(host="127.0.0.1", port=closed).render_as_string(hide_password=False)
+        moved = url.set(**changes).render_as_string(hide_password=False)
         return ini.replace(line, URL_KEY + moved.replace("%", "%%"))
 
-    return edited(project.folder / "alembic.ini", elsewhere)
+    return edited(project.folder / "alembic.ini", changed)
 
 
 URL_KEY = "sqlalchemy.url = "
@@ -257,6 +268,7 @@ STEPS = [
     Step("alembic-toolkit current", 255, "FAILED: ", database_unreachable),
     # What is pending is unknown: every revision's SQL, the same on either driver.
     Step("alembic-toolkit sql", 0, "COMMIT;", database_unreachable),
+    Step("alembic-toolkit sql", 0, "COMMIT;", database_missing),
     Step("alembic-toolkit sql --downgrade", 1, "what is pending is unknown", database_unreachable),
     # The README's expand and contract branches, made from the first revision.
     Step(EXPAND_ROOT, 0, "expand_additive_changes.py ...  done"),

@@ -13,7 +13,7 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from alembic_toolkit import log, release_module, serving, upgrades
 from alembic_toolkit.autogen.hints import Hints
@@ -104,8 +104,11 @@ def _pending_sql(config: Config, downgrade: bool) -> None:
     script = ScriptDirectory.from_config(config)
     try:
         heads = read_database(config, lambda _, heads: heads)
-    # OSError: asyncpg's refused connection, which SQLAlchemy does not wrap.
-    except (DatabaseUnreachableError, OperationalError, OSError) as exc:
+    # OSError: asyncpg's refused connection, which SQLAlchemy does not wrap. A login refused or
+    # a database not there yet: psycopg's are OperationalErrors, asyncpg's other DBAPIErrors.
+    except (DatabaseUnreachableError, OperationalError, OSError, DBAPIError) as exc:
+        if isinstance(exc, DBAPIError) and not _cannot_connect(exc):
+            raise
         if downgrade:  # the way back from what is pending depends on where the database is
             raise CommandError(
                 f"{str(exc).splitlines()[0]}; what is pending is unknown: give the range, "
@@ -125,6 +128,12 @@ def _pending_sql(config: Config, downgrade: bool) -> None:
     # From the database's heads, not from each branch's: a contract revision's range would
     # also run the expand revisions it depends on, applied or not.
     print(pending_downgrade_sql(config, heads) if downgrade else pending_sql(config, heads), end="")
+
+
+def _cannot_connect(exc: DBAPIError) -> bool:
+    """True when `exc` says no session could be had: refused, a login refused, no database."""
+    state = str(getattr(exc.orig, "sqlstate", None) or "")
+    return isinstance(exc, OperationalError) or state.startswith(("08", "28")) or state == "3D000"
 
 
 def guard(config: Config, paths: Sequence[Path] = ()) -> None:
