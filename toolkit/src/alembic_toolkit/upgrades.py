@@ -65,8 +65,7 @@ def unknown_revision(revision: str) -> str:
 
 def require_branches(script: ScriptDirectory) -> None:
     """Raise CommandError, saying how to make them, when the history has no expand and contract."""
-    labels = {label for revision in script.walk_revisions() for label in revision.branch_labels}
-    if not {destructive.EXPAND, destructive.CONTRACT} <= labels:
+    if not _has_branches(script):
         raise CommandError(
             "the history has no expand and contract branches: write revisions with `alembic "
             "revision --autogenerate`, or make the two branches first (the toolkit's README, "
