@@ -1,21 +1,60 @@
 """Scratch databases and free ports, for the tests and the bench alike."""
 
+import itertools
+import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
 from sqlalchemy import URL
 
+# The ports handed out lie below the kernel's ephemeral range, the one it takes a local port
+# from for each outgoing connection: a port picked from that range can be taken by a client's
+# socket (an edge test opens thousands) before the server it was picked for binds it. Each
+# pytest-xdist worker has a slice of its own, walked in turn, so that two workers never pick
+# the same port and one worker does not pick again a port it has just handed out.
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_PORT = 20000
+SLICE_PORTS = 2000
+
+
+def _ports_of_this_process() -> Iterator[int]:
+    try:
+        ephemeral = int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768  # Linux's default
+    slices = max(1, (ephemeral - LOWEST_PORT) // SLICE_PORTS)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    first = LOWEST_PORT + (int(worker) if worker.isdigit() else 0) % slices * SLICE_PORTS
+    start = os.getpid() % SLICE_PORTS
+    for step in itertools.count():
+        yield first + (start + step) % SLICE_PORTS
+
+
+_ports = _ports_of_this_process()
+
+
+def _bindable(port: int) -> bool:
+    # On every IPv4 address, as nginx's `listen PORT` binds it.
+    with socket.socket() as probe:
+        try:
+            probe.bind(("0.0.0.0", port))  # noqa: S104 (a probe, closed at once)
+        except OSError:
+            return False
+        return True
+
 
 def free_port() -> int:
-    """Return a loopback TCP port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """Return a TCP port nothing uses right now and no outgoing connection will be given."""
+    for _ in range(SLICE_PORTS):
+        port = next(_ports)
+        if _bindable(port):
+            return port
+    raise RuntimeError(f"no free port among this process's {SLICE_PORTS} from {LOWEST_PORT}")
 
 
 def _admin(server: URL) -> psycopg.Connection[tuple[object, ...]]:
