@@ -34,6 +34,9 @@ COPY toolkit ./toolkit
 COPY pyproject.toml README.md alembic.ini ./
 COPY alembic ./alembic
 COPY src ./src
+# alembic.ini names the Pipfile's scripts for the toolkit's commands, which the toolkit's
+# messages then name; the image has no pipenv, so its messages name alembic-toolkit's own.
+RUN sed -i '/^\[alembic_toolkit\.commands\]$/,/^$/d' alembic.ini
 RUN pip install --no-deps ./toolkit . \
     && useradd --system --no-create-home --shell /usr/sbin/nologin app
 

