@@ -106,8 +106,8 @@ class RequestDeadline:
     """Answer 503 with Retry-After to a request not answered within `seconds`.
 
     Whatever the request waits for (a pooled connection, a connection being opened, a
-    statement's reply, a lock) is cancelled at the deadline. A request whose body has not
-    all arrived by then is the client's delay, not the server's: 408, and the connection closes.
+    statement's reply, a lock) is cancelled at the deadline. A request still waiting for its
+    body then is the client's delay, not the server's: 408, and the connection closes.
     """
 
     def __init__(self, app: ASGIApp, seconds: float) -> None:
@@ -119,18 +119,17 @@ class RequestDeadline:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = abandoned = False
-        headers = dict(scope.get("headers", []))
-        body_arrived = headers.get(b"content-length", b"0") in {b"0", b""} and (
-            b"transfer-encoding" not in headers
-        )
+        started = abandoned = reading = client_late = False
 
+        # Whether the request waits for its body is known only while it waits: a route that
+        # never reads its body (a GET with one) and waits on the database is the server's delay.
         async def watched_receive() -> Message:
-            nonlocal body_arrived
-            message = await receive()
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                body_arrived = True
-            return message
+            nonlocal reading
+            reading = True
+            try:
+                return await receive()
+            finally:
+                reading = False
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
@@ -140,8 +139,9 @@ class RequestDeadline:
             await send(message)
 
         def abandon() -> None:
-            nonlocal abandoned
+            nonlocal abandoned, client_late
             abandoned = True
+            client_late = reading
 
         expiry = _Expiry(self.seconds, abandon)
         try:
@@ -158,7 +158,7 @@ class RequestDeadline:
                 return
         if started:  # too late for another status: the client sees the response cut
             raise DeadlineExceededError(f"no answer within {self.seconds:g} s")
-        if not body_arrived:
+        if client_late:
             late = JSONResponse(
                 {"detail": f"The request body did not arrive within {self.seconds:g} s."},
                 status_code=408,
