@@ -5,7 +5,7 @@ import re
 import httpx
 import pytest
 from fastapi import FastAPI
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -17,6 +17,8 @@ from tests.databases import insert_country_twice
 # What Python's json module reads as a float that strict JSON cannot write back.
 NON_FINITE = ["NaN", "Infinity", "-Infinity", "1e999"]
 JSON = {"content-type": "application/json"}
+# The in-process app is built once per test and shared by its examples: none writes a row.
+FIXTURES = [HealthCheck.function_scoped_fixture]
 
 
 @pytest.mark.parametrize("number", NON_FINITE)
@@ -294,3 +296,47 @@ def test_every_invisible_character_is_in_the_planes_the_pattern_covers() -> None
         if point >> 16 not in PLANES_WITH_INVISIBLES and shows_nothing(chr(point))
     ]
     assert outside == []
+
+
+# Where a nested value goes: a field the model does not have, and fields that want text.
+NESTING_PLACES = [
+    ("POST", "/country", '{"code": "FR", "x": %s}'),
+    ("POST", "/country", '{"code": %s}'),
+    ("PATCH", "/country/GB", '{"common_name": %s}'),
+    ("PATCH", "/country/GB", "%s"),
+]
+
+
+@settings(max_examples=60, derandomize=True, database=None, suppress_health_check=FIXTURES)
+@given(
+    place=st.sampled_from(NESTING_PLACES),
+    depth=st.integers(1, 3_000),
+    opener=st.sampled_from(["[", '{"k": ']),
+)
+async def test_a_value_nested_any_depth_is_a_422(
+    client: httpx.AsyncClient, place: tuple[str, str, str], depth: int, opener: str
+) -> None:
+    method, path, template = place
+    closer = "]" if opener == "[" else "}"
+    nested = opener * depth + "1" + closer * depth
+    response = await client.request(method, path, content=template % nested, headers=JSON)
+    assert response.status_code == 422, response.text[:300]
+    assert isinstance(response.json()["detail"], list)
+
+
+@settings(max_examples=100, derandomize=True, database=None, suppress_health_check=FIXTURES)
+@given(
+    place=st.sampled_from([("POST", "/country"), ("PATCH", "/country/GB")]),
+    body=st.binary(min_size=1, max_size=64),
+    content_type=st.sampled_from(
+        [None, "text/plain", "application/octet-stream", "application/x-www-form-urlencoded"]
+    ),
+)
+async def test_a_body_of_any_bytes_and_any_type_is_a_4xx_in_json(
+    client: httpx.AsyncClient, place: tuple[str, str], body: bytes, content_type: str | None
+) -> None:
+    method, path = place
+    headers = {"content-type": content_type} if content_type else {}
+    response = await client.request(method, path, content=body, headers=headers)
+    assert 400 <= response.status_code < 500, response.text[:300]
+    assert "detail" in response.json()

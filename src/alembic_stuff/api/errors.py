@@ -57,6 +57,9 @@ _REFUSED_LOGIN = ("28", "3D000")
 INTERNAL_ERROR_DETAIL = "Internal Server Error"
 UNIQUE_VIOLATION = "23505"
 PATTERN_MISMATCH = "string_pattern_mismatch"
+# How deep an error's echo of the input it refused goes; deeper values are this text.
+ECHO_DEPTH = 16
+TOO_DEEP_TO_ECHO = "(nested too deeply to repeat)"
 
 
 def unavailable_response() -> JSONResponse:
@@ -117,25 +120,31 @@ def why_unavailable(exc: BaseException) -> str:
     return f"database unavailable ({f'SQLSTATE {state}' if state else type(exc).__name__})"
 
 
-def _json_safe(value: Any) -> Any:
-    """`value` as strict UTF-8 JSON can carry it: non-finite numbers and lone surrogates as text."""
-    # json reads an escaped lone surrogate into a str that UTF-8 cannot encode.
+def _json_safe(value: Any, depth: int = 0) -> Any:
+    """`value` as strict UTF-8 JSON can carry it, its nesting cut at ECHO_DEPTH."""
+    # json reads NaN, Infinity and 1e999 into floats that strict JSON cannot write back, and
+    # an escaped lone surrogate into a str that UTF-8 cannot encode. A body that is not JSON
+    # arrives as bytes, in any encoding. Python's json reads nesting some hundreds deep, which
+    # an echo of it, recursive here and in jsonable_encoder, would not survive.
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    if isinstance(value, dict | list) and depth >= ECHO_DEPTH:
+        return TOO_DEEP_TO_ECHO
     if isinstance(value, dict):
-        return {_json_safe(key): _json_safe(item) for key, item in value.items()}
+        return {_json_safe(key): _json_safe(item, depth + 1) for key, item in value.items()}
     if isinstance(value, list):
-        return [_json_safe(item) for item in value]
+        return [_json_safe(item, depth + 1) for item in value]
     return value
 
 
 async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
-    # FastAPI's own handler echoes each error's input back, and Python's json module reads
-    # NaN, Infinity and 1e999 into floats that the response cannot write back out.
+    # FastAPI's own handler echoes each error's input back, which _json_safe makes writable.
     errors = [_plain_message(error) for error in cast(RequestValidationError, exc).errors()]
-    return JSONResponse({"detail": _json_safe(jsonable_encoder(errors))}, status_code=422)
+    return JSONResponse({"detail": jsonable_encoder(_json_safe(errors))}, status_code=422)
 
 
 def _plain_message(error: Any) -> Any:
@@ -149,14 +158,15 @@ def _plain_message(error: Any) -> Any:
 async def _http_error(request: Request, error: Exception) -> Response:
     exc = cast(HTTPException, error)
     if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
-        # FastAPI answers 400 for a body json cannot decode (invalid UTF-8) or nests too
-        # deeply to parse; malformed JSON is a 422 everywhere else, in the published shape.
+        # FastAPI answers 400 for a body json cannot decode (invalid UTF-8), nests too deeply
+        # to parse, or holds an integer too long to convert; malformed JSON is a 422
+        # everywhere else, in the published shape.
         problem = {
             "type": "json_invalid",
             "loc": ["body"],
             "msg": "JSON decode error",
             "input": {},
-            "ctx": {"error": f"{type(exc.__cause__).__name__}: not UTF-8 or nested too deeply"},
+            "ctx": {"error": f"{type(exc.__cause__).__name__}: {_unreadable(exc.__cause__)}"},
         }
         return JSONResponse({"detail": [problem]}, status_code=422)
     if exc.status_code == 405:
@@ -168,6 +178,17 @@ async def _http_error(request: Request, error: Exception) -> Response:
                 {"detail": exc.detail}, status_code=405, headers={"Allow": ", ".join(allowed)}
             )
     return await http_exception_handler(request, exc)
+
+
+def _unreadable(cause: BaseException) -> str:
+    """Why json could not read a body, in words that name nothing of the server."""
+    if isinstance(cause, UnicodeDecodeError):
+        return "not UTF-8"
+    if isinstance(cause, RecursionError):
+        return "nested too deeply"
+    if "digits" in str(cause):  # Python's own limit on an integer's digits (sys.int_info)
+        return "a number with too many digits"
+    return "unreadable"
 
 
 async def _server_fault(_: Request, __: Exception) -> JSONResponse:
