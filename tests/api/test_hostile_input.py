@@ -45,18 +45,24 @@ async def test_a_non_finite_number_is_refused_with_422(
 
 
 @pytest.mark.parametrize(
-    "body",
-    [b'{"code": "\xff\xfe"}', b'{"code": "FR", "common_name": "\xc3"}', b"[" * 30_000],
-    ids=["invalid-utf-8", "truncated-utf-8", "nested-30000-deep"],
+    ("body", "why"),
+    [
+        (b'{"code": "\xff\xfe"}', "not UTF-8"),
+        (b'{"code": "FR", "common_name": "\xc3"}', "not UTF-8"),
+        (b"[" * 30_000, "nested too deeply"),
+        (b'{"code": %s}' % (b"1" * 5_000), "a number with too many digits"),
+    ],
+    ids=["invalid-utf-8", "truncated-utf-8", "nested-30000-deep", "a-5000-digit-integer"],
 )
 async def test_a_body_json_cannot_read_is_a_422_like_malformed_json(
-    client: httpx.AsyncClient, body: bytes
+    client: httpx.AsyncClient, body: bytes, why: str
 ) -> None:
     response = await client.post("/country", content=body, headers=JSON)
     assert response.status_code == 422
     [problem] = response.json()["detail"]
     assert problem["type"] == "json_invalid"
     assert problem["loc"][0] == "body"
+    assert problem["ctx"]["error"].endswith(why)
     assert (await client.get("/countries")).json()["items"] == []
 
 
