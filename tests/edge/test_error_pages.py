@@ -129,6 +129,26 @@ def test_what_nginx_refuses_itself_is_json(
     assert json.loads(body) == {"detail": detail}
 
 
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /country/GB HTTP/1.1\r\nHost: x\r\nUser-Agent: a\x01b\r\n\r\n",
+        b"GET /country/GB HTTP/1.1\r\nHost: x\r\nX-Note: a\x7fb\r\n\r\n",
+        b"GET /country/\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /countries?after=\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n",
+    ],
+    ids=["control-in-a-header-value", "del-in-a-header-value", "utf-8-path", "utf-8-query"],
+)
+def test_what_the_api_server_refuses_as_not_http_is_nginxs_json_400(
+    front: Edge, request_bytes: bytes
+) -> None:
+    # nginx passes these on; uvicorn's parser answers them with a 400 in plain text.
+    answered, headers, body = parse(exchange(front, request_bytes))
+    assert answered == 400
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body) == {"detail": "The request is not valid HTTP."}
+
+
 def test_asking_for_an_internal_error_page_by_its_path_is_a_json_404(front: Edge) -> None:
     response = httpx.get(f"{front.url}/_edge/400")
     assert response.status_code == 404
