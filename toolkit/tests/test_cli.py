@@ -59,3 +59,25 @@ def test_a_revision_that_raises_is_one_line_from_any_folder_of_the_project(
     assert line.startswith(
         f"FAILED: NameError: name 'undefined_name' is not defined ({revision}:"
     ), line
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[alembic\nscript_location = x\n",
+        "[alembic]\nscript_location = x\nscript_location = y\n",
+        "[alembic]\nscript_location = %(nope)s\n",
+    ],
+    ids=["unclosed-section", "duplicate-option", "unknown-interpolation"],
+)
+@pytest.mark.parametrize("command", ["upgrade", "guard", "history"])
+def test_a_configuration_file_that_cannot_be_read_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, command: str
+) -> None:
+    broken = tmp_path / "alembic.ini"
+    broken.write_text(text)
+    with pytest.raises(SystemExit) as exited:
+        main(["-c", str(broken), command])
+    assert exited.value.code == (255 if command == "history" else 1)
+    [line] = capsys.readouterr().out.strip().splitlines()
+    assert line.startswith(f"FAILED: {broken} cannot be read: "), line

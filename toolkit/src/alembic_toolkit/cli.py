@@ -7,6 +7,7 @@ stand in for `alembic`. The options before the command (`-c`, `-n`, `-x`) mean w
 to `alembic`; `--version` names the toolkit's version and Alembic's.
 """
 
+import configparser
 import inspect
 import os
 import sys
@@ -196,6 +197,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         raise SystemExit(INTERRUPTED) from None
+    except configparser.Error as exc:
+        if "--raiseerr" in arguments:
+            raise
+        print(
+            f"FAILED: {_config_name(arguments)} cannot be read: {' '.join(str(exc).split())}; fix "
+            "it and "
+            "run this again"
+        )
+        raise SystemExit(ALEMBIC_FAILED if alembics else 1) from None
     except (ImportError, SyntaxError, OSError, DBAPIError) as exc:
         # What env.py or a revision raises on the way, which Alembic leaves as a traceback:
         # one line, with Alembic's exit code for its own commands.
