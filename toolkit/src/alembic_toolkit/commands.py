@@ -114,7 +114,9 @@ def _pending_sql(config: Config, downgrade: bool) -> None:
                 f"{str(exc).splitlines()[0]}; what is pending is unknown: give the range, "
                 "e.g. expand@head:-1 --downgrade"
             ) from None
-        print("-- the database is unreachable: showing base:heads", file=sys.stderr)
+        # Named, so that a login refused by mistake does not pass for a new environment.
+        why = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        print(f"-- the database cannot be read ({why}): showing base:heads", file=sys.stderr)
         heads = ()
     pending = upgrades.pending_revisions(script, heads, upgrades.EVERY_HEAD)
     if not pending:
