@@ -30,7 +30,7 @@ import alembic_stuff.api.app
 from alembic_stuff.cli import main
 from alembic_stuff.cli.common import root_setup_notice
 from alembic_stuff.db.embedded import EmbeddedPostgres
-from alembic_stuff.db.migrations import alembic_config, rows_at_the_heads
+from alembic_stuff.db.migrations import MIGRATION_LOCK_KEY, alembic_config, rows_at_the_heads
 from alembic_stuff.settings import get_settings
 from support.http import answers
 from support.terminal import as_foreground_job
@@ -715,6 +715,62 @@ def test_ctrl_c_while_the_command_loads_is_one_line(after_seconds: float) -> Non
     assert len(output.strip().splitlines()) <= 1, output
     # 130 if it was still loading; 0 if start had begun, for which Ctrl-C is the way to stop.
     assert process.returncode in (0, 130), output
+
+
+# Short enough for a test; the probes come every 2 s (alembic_toolkit.silence).
+SILENCE_SECONDS = 3
+
+
+def test_a_database_frozen_mid_migration_ends_it_in_one_line_within_the_silence_limit() -> None:
+    server = throwaway_server()
+    server.start()
+    try:
+        server.ensure_database("app")
+        url = server.url("app").render_as_string(hide_password=False)
+        with psycopg.connect(url, autocommit=True) as holder:
+            # The migration polls for the lock the holder keeps: a statement at a time.
+            holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+            with subprocess.Popen(
+                [str(Path(sys.executable).with_name("alembic-toolkit")), "upgrade"],
+                cwd=ROOT,
+                env={
+                    **os.environ,
+                    "DATABASE_URL": url,
+                    "MIGRATION_SILENCE_SECONDS": str(SILENCE_SECONDS),
+                },
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            ) as migration:
+                connected = time.monotonic() + 30
+                others = (
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = 'app'"
+                    " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+                )
+                while holder.execute(others).fetchone() != (1,):
+                    assert time.monotonic() < connected, "the migration never connected"
+                    time.sleep(0.05)
+                time.sleep(0.5)
+                frozen = server_processes(server)
+                for pid in frozen:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGSTOP)
+                started = time.monotonic()
+                try:
+                    output = migration.communicate(timeout=60)[0]
+                finally:
+                    ended = time.monotonic() - started
+                    for pid in frozen:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGCONT)
+    finally:
+        server.destroy()
+    assert migration.returncode == 1, output
+    [line] = output.strip().splitlines()
+    assert line.startswith(f"FAILED: the database answered nothing for {SILENCE_SECONDS} s"), line
+    assert "MIGRATION_SILENCE_SECONDS" in line
+    # The limit, a probe's pause and its wait, and a loaded machine's slack.
+    assert ended <= SILENCE_SECONDS + 2 + 1 + 5
 
 
 @pytest.mark.parametrize("command", [["upgrade"], ["contract"]])

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # How long one migration statement may wait for a table lock, and may run.
     migration_lock_timeout_seconds: float = Field(default=10.0, gt=0)
     migration_statement_timeout_seconds: float = Field(default=300.0, gt=0)
+    # How long the server may answer nothing at all (frozen, its host gone) before a
+    # migration command gives up on it; the timeouts above are the server's to enforce.
+    migration_silence_seconds: float = Field(default=15.0, gt=0)
     # How often a serving replica renews its entry in the registry alembic-contract reads; an
     # entry expires after three missed renewals (a replica killed with SIGKILL drops out then).
     replica_heartbeat_seconds: float = Field(default=5.0, gt=0, le=600)

@@ -30,9 +30,11 @@ def migration_limits(settings: Settings) -> MigrationLimits:
         lock_wait_seconds=settings.migration_lock_wait_seconds,
         lock_timeout_seconds=settings.migration_lock_timeout_seconds,
         statement_timeout_seconds=settings.migration_statement_timeout_seconds,
+        silence_seconds=settings.migration_silence_seconds,
         lock_wait_name="MIGRATION_LOCK_WAIT_SECONDS",
         lock_timeout_name="MIGRATION_LOCK_TIMEOUT_SECONDS",
         statement_timeout_name="MIGRATION_STATEMENT_TIMEOUT_SECONDS",
+        silence_name="MIGRATION_SILENCE_SECONDS",
         database_url_name="MIGRATION_DATABASE_URL",
     )
 

@@ -1,6 +1,7 @@
 """alembic-toolkit: safer schema changes for any Alembic project on PostgreSQL.
 
-- `environment`: what env.py needs (the migration lock, timeouts, rename-aware autogenerate);
+- `environment`: what env.py needs (the migration lock, timeouts, rename-aware autogenerate,
+  and `silence`: a server that stops answering ends the command);
 - `autogen`: rename-aware autogenerate (no drop unless someone said so);
 - `review`: the destructive-change guard and the squawk lint of each revision's SQL;
 - `preview`: the SQL a range of revisions runs, without a database;

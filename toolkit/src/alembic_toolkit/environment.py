@@ -30,6 +30,7 @@ from alembic_toolkit.autogen.renames import rename_aware
 from alembic_toolkit.autogen.trial import RENAME_TRIAL, TRIAL_OUTCOME
 from alembic_toolkit.inspection import READING
 from alembic_toolkit.lock import migration_lock
+from alembic_toolkit.silence import ended_when_silent
 from alembic_toolkit.timeouts import MigrationLimits, apply_timeouts, timed_out
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ def guarded_migration(
 
     Only a command that moves the database to revisions (upgrade, downgrade, stamp) takes
     the lock; one that reads (current, check, history, revision --autogenerate) does not
-    wait behind a running migration. A cancelled statement is one line.
+    wait behind a running migration. A cancelled statement is one line, and so is a server
+    that stops answering altogether (alembic_toolkit.silence).
     """
     log.enable()  # after env.py's fileConfig(...), which disabled the toolkit's loggers
     writes = moves_revisions()
@@ -56,7 +58,8 @@ def guarded_migration(
     what = "a migration statement" if writes else RENAME_TRIAL
     if context.config.attributes.get(READING):
         outcome, what = "nothing was run", "reading where the database stands"
-    with lock:
+    silence = ended_when_silent(connection, limits.silence_seconds, limits.silence_name)
+    with silence, lock:
         apply_timeouts(connection, limits)
         if writes:
             objects.ensure(connection)

@@ -22,6 +22,10 @@ class DatabaseUnreachableError(CommandError):
     """The migrations could not connect to their database."""
 
 
+class DatabaseSilentError(CommandError):
+    """The database stopped answering during a migration command, which was ended."""
+
+
 class PooledConnectionError(CommandError):
     """The migrations' connection is not one database session: a pooler is in between."""
 

@@ -20,10 +20,13 @@ class MigrationLimits:
     lock_wait_seconds: float = 60.0
     lock_timeout_seconds: float = 5.0
     statement_timeout_seconds: float = 600.0
+    # How long the server may answer nothing at all before the command ends (silence.py).
+    silence_seconds: float = 15.0
     # Named in error messages, so that "raise the limit" says which knob to turn.
     lock_wait_name: str = "lock_wait_seconds"
     lock_timeout_name: str = "lock_timeout"
     statement_timeout_name: str = "statement_timeout"
+    silence_name: str = "silence_seconds"
     # Where the migrations' URL is set, named when a pooler in between is refused.
     database_url_name: str = "the migrations' database URL"
 
