@@ -61,6 +61,21 @@ def test_an_env_py_that_cannot_import_is_one_line_not_a_finding_per_revision(
     assert "Traceback" not in result.stderr
 
 
+def test_an_env_py_that_does_not_parse_is_one_line_not_a_finding_per_revision(
+    project: Path,
+) -> None:
+    env_py = project / "migrations" / "env.py"
+    env_py.write_text("def broken(:\n" + env_py.read_text())
+    result = toolkit(project, "lint")
+    assert result.returncode == 1
+    [line] = result.stdout.splitlines()
+    assert line.startswith("FAILED: migrations/env.py failed (SyntaxError: "), line
+    assert line.endswith(
+        "so no revision can be linted: run alembic-toolkit where env.py's "
+        "imports work (the project's folder and virtual environment), or fix env.py"
+    )
+
+
 def test_a_revision_failing_offline_is_still_named_on_its_own(project: Path) -> None:
     broken = project / "migrations" / "versions" / "a1_index.py"
     broken.write_text(

@@ -121,6 +121,8 @@ def _raised_in_env_py(exc: BaseException, env_py: Path) -> bool:
     A revision's upgrade() always runs under env.py; a failure in the revision has the
     revision's file deeper in the traceback, while a failed import in env.py does not.
     """
+    if isinstance(exc, SyntaxError) and exc.filename:  # it never ran: no frame of its own
+        return Path(exc.filename).resolve() == env_py
     project = env_py.parent
     ours = [
         Path(frame.filename).resolve()
