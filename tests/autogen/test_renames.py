@@ -406,6 +406,18 @@ def test_without_a_terminal_the_command_refuses_and_writes_nothing(
     assert Scratch(renamed_project, seeded_database).new_revisions() == []
 
 
+def test_a_refused_drop_on_the_contract_branch_names_the_contract_command(
+    renamed_project: Path, seeded_database: URL
+) -> None:
+    status, output = without_a_terminal(
+        renamed_project, seeded_database, "alembic_toolkit", "generate", "--contract", "-m", "x"
+    )
+    assert status == 1
+    assert "to drop every one of them, with its data: " in output
+    assert "alembic-revision --contract -m x -x allow_drop=country.common_name" in output
+    assert Scratch(renamed_project, seeded_database).new_revisions() == []
+
+
 def test_plain_alembic_refuses_once_and_writes_nothing(
     renamed_project: Path, seeded_database: URL
 ) -> None:

@@ -7,7 +7,7 @@ narrowing or rename on expand) is taken back, naming `--contract`; the release m
 alembic.ini names one, is rewritten to match.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from alembic import command
@@ -55,7 +55,9 @@ def write_revision(
         autogenerate=True,
         head=f"{branch}@head",
         depends_on=depends_on,
-        process_revision_directives=rename_aware(hints or Hints(), ask=ask, commands=named),
+        process_revision_directives=rename_aware(
+            hints or Hints(), ask=ask, commands=_naming_this_command(named, contract=contract)
+        ),
     )
     scripts = written if isinstance(written, list) else [written]
     paths = [Path(each.path) for each in scripts if each is not None]
@@ -67,6 +69,18 @@ def write_revision(
         return Written(paths, None)
     changed = release_module.write(ScriptDirectory.from_config(config), module, named)
     return Written(paths, module if changed else None)
+
+
+def _naming_this_command(named: ProjectCommands, *, contract: bool) -> ProjectCommands:
+    """`named`, its revision command the one that writes onto the same branch as this one.
+
+    A refused drop names the command that writes it with the drop confirmed; Alembic's own
+    `alembic revision` (the toolkit's default name) writes onto neither branch.
+    """
+    given = (
+        named.revision if named.revision != ProjectCommands.revision else "alembic-toolkit generate"
+    )
+    return replace(named, revision=f"{given} --contract" if contract else given)
 
 
 def _refuse_removals_on_expand(paths: list[Path], config: Config) -> None:
