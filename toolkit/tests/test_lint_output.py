@@ -46,34 +46,28 @@ def test_lint_prints_only_the_findings_and_the_summary(project: Path) -> None:
     assert last.startswith(f"FAILED: squawk: {len(found)} finding(s)")
 
 
-def test_an_env_py_that_cannot_import_is_one_line_not_a_finding_per_revision(
-    project: Path,
+@pytest.mark.parametrize(
+    ("first_line", "error"),
+    [
+        ("from app import models  # noqa\n", "ModuleNotFoundError: No module named 'app')"),
+        ("def broken(:\n", "SyntaxError: "),
+    ],
+    ids=["does-not-import", "does-not-parse"],
+)
+def test_an_env_py_that_cannot_load_is_one_line_not_a_finding_per_revision(
+    project: Path, first_line: str, error: str
 ) -> None:
     env_py = project / "migrations" / "env.py"
-    env_py.write_text("from app import models  # noqa\n" + env_py.read_text())
-    result = toolkit(project, "lint")
-    assert result.returncode == 1
-    assert result.stdout.splitlines() == [
-        "FAILED: migrations/env.py failed (ModuleNotFoundError: No module named 'app'), so no "
-        "revision can be linted: run alembic-toolkit where env.py's imports work (the "
-        "project's folder and virtual environment), or fix env.py"
-    ]
-    assert "Traceback" not in result.stderr
-
-
-def test_an_env_py_that_does_not_parse_is_one_line_not_a_finding_per_revision(
-    project: Path,
-) -> None:
-    env_py = project / "migrations" / "env.py"
-    env_py.write_text("def broken(:\n" + env_py.read_text())
+    env_py.write_text(first_line + env_py.read_text())
     result = toolkit(project, "lint")
     assert result.returncode == 1
     [line] = result.stdout.splitlines()
-    assert line.startswith("FAILED: migrations/env.py failed (SyntaxError: "), line
+    assert line.startswith(f"FAILED: migrations/env.py failed ({error}"), line
     assert line.endswith(
-        "so no revision can be linted: run alembic-toolkit where env.py's "
-        "imports work (the project's folder and virtual environment), or fix env.py"
-    )
+        ", so no revision can be linted: run alembic-toolkit where env.py's imports work (the "
+        "project's folder and virtual environment), or fix env.py"
+    ), line
+    assert "Traceback" not in result.stderr
 
 
 def test_a_revision_failing_offline_is_still_named_on_its_own(project: Path) -> None:
