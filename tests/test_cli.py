@@ -719,38 +719,45 @@ def test_ctrl_c_while_the_command_loads_is_one_line(after_seconds: float) -> Non
 
 # Short enough for a test; the probes come every 2 s (alembic_toolkit.silence).
 SILENCE_SECONDS = 3
+# Far longer than the test waits: the migration's statement never ends by its own bound.
+LOCK_TIMEOUT_SECONDS = 300
 
 
-def test_a_database_frozen_mid_migration_ends_it_in_one_line_within_the_silence_limit() -> None:
+def test_a_database_frozen_mid_migration_ends_it_in_one_line_and_frees_its_lock() -> None:
     server = throwaway_server()
     server.start()
     try:
         server.ensure_database("app")
         url = server.url("app").render_as_string(hide_password=False)
-        with psycopg.connect(url, autocommit=True) as holder:
-            # The migration polls for the lock the holder keeps: a statement at a time.
-            holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        toolkit = str(Path(sys.executable).with_name("alembic-toolkit"))
+        environment = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "MIGRATION_SILENCE_SECONDS": str(SILENCE_SECONDS),
+            "MIGRATION_LOCK_TIMEOUT_SECONDS": str(LOCK_TIMEOUT_SECONDS),
+        }
+        # The first revision makes the table, which the next one alters.
+        [first] = SCRIPT.get_bases()
+        subprocess.run([toolkit, "upgrade", first], cwd=ROOT, env=environment, check=True)
+        with psycopg.connect(url, autocommit=True) as watcher, psycopg.connect(url) as holder:
+            # The migration takes its lock, then waits for the table the holder keeps locked.
+            holder.execute("LOCK TABLE country IN ACCESS EXCLUSIVE MODE")
             with subprocess.Popen(
-                [str(Path(sys.executable).with_name("alembic-toolkit")), "upgrade"],
+                [toolkit, "upgrade"],
                 cwd=ROOT,
-                env={
-                    **os.environ,
-                    "DATABASE_URL": url,
-                    "MIGRATION_SILENCE_SECONDS": str(SILENCE_SECONDS),
-                },
+                env=environment,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 text=True,
             ) as migration:
-                connected = time.monotonic() + 30
-                others = (
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = 'app'"
-                    " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+                waiting = (
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND pid IN (SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock')"
                 )
-                while holder.execute(others).fetchone() != (1,):
-                    assert time.monotonic() < connected, "the migration never connected"
+                until = time.monotonic() + 30
+                while watcher.execute(waiting).fetchone() != (1,):
+                    assert time.monotonic() < until, "the migration never waited for the table"
                     time.sleep(0.05)
-                time.sleep(0.5)
                 frozen = server_processes(server)
                 for pid in frozen:
                     with contextlib.suppress(ProcessLookupError):
@@ -763,6 +770,13 @@ def test_a_database_frozen_mid_migration_ends_it_in_one_line_within_the_silence_
                     for pid in frozen:
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(pid, signal.SIGCONT)
+            # The server, back, ends the abandoned session: its lock is free long before the
+            # statement's own bound would have ended it.
+            until = time.monotonic() + 15
+            take = "SELECT pg_try_advisory_lock(%s)"
+            while watcher.execute(take, (MIGRATION_LOCK_KEY,)).fetchone() != (True,):
+                assert time.monotonic() < until, "the abandoned session still holds the lock"
+                time.sleep(0.1)
     finally:
         server.destroy()
     assert migration.returncode == 1, output

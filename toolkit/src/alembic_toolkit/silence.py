@@ -1,19 +1,26 @@
 """A migration whose server goes silent ends in one line, rather than waiting for it forever.
 
 lock_timeout and statement_timeout bound what a running server does. A server that stops
-answering at all (its processes frozen, its host paused, its storage hung) enforces neither,
-and the driver waits on a socket the kernel keeps open. While a migration command runs, a
-thread asks the server every PROBE_SECONDS whether it still answers a new connection: an
-SSLRequest, which PostgreSQL answers before any login (the protocol's first message). Once it
-has answered nothing for the limit, the migration's connection is shut down, which ends the
-wait with a driver error, and the command fails naming the silence.
+answering at all (its processes frozen, its host paused, the network to it gone) enforces
+neither, and the driver waits on a socket the kernel may keep open. While a migration command
+runs, a thread asks the server every PROBE_SECONDS whether it still answers a new connection:
+an SSLRequest, the protocol's first message, which PostgreSQL answers before any login. Where
+it offers TLS, the probe completes the handshake and closes it cleanly: PostgreSQL logs nothing
+for a connection that ends before its startup message (a closed half-made TLS session, or a
+CancelRequest, it would log each time). Once the server has
+answered nothing for the limit, the migration's connection is shut down, which ends the wait
+with a driver error, and the command fails naming the silence. When the server answers again,
+PostgreSQL 14 and later end the abandoned session within a second (alembic_toolkit.timeouts,
+CLIENT_CHECK), releasing its locks.
 
-It watches a psycopg connection (its documented `info` and `fileno()`); a driver without them
-(asyncpg) is not watched.
+One session stuck while the server answers (a backend waiting on hung storage) is not seen.
+It watches a psycopg (3 or 2) connection, through its `info` and `fileno()`; a driver without
+them (asyncpg) is not watched.
 """
 
 import os
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -24,7 +31,7 @@ from sqlalchemy import Connection
 
 from alembic_toolkit.errors import DatabaseSilentError
 
-# PostgreSQL's SSLRequest: length 8, then the code 80877103; the server answers one byte.
+# PostgreSQL's SSLRequest: length 8, then the code 80877103; it answers S (TLS) or N.
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 PROBE_SECONDS = 2.0
 # How long one probe waits for its answer; a probe unanswered is tried again at once.
@@ -41,10 +48,12 @@ def ended_when_silent(connection: Connection, seconds: float, name: str) -> Iter
     """
     driver = connection.connection.dbapi_connection
     info, fileno = getattr(driver, "info", None), getattr(driver, "fileno", None)
-    if info is None or fileno is None:
+    host, port = getattr(info, "host", None), getattr(info, "port", None)
+    if not host or not port or fileno is None:
         yield
         return
-    address = server_address(info.host, info.hostaddr, info.port)
+    # psycopg 3's is the address it connected to; psycopg 2 has none (its host is resolved).
+    address = server_address(host, getattr(info, "hostaddr", "") or "", int(port))
     stopped = threading.Event()
     guard = threading.Lock()
     fired = threading.Event()
@@ -70,9 +79,9 @@ def ended_when_silent(connection: Connection, seconds: float, name: str) -> Iter
             raise DatabaseSilentError(
                 f"the database answered nothing for {seconds:g} s, not even a new connection "
                 f"(frozen, or its host gone; {name}), so this command's connection was closed. "
-                "The revision in progress was rolled back unless its COMMIT reached the server "
-                "before it stopped: once the server answers, run this again, and it goes on "
-                "from where the database stands"
+                "When the server answers again it ends that session, rolling back the revision "
+                "in progress unless its COMMIT had reached it; then run this again, and it goes "
+                "on from where the database stands"
             ) from None
         raise
     finally:
@@ -112,9 +121,23 @@ def answers(address: Address) -> bool:
             probe.settimeout(ANSWER_SECONDS)
             probe.connect(target)
             probe.sendall(SSL_REQUEST)
-            return probe.recv(1) != b""
-    except OSError:
+            answer = probe.recv(1)
+            if answer == b"S":
+                _close_tls_cleanly(probe)
+            return answer != b""
+    except OSError:  # refused, reset, or no answer in time (ssl.SSLError is an OSError)
         return False
+
+
+def _close_tls_cleanly(probe: socket.socket) -> None:
+    """Make the TLS session the server offered, then end it with a close_notify."""
+    # Nothing is sent over it and no one is trusted: the handshake only ends the connection
+    # the way PostgreSQL does not log.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with context.wrap_socket(probe) as session:
+        session.unwrap()
 
 
 def _shut_down(fileno: int) -> None:

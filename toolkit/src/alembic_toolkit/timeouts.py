@@ -44,10 +44,22 @@ def timeout_statements(limits: MigrationLimits) -> list[str]:
     ]
 
 
+# A statement whose client has gone (a process killed, a command ended because its server
+# went silent) runs on, holding its locks, until it ends; PostgreSQL 14 and later check for
+# the client every so often while a statement runs, and end it.
+CLIENT_CHECK = "SET client_connection_check_interval = '1s'"
+
+
 def apply_timeouts(connection: Connection, limits: MigrationLimits) -> None:
     """Set `limits` on the migration's connection, for the rest of its session."""
     for statement in timeout_statements(limits):
         connection.exec_driver_sql(statement)
+    if (connection.dialect.server_version_info or (0,)) >= (14,):
+        try:
+            with connection.begin_nested():
+                connection.exec_driver_sql(CLIENT_CHECK)
+        except DBAPIError:
+            pass  # a server whose platform cannot check (Windows): statements run to their end
     connection.commit()
 
 
