@@ -12,27 +12,35 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import URL
 
-# The ports handed out lie below the kernel's ephemeral range, the one it takes a local port
+# The ports handed out lie outside the kernel's ephemeral range, the one it takes a local port
 # from for each outgoing connection: a port picked from that range can be taken by a client's
 # socket (an edge test opens thousands) before the server it was picked for binds it. Each
 # pytest-xdist worker has a slice of its own, walked in turn, so that two workers never pick
 # the same port and one worker does not pick again a port it has just handed out.
 EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
-LOWEST_PORT = 20000
-SLICE_PORTS = 2000
+LOWEST_PORT = 10000
+HIGHEST_PORT = 65535
+
+
+def outside_the_ephemeral_range() -> range:
+    """The larger of the port ranges below and above the kernel's ephemeral range."""
+    try:
+        low, high = map(int, EPHEMERAL_RANGE.read_text().split()[:2])
+    except (OSError, ValueError):
+        low, high = 32768, 60999  # Linux's defaults
+    below, above = range(LOWEST_PORT, max(LOWEST_PORT, low)), range(high + 1, HIGHEST_PORT + 1)
+    return max(below, above, key=len)
 
 
 def _ports_of_this_process() -> Iterator[int]:
-    try:
-        ephemeral = int(EPHEMERAL_RANGE.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        ephemeral = 32768  # Linux's default
-    slices = max(1, (ephemeral - LOWEST_PORT) // SLICE_PORTS)
+    ports = outside_the_ephemeral_range()
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-    first = LOWEST_PORT + (int(worker) if worker.isdigit() else 0) % slices * SLICE_PORTS
-    start = os.getpid() % SLICE_PORTS
+    size = max(1, len(ports) // max(1, workers))
+    first = ports.start + (int(worker) if worker.isdigit() else 0) % max(1, workers) * size
+    start = os.getpid() % size
     for step in itertools.count():
-        yield first + (start + step) % SLICE_PORTS
+        yield first + (start + step) % size
 
 
 _ports = _ports_of_this_process()
@@ -50,11 +58,11 @@ def _bindable(port: int) -> bool:
 
 def free_port() -> int:
     """Return a TCP port nothing uses right now and no outgoing connection will be given."""
-    for _ in range(SLICE_PORTS):
+    for _ in range(len(outside_the_ephemeral_range())):
         port = next(_ports)
         if _bindable(port):
             return port
-    raise RuntimeError(f"no free port among this process's {SLICE_PORTS} from {LOWEST_PORT}")
+    raise RuntimeError("no free port outside the kernel's ephemeral range")
 
 
 def _admin(server: URL) -> psycopg.Connection[tuple[object, ...]]:

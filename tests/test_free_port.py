@@ -1,17 +1,31 @@
 """The ports the tests and the bench serve on: never one an outgoing connection can take first."""
 
 import socket
+from pathlib import Path
 
 import pytest
 
 from support import scratch
 
 
-def test_ports_lie_below_the_range_outgoing_connections_are_given() -> None:
-    ephemeral = int(scratch.EPHEMERAL_RANGE.read_text().split()[0])
+def test_ports_lie_outside_the_range_outgoing_connections_are_given() -> None:
+    low, high = map(int, scratch.EPHEMERAL_RANGE.read_text().split())
     ports = [scratch.free_port() for _ in range(50)]
-    assert all(scratch.LOWEST_PORT <= port < ephemeral for port in ports)
+    assert not [port for port in ports if low <= port <= high]
     assert len(set(ports)) == len(ports), "a port handed out twice in a row"
+
+
+@pytest.mark.parametrize(
+    ("ephemeral", "expected"),
+    [("32768\t60999", range(10000, 32768)), ("1024\t65000", range(65001, 65536))],
+    ids=["linux-default", "widened-below"],
+)
+def test_the_range_is_the_larger_side_outside_the_ephemeral_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ephemeral: str, expected: range
+) -> None:
+    (tmp_path / "range").write_text(ephemeral)
+    monkeypatch.setattr(scratch, "EPHEMERAL_RANGE", tmp_path / "range")
+    assert scratch.outside_the_ephemeral_range() == expected
 
 
 def test_a_port_something_listens_on_is_passed_over(monkeypatch: pytest.MonkeyPatch) -> None:
