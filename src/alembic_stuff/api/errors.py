@@ -95,7 +95,9 @@ def _one_line(exc: BaseException) -> str:
 
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
-    status = next((code for kind, code in STATUS_BY_ERROR.items() if isinstance(exc, kind)), 400)
+    # A kind of domain error not in the map yet is still the request's fault. Not 400: nginx
+    # answers that for the API, as "not valid HTTP" (deploy/nginx).
+    status = next((code for kind, code in STATUS_BY_ERROR.items() if isinstance(exc, kind)), 422)
     return JSONResponse({"detail": str(exc)}, status_code=status)
 
 
