@@ -37,7 +37,8 @@ PROBE_SECONDS = 2.0
 # How long one probe waits for its answer; a probe unanswered is tried again at once.
 ANSWER_SECONDS = 1.0
 
-Address = tuple[socket.AddressFamily, str | tuple[str, int]]
+# A Unix socket's path, or a TCP host (a name, or an address of either family) and port.
+Address = str | tuple[str, int]
 
 
 @contextmanager
@@ -92,10 +93,9 @@ def ended_when_silent(connection: Connection, seconds: float, name: str) -> Iter
 def server_address(host: str, hostaddr: str, port: int) -> Address:
     """Where a server listens (psycopg's `ConnectionInfo` fields): a Unix socket, or TCP."""
     if host.startswith("/"):
-        return socket.AF_UNIX, os.path.join(host, f".s.PGSQL.{port}")
-    target = hostaddr or host
-    family = socket.AF_INET6 if ":" in target else socket.AF_INET
-    return family, (target, port)
+        return os.path.join(host, f".s.PGSQL.{port}")
+    # A name is resolved as libpq resolves it (localhost may be ::1 before 127.0.0.1).
+    return hostaddr or host, port
 
 
 def _watch(
@@ -115,11 +115,9 @@ def _watch(
 
 def answers(address: Address) -> bool:
     """True when the server answers an SSLRequest within ANSWER_SECONDS."""
-    family, target = address
     try:
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
+        with _connected(address) as probe:
             probe.settimeout(ANSWER_SECONDS)
-            probe.connect(target)
             probe.sendall(SSL_REQUEST)
             answer = probe.recv(1)
             if answer == b"S":
@@ -127,6 +125,20 @@ def answers(address: Address) -> bool:
             return answer != b""
     except OSError:  # refused, reset, or no answer in time (ssl.SSLError is an OSError)
         return False
+
+
+def _connected(address: Address) -> socket.socket:
+    """A socket connected to `address` within ANSWER_SECONDS (for each address of a name)."""
+    if isinstance(address, tuple):
+        return socket.create_connection(address, timeout=ANSWER_SECONDS)
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        unix.settimeout(ANSWER_SECONDS)
+        unix.connect(address)
+    except OSError:
+        unix.close()
+        raise
+    return unix
 
 
 def _close_tls_cleanly(probe: socket.socket) -> None:
